@@ -1,0 +1,73 @@
+#include "presenter.h"
+
+namespace avl {
+
+Presenter::Presenter(int32_t width, int32_t height, WireFormat format, FrameMode mode)
+    : surface_(width, height), format_(format), mode_(mode) {}
+
+Error Presenter::SetBase(const EncodedFrame& base) {
+  if (!(base.rect == Rect{0, 0, surface_.width(), surface_.height()})) {
+    return MakeError(AVL_ERR_PROTOCOL, "base frame rect " + std::to_string(base.rect.width) + "x" +
+                                           std::to_string(base.rect.height) +
+                                           " does not cover the " +
+                                           std::to_string(surface_.width()) + "x" +
+                                           std::to_string(surface_.height()) + " surface");
+  }
+  Rect ignored;
+  return Draw(base, &ignored);
+}
+
+Error Presenter::Draw(const EncodedFrame& frame, Rect* dirty) {
+  if (frame.rect.empty()) return Error::Ok();  // nothing changed since the previous frame
+  if (!surface_.Contains(frame.rect)) {
+    return MakeError(AVL_ERR_PROTOCOL,
+                     "frame " + std::to_string(frame.index) + " rect (" +
+                         std::to_string(frame.rect.x) + "," + std::to_string(frame.rect.y) + " " +
+                         std::to_string(frame.rect.width) + "x" +
+                         std::to_string(frame.rect.height) + ") leaves the surface");
+  }
+  Error error =
+      decoder_.Decode(format_, frame.pixels, frame.rect.width, frame.rect.height, &scratch_);
+  if (!error.ok()) {
+    error.message = "frame " + std::to_string(frame.index) + ": " + error.message;
+    return error;
+  }
+  surface_.Blit(frame.rect, scratch_.data());
+  *dirty = Union(*dirty, frame.rect);
+  return Error::Ok();
+}
+
+Error Presenter::Present(JitterBuffer* buffer, int64_t audio_position_ms, bool streaming,
+                         PresentResult* result) {
+  *result = PresentResult{};
+  std::vector<EncodedFrame> due = buffer->TakeDue(audio_position_ms, mode_ == FrameMode::kDelta);
+  if (!due.empty()) {
+    if (mode_ == FrameMode::kDelta) {
+      // Each delta is relative to the one before it, so every due frame is drawn in order.
+      for (const EncodedFrame& frame : due) {
+        Error error = Draw(frame, &result->dirty);
+        if (!error.ok()) return error;
+      }
+      result->frames_applied = static_cast<int32_t>(due.size());
+    } else {
+      // Whole frames: only the newest due frame matters; older ones are late and skipped.
+      Error error = Draw(due.back(), &result->dirty);
+      if (!error.ok()) return error;
+      result->frames_applied = 1;
+      result->frames_dropped = static_cast<int32_t>(due.size() - 1);
+    }
+    shown_index_ = due.back().index;
+    shown_pts_ms_ = due.back().pts_ms;
+    shown_duration_ms_ = due.back().duration_ms;
+  }
+  result->changed = !result->dirty.empty();
+  result->frame_index = shown_index_;
+  result->pts_ms = shown_pts_ms_;
+  result->duration_ms = shown_duration_ms_;
+  result->frames_buffered = static_cast<int32_t>(buffer->size());
+  result->starved = streaming && result->frames_buffered == 0 &&
+                    audio_position_ms >= buffer->newest_end_ms();
+  return Error::Ok();
+}
+
+}  // namespace avl
