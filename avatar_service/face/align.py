@@ -25,7 +25,7 @@ class FaceLayout:
     # Region the generator redraws: rows [region_top, 1) of the crop, all columns.
     region_top: float = 0.5
     # Mask box in crop coordinates (x0, y0, x1, y1); y1 = 1 lets the jaw drop freely.
-    mask_box: tuple[float, float, float, float] = (0.2, 0.6, 0.8, 1.0)
+    mask_box: tuple[float, float, float, float] = (0.2, 0.58, 0.8, 1.0)
     feather: float = 0.04  # soft edge of the blend, relative to S
 
     def template(self) -> np.ndarray:

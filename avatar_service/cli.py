@@ -1,0 +1,40 @@
+"""`avatarlab` command line. Each command lives in its own module, which exposes `register(subparsers)`;
+heavy imports happen inside the command, so `avatarlab --help` stays instant."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# module path for each command group; each module defines register(subparsers)
+COMMANDS = [
+    "avatar_service.server.cli",  # serve
+    "avatar_service.render",  # render
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avatarlab", description="Talking NPC faces from speech.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, FileNotFoundError) as e:  # user errors: one line, no traceback
+        print(f"avatarlab {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

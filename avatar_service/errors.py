@@ -1,0 +1,37 @@
+"""Domain errors. The service layer raises these; exactly one place (server/interceptors.py) turns
+them into gRPC status codes, and anything else into INTERNAL with an incident id."""
+from __future__ import annotations
+
+import grpc
+
+
+class AvatarLabError(Exception):
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(AvatarLabError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFound(AvatarLabError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class ResourceExhausted(AvatarLabError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class FailedPrecondition(AvatarLabError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class Unavailable(AvatarLabError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class Unauthenticated(AvatarLabError):
+    code = grpc.StatusCode.UNAUTHENTICATED

@@ -1,0 +1,134 @@
+"""Decoding untrusted images and videos, and writing mp4 with sound (PyAV, no shell calls)."""
+from __future__ import annotations
+
+import io
+import os
+from fractions import Fraction
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+class MediaError(ValueError):
+    """Unreadable, corrupt or unsupported media; the message says which."""
+
+
+class MediaTooLarge(MediaError):
+    """Within the rules of the format but over a configured limit."""
+
+
+def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """PNG/JPEG/WebP bytes -> (H, W, 3) uint8 RGB, EXIF orientation applied, alpha composited on grey."""
+    if not data:
+        raise MediaError("image is empty")
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below, with a clear message, replaces PIL's warning
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.format not in ("PNG", "JPEG", "WEBP", "BMP"):
+            raise MediaError(f"unsupported image format {img.format}: send PNG or JPEG")
+        w, h = img.size
+        if w * h > max_pixels:
+            raise MediaTooLarge(f"image is {w}x{h} = {w * h} pixels; the limit is {max_pixels}")
+        img = ImageOps.exif_transpose(img)
+        img.load()
+    except MediaError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise MediaError(f"image could not be decoded ({type(e).__name__}): send an intact PNG or JPEG") from None
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        bg = Image.new("RGB", img.size, (128, 128, 128))
+        bg.paste(img.convert("RGBA"), mask=img.convert("RGBA").split()[-1])
+        img = bg
+    return np.asarray(img.convert("RGB"))
+
+
+def decode_video(data: bytes | str | os.PathLike, max_seconds: float, fps: float = 25.0,
+                 max_pixels: int = 4096 * 4096) -> list[np.ndarray]:
+    """Video bytes or path -> RGB frames resampled by timestamp to `fps`, at most `max_seconds` long."""
+    import av
+
+    src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else str(data)
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(src) as container:
+            if not container.streams.video:
+                raise MediaError("the file has no video stream")
+            stream = container.streams.video[0]
+            if stream.codec_context.width * stream.codec_context.height > max_pixels:
+                raise MediaTooLarge("video frame size is over the pixel limit")
+            next_t = 0.0
+            last = None
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * stream.time_base)
+                if t >= max_seconds + 1.0 / fps:
+                    raise MediaTooLarge(f"video is longer than the {max_seconds:g} s limit")
+                img = frame.to_ndarray(format="rgb24")
+                while next_t <= t + 0.5 / fps:  # the frame shown at each output time
+                    frames.append(img if last is None or next_t > t - 0.5 / fps else last)
+                    next_t += 1.0 / fps
+                last = img
+    except MediaError:
+        raise
+    except (av.error.FFmpegError, ValueError, OSError) as e:
+        raise MediaError(f"video could not be decoded ({type(e).__name__}): send an intact mp4, mov, mkv or webm") from None
+    if not frames:
+        raise MediaError("the video has no decodable frames")
+    return frames
+
+
+def write_mp4(path: str | os.PathLike, frames, fps: int, audio: np.ndarray | None = None,
+              sample_rate_hz: int = 16000, crf: int = 20) -> None:
+    """Frames (H, W, 3) uint8 and optional mono float audio -> H.264/AAC mp4."""
+    import av
+
+    frames = iter(frames)
+    first = next(frames)
+    h, w = first.shape[:2]
+    with av.open(str(path), mode="w") as out:
+        v = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        v.width, v.height = w - w % 2, h - h % 2
+        v.pix_fmt = "yuv420p"
+        v.options = {"crf": str(crf), "preset": "veryfast"}
+        a = None
+        if audio is not None:
+            a = out.add_stream("aac", rate=sample_rate_hz)
+            a.layout = "mono"
+        for img in _chain(first, frames):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[: v.height, : v.width]), format="rgb24")
+            out.mux(v.encode(vf))
+        out.mux(v.encode())
+        if a is not None:
+            pcm = np.clip(audio, -1, 1).astype(np.float32)[None, :]
+            af = av.AudioFrame.from_ndarray(pcm, format="flt", layout="mono")
+            af.sample_rate = sample_rate_hz
+            out.mux(a.encode(af))
+            out.mux(a.encode())
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+def read_audio(path: str | os.PathLike, sample_rate_hz: int = 16000) -> np.ndarray:
+    """Any audio file PyAV reads (wav, m4a, mp3, a video's track) -> mono float32 at `sample_rate_hz`."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise MediaError(f"{path} has no audio stream")
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate_hz)
+            chunks = []
+            for frame in container.decode(container.streams.audio[0]):
+                for f in resampler.resample(frame):
+                    chunks.append(f.to_ndarray().reshape(-1))
+            for f in resampler.resample(None):
+                chunks.append(f.to_ndarray().reshape(-1))
+    except MediaError:
+        raise
+    except (av.error.FFmpegError, OSError) as e:
+        raise MediaError(f"{path}: audio could not be decoded ({type(e).__name__})") from None
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)

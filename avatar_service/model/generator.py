@@ -1,0 +1,97 @@
+"""`FaceGenerator`: the trained networks plus their config, saved and loaded like a diffusers model.
+
+A saved model is a folder with `config.json` (the frozen GeneratorConfig plus latent statistics) and
+`model.safetensors` (all weights). `from_pretrained(save_pretrained(x))` is bit-exact.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import torch
+from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from avatar_service.model.config import GeneratorConfig
+from avatar_service.model.networks import AudioEncoder, Denoiser, build_autoencoder
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+class FaceGenerator(nn.Module):
+    def __init__(self, config: GeneratorConfig):
+        super().__init__()
+        self.config = config
+        self.autoencoder = build_autoencoder(config)
+        self.audio_encoder = AudioEncoder(config)
+        self.denoiser = Denoiser(config)
+        # Latents are scaled to unit variance with statistics measured after autoencoder training.
+        self.register_buffer("latent_mean", torch.zeros(config.autoencoder.latent_channels))
+        self.register_buffer("latent_std", torch.ones(config.autoencoder.latent_channels))
+
+    # -- stages, each with its tensor contract -------------------------------------------------
+    def encode(self, region: torch.Tensor) -> torch.Tensor:
+        """region (B, 3, H, W) in [-1, 1] -> normalised latent (B, C, H/f, W/f) (posterior mean)."""
+        z = self.autoencoder.encode(region).latent_dist.mean
+        return (z - self.latent_mean[:, None, None]) / self.latent_std[:, None, None]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """normalised latent (B, C, h, w) -> region (B, 3, H, W), roughly [-1, 1]."""
+        z = z * self.latent_std[:, None, None] + self.latent_mean[:, None, None]
+        return self.autoencoder.decode(z).sample
+
+    def audio_tokens(self, windows: torch.Tensor) -> torch.Tensor:
+        """mel windows (B, K, n_mels, M) -> tokens (B, K+1, D)."""
+        return self.audio_encoder(windows)
+
+    def null_tokens(self, batch: int) -> torch.Tensor:
+        return self.audio_encoder.null_tokens.expand(batch, -1, -1)
+
+    def denoise(self, z_t, t, z_masked, z_ref, tokens):
+        return self.denoiser(z_t, t, z_masked, z_ref, tokens)
+
+    def make_scheduler(self, kind: str | None = None):
+        """A fresh scheduler (they hold per-sampling state). v-prediction on a zero-terminal-SNR
+        schedule with trailing timesteps, so 1 to 4 steps start from pure noise correctly
+        (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed")."""
+        d = self.config.denoiser
+        common = dict(num_train_timesteps=d.num_train_timesteps, beta_schedule="scaled_linear",
+                      beta_start=0.00085, beta_end=0.012, prediction_type=d.prediction_type,
+                      timestep_spacing="trailing", rescale_betas_zero_snr=True)
+        kind = kind or self.config.sampling.scheduler
+        if kind == "ddim":
+            return DDIMScheduler(clip_sample=False, set_alpha_to_one=True, **common)
+        if kind in ("dpmsolver++", "dpm"):
+            return DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", final_sigmas_type="zero", **common)
+        raise ValueError(f"unknown scheduler {kind!r}: use 'ddim' or 'dpmsolver++'")
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save_pretrained(self, path: str | os.PathLike) -> pathlib.Path:
+        path = pathlib.Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {"format_version": FORMAT_VERSION, "generator": self.config.to_dict()}
+        (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt", "name": self.config.name})
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device: str = "cpu") -> "FaceGenerator":
+        path = pathlib.Path(path)
+        if not (path / CONFIG_NAME).exists():
+            raise FileNotFoundError(f"{path} is not a saved AvatarLab model: {CONFIG_NAME} is missing")
+        meta = json.loads((path / CONFIG_NAME).read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: model format {meta.get('format_version')} is not supported (expected {FORMAT_VERSION})")
+        model = cls(GeneratorConfig.from_dict(meta["generator"]))
+        model.load_state_dict(load_file(str(path / WEIGHTS_NAME), device=device), strict=True)
+        return model.to(device).eval()
+
+    @classmethod
+    def random(cls, config: GeneratorConfig, seed: int = 0) -> "FaceGenerator":
+        torch.manual_seed(seed)
+        return cls(config).eval()

@@ -1,0 +1,87 @@
+"""The three networks of the generator (DiffTalk, CVPR 2023, section 3):
+
+| paper            | here                | role                                                        |
+|------------------|---------------------|-------------------------------------------------------------|
+| E_I / D_I        | `build_autoencoder` | image autoencoder: mouth region <-> latent z (factor 8)     |
+| AudioNet+AttNet  | `AudioEncoder`      | mel windows of 2r+1 neighbouring frames -> smooth tokens    |
+| M (denoiser)     | `Denoiser`          | eps/v from z_t, masked-frame latent, reference latent, audio |
+"""
+from __future__ import annotations
+
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from torch import nn
+
+from avatar_service.model.config import GeneratorConfig
+
+
+def build_autoencoder(cfg: GeneratorConfig) -> AutoencoderKL:
+    a = cfg.autoencoder
+    n = len(a.block_out_channels)
+    h, w = cfg.layout.region_shape
+    return AutoencoderKL(
+        in_channels=3, out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=a.block_out_channels, layers_per_block=a.layers_per_block,
+        latent_channels=a.latent_channels, norm_num_groups=a.norm_num_groups,
+        sample_size=max(h, w), mid_block_add_attention=False,  # attention at 8x16 buys little and costs export ops
+    )
+
+
+class AudioEncoder(nn.Module):
+    """DiffTalk's AudioNet (per-frame conv over a mel window) + AudioAttNet (attention-weighted
+    smoothing over neighbouring frames). Returns tokens for the denoiser's cross-attention:
+    the smoothed feature first, then each neighbour's own feature."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        a, n_mels = cfg.audio, cfg.mel.n_mels
+        k = 2 * cfg.window.neighbour_radius + 1
+        self.audionet = nn.Sequential(
+            nn.Conv1d(n_mels, a.hidden, 3, padding=1), nn.LeakyReLU(0.02),
+            nn.Conv1d(a.hidden, a.hidden, 3, stride=2, padding=1), nn.LeakyReLU(0.02),
+            nn.Conv1d(a.hidden, a.hidden, 3, stride=2, padding=1), nn.LeakyReLU(0.02),
+        )
+        self.audionet_out = nn.Linear(a.hidden, a.hidden)
+        self.attnet = nn.Sequential(
+            nn.Conv1d(a.hidden, 16, 3, padding=1), nn.LeakyReLU(0.02),
+            nn.Conv1d(16, 1, 3, padding=1),
+        )
+        self.position = nn.Parameter(torch.zeros(1, k + 1, a.hidden))
+        self.to_tokens = nn.Sequential(nn.Linear(a.hidden, a.token_dim), nn.LayerNorm(a.token_dim))
+        # Classifier-free guidance: the "no audio" condition, learned while audio is dropped in training.
+        self.null_tokens = nn.Parameter(torch.zeros(1, k + 1, a.token_dim))
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        """windows (B, K, n_mels, M) -> tokens (B, K+1, token_dim)."""
+        b, k, c, m = windows.shape
+        f = self.audionet(windows.reshape(b * k, c, m)).mean(dim=2)  # (B*K, hidden)
+        f = self.audionet_out(f).reshape(b, k, -1)  # (B, K, hidden)
+        w = torch.softmax(self.attnet(f.transpose(1, 2)).squeeze(1), dim=1)  # (B, K)
+        smooth = (w.unsqueeze(-1) * f).sum(dim=1, keepdim=True)  # (B, 1, hidden)
+        return self.to_tokens(torch.cat([smooth, f], dim=1) + self.position)
+
+
+class Denoiser(nn.Module):
+    """M(z_t, t | z_masked, z_ref, audio): the three latents are stacked on channels (pose and
+    identity), audio enters through cross-attention."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        d, c = cfg.denoiser, cfg.autoencoder.latent_channels
+        n = len(d.block_out_channels)
+        _, lh, lw = cfg.latent_shape
+        self.unet = UNet2DConditionModel(
+            sample_size=(lh, lw), in_channels=3 * c, out_channels=c,
+            down_block_types=("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",),
+            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1),
+            block_out_channels=d.block_out_channels, layers_per_block=d.layers_per_block,
+            cross_attention_dim=cfg.audio.token_dim, attention_head_dim=d.attention_head_dim,
+            norm_num_groups=d.norm_num_groups,
+        )
+
+    def forward(self, z_t: torch.Tensor, t: torch.Tensor, z_masked: torch.Tensor, z_ref: torch.Tensor,
+                tokens: torch.Tensor) -> torch.Tensor:
+        """z_t, z_masked, z_ref (B, C, h, w); t (B,); tokens (B, T, D) -> prediction (B, C, h, w)."""
+        x = torch.cat([z_t, z_masked, z_ref], dim=1)
+        return self.unet(x, t, encoder_hidden_states=tokens, return_dict=False)[0]

@@ -1,0 +1,94 @@
+"""`avatarlab render`: portrait + speech (or text) -> mp4 with sound, through the real gRPC path."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pathlib
+import sys
+import tempfile
+import threading
+
+
+def register(sub) -> None:
+    p = sub.add_parser("render", help="make a talking-face mp4 from a portrait and a speech file (or text)")
+    p.add_argument("--image", required=True, help="portrait (PNG/JPEG) or an idle video of the face")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--audio", help="speech file (wav, m4a, mp3, ...)")
+    src.add_argument("--text", help="a line to speak (needs the speech extra)")
+    p.add_argument("--voice", default="", help="voice id for --text")
+    p.add_argument("-o", "--out", required=True, help="output .mp4")
+    p.add_argument("--server", help="HOST:PORT of a running server; default: an in-process server")
+    p.add_argument("--token", help="bearer token for --server")
+    p.add_argument("--model", default="default", help="in-process server's model: default, tiny or a folder")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    p.add_argument("--fps", type=int, default=25)
+    p.add_argument("--size", type=int, default=256, help="output width and height in pixels")
+    p.add_argument("--steps", type=int, default=0, help="sampler steps (0 = model default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+@contextlib.contextmanager
+def in_process_server(model: str, backend: str):
+    """A real server on a free loopback port, in a background thread."""
+    from avatar_service.server.app import start, stop
+    from avatar_service.server.settings import ServerSettings
+
+    store = tempfile.TemporaryDirectory(prefix="avatarlab-render-")
+    settings = ServerSettings(listen="127.0.0.1:0", model=model, backend=backend, store_dir=store.name)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    box: dict = {}
+
+    def run():
+        asyncio.set_event_loop(loop)
+        try:
+            box["server"], box["port"], box["app"] = loop.run_until_complete(start(settings))
+        except BaseException as e:  # reported in the caller's thread
+            box["error"] = e
+        started.set()
+        if "error" not in box:
+            loop.run_forever()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    started.wait()
+    if "error" in box:
+        raise box["error"]
+    try:
+        yield f"127.0.0.1:{box['port']}"
+    finally:
+        asyncio.run_coroutine_threadsafe(stop(box["server"], box["app"], 1.0), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(timeout=10)
+        store.cleanup()
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from avatar_service.api import pb
+    from avatar_service.client import AvatarLabClient
+    from avatar_service.media import read_audio, write_mp4
+
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(args.model, args.backend)
+    with ctx as target, AvatarLabClient(target, token=args.token) as client:
+        image = pathlib.Path(args.image)
+        is_video = image.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm", ".avi")
+        avatar = client.create_avatar(video=image) if is_video else client.create_avatar(image=image)
+        video = pb.VideoOptions(fps=args.fps, width_px=args.size, height_px=args.size, frame_mode=pb.FRAME_MODE_DELTA,
+                                pixel_format=pb.PIXEL_FORMAT_RGB8)
+        gen = pb.GenerationOptions(seed=args.seed, sampler_steps=args.steps)
+        if args.text:
+            from avatar_service.speech.client import speak_to_arrays
+            frames, audio, rate = speak_to_arrays(client, avatar.avatar_id, args.text, args.voice, video, gen)
+        else:
+            rate = 16000
+            audio = read_audio(args.audio, rate)
+            frames, stats = client.animate(avatar.avatar_id, audio, rate, video=video, generation=gen)
+            frames = [f.image for f in frames]
+        write_mp4(out, frames, args.fps, np.asarray(audio, np.float32), rate)
+    print(f"wrote {out} ({len(frames)} frames, {len(audio) / rate:.2f} s)", file=sys.stderr)
+    return 0

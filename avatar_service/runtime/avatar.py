@@ -1,0 +1,149 @@
+"""Per-avatar precompute (MuseTalk's real-time idea): everything that does not change with the audio
+is computed once, when the avatar is created, so a frame costs only the denoiser and the decoder.
+
+Spaces: *source* (the uploaded image/video), *texture* (the square face texture the client shows,
+`texture_px` wide, a fixed window of the source), *crop* (the aligned face crop the model sees) and
+*region* (the lower part of the crop the model redraws).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+
+import cv2
+import numpy as np
+
+from avatar_service.face.align import FaceLayout, align_matrix, smooth_matrices, warp_to_crop
+from avatar_service.face.detect import FaceDetector, FaceError
+from avatar_service.runtime.backend import Backend
+
+
+@dataclasses.dataclass
+class AvatarState:
+    textures: np.ndarray  # (P, T, T, 3) uint8: the pose frames as the client sees them
+    crop_to_texture: np.ndarray  # (P, 2, 3) float32: aligned-crop pixels -> texture pixels
+    z_masked: np.ndarray  # (P, C, h, w) float32: latent of each pose frame's region, mouth masked
+    z_ref: np.ndarray  # (C, h, w) float32: latent of the reference region (identity)
+    layout: FaceLayout
+
+    @property
+    def pose_count(self) -> int:
+        return len(self.textures)
+
+    @property
+    def texture_px(self) -> int:
+        return self.textures.shape[1]
+
+    def pose_index(self, frame_index: int) -> int:
+        """Ping-pong through the idle loop (0 1 2 .. P-1 P-2 .. 1 0 1 ..) so it never jumps."""
+        p = self.pose_count
+        if p == 1:
+            return 0
+        period = 2 * (p - 1)
+        k = frame_index % period
+        return k if k < p else period - k
+
+    # -- compositing --------------------------------------------------------------------------------
+    @functools.cached_property
+    def _blend(self) -> list[tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]]:
+        """Per pose: texture rect (x, y, w, h) the region lands in, region->rect affine, blend weights."""
+        r0 = self.layout.region_rows[0]
+        soft = self.layout.region_mask(soft=True)
+        rh, rw = soft.shape
+        out = []
+        t = self.texture_px
+        for m in self.crop_to_texture:
+            a = m.astype(np.float64) @ np.array([[1, 0, 0], [0, 1, r0], [0, 0, 1]], np.float64)
+            corners = np.array([[0, 0, 1], [rw, 0, 1], [0, rh, 1], [rw, rh, 1]], np.float64) @ a.T
+            x0, y0 = np.floor(corners.min(0)).astype(int)
+            x1, y1 = np.ceil(corners.max(0)).astype(int)
+            x0, y0, x1, y1 = max(0, x0), max(0, y0), min(t, x1), min(t, y1)
+            a_rect = a.copy()
+            a_rect[:, 2] -= (x0, y0)
+            w = cv2.warpAffine(soft, a_rect, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0)
+            out.append(((x0, y0, x1 - x0, y1 - y0), a_rect.astype(np.float32), w[..., None]))
+        return out
+
+    def composite(self, pose: int, region: np.ndarray) -> np.ndarray:
+        """region (3, H, W) float in [-1, 1] -> the full texture frame (T, T, 3) uint8."""
+        (x, y, w, h), a_rect, weight = self._blend[pose]
+        frame = self.textures[pose].copy()
+        rgb = np.clip((region.transpose(1, 2, 0) + 1) * 127.5, 0, 255).astype(np.float32)
+        warped = cv2.warpAffine(rgb, a_rect, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        base = frame[y:y + h, x:x + w].astype(np.float32)
+        frame[y:y + h, x:x + w] = np.clip(base + weight * (warped - base) + 0.5, 0, 255).astype(np.uint8)
+        return frame
+
+    # -- persistence ------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(buf, textures=self.textures, crop_to_texture=self.crop_to_texture, z_masked=self.z_masked,
+                 z_ref=self.z_ref, layout=np.frombuffer(repr(dataclasses.astuple(self.layout)).encode(), np.uint8))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "AvatarState":
+        import ast
+
+        with np.load(io.BytesIO(data)) as f:
+            layout = FaceLayout(*ast.literal_eval(f["layout"].tobytes().decode()))
+            return cls(textures=f["textures"], crop_to_texture=f["crop_to_texture"], z_masked=f["z_masked"],
+                       z_ref=f["z_ref"], layout=layout)
+
+
+def masked_region(crop: np.ndarray, layout: FaceLayout) -> tuple[np.ndarray, np.ndarray]:
+    """Aligned crop (S, S, 3) uint8 -> (region, masked region), each (3, H, W) float32 in [-1, 1].
+    The masked region is flat grey under the whole mask box: no lip shape leaks (DiffTalk's warning)."""
+    r0, r1 = layout.region_rows
+    region = crop[r0:r1].astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+    masked = region * (1.0 - layout.region_mask()[None])
+    return region, masked
+
+
+def texture_window(boxes: np.ndarray, image_hw: tuple[int, int], scale: float = 1.9) -> np.ndarray:
+    """A square source window around all face boxes (x, y, w, h): (x0, y0, side)."""
+    cx = float(np.mean(boxes[:, 0] + boxes[:, 2] / 2))
+    cy = float(np.mean(boxes[:, 1] + boxes[:, 3] / 2))
+    side = scale * float(np.max(np.maximum(boxes[:, 2], boxes[:, 3])))
+    side = min(side, float(max(image_hw)))
+    return np.array([cx - side / 2, cy - side / 2 - 0.05 * side, side], np.float64)
+
+
+def prepare_avatar(backend: Backend, frames: list[np.ndarray], texture_px: int,
+                   detector: FaceDetector | None = None, min_face_px: int = 48) -> AvatarState:
+    """Frames (one portrait, or an idle video's frames) -> AvatarState. Raises FaceError."""
+    layout: FaceLayout = backend.config.layout
+    detector = detector or FaceDetector()
+    faces = []
+    for i, f in enumerate(frames):
+        if len(frames) == 1:
+            faces.append(detector.one_face(f, min_face_px))
+        else:
+            found = detector.detect(f)
+            faces.append(found[0] if found else None)
+    if not any(faces):
+        raise FaceError("no face found in any frame of the video")
+    if len(frames) > 1 and faces[0] is None:
+        raise FaceError("no face in the video's first frame: trim the video to start on the face")
+    for i in range(1, len(faces)):  # a missed detection reuses the previous frame's face
+        faces[i] = faces[i] or faces[i - 1]
+    if min(faces[0].box[2], faces[0].box[3]) < min_face_px:
+        raise FaceError(f"face is smaller than {min_face_px} px")
+    matrices = smooth_matrices(np.stack([align_matrix(f.landmarks, layout) for f in faces]))
+    x0, y0, side = texture_window(np.array([f.box for f in faces]), frames[0].shape[:2])
+    s = texture_px / side
+    src_to_tex = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float32)
+    textures, crop_to_tex, regions, masked = [], [], [], []
+    for f, m in zip(frames, matrices):
+        textures.append(cv2.warpAffine(f, src_to_tex, (texture_px, texture_px),
+                                       flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        inv = cv2.invertAffineTransform(m)  # crop -> source
+        crop_to_tex.append((np.vstack([src_to_tex, [0, 0, 1]]) @ np.vstack([inv, [0, 0, 1]]))[:2])
+        r, mr = masked_region(warp_to_crop(f, m, layout), layout)
+        regions.append(r)
+        masked.append(mr)
+    z_masked = np.concatenate([backend.encode(np.stack(masked[i:i + 16])) for i in range(0, len(masked), 16)])
+    z_ref = backend.encode(regions[0][None])[0]
+    return AvatarState(textures=np.stack(textures), crop_to_texture=np.stack(crop_to_tex).astype(np.float32),
+                       z_masked=z_masked.astype(np.float32), z_ref=z_ref.astype(np.float32), layout=layout)

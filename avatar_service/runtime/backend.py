@@ -1,0 +1,146 @@
+"""Backends: torch and onnxruntime behind one small numpy-in, numpy-out interface, so the sampler,
+the avatar precompute and the engine never know which one runs."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from avatar_service.model import FaceGenerator, GeneratorConfig
+
+ONNX_GRAPHS = ("encoder", "audio_encoder", "denoiser", "decoder")
+
+
+class Backend(Protocol):
+    name: str
+    device: str
+    config: GeneratorConfig
+
+    def encode(self, region: np.ndarray) -> np.ndarray: ...  # (B,3,H,W) [-1,1] -> (B,C,h,w)
+    def audio_tokens(self, windows: np.ndarray) -> np.ndarray: ...  # (B,K,n_mels,M) -> (B,T,D)
+    def null_tokens(self, batch: int) -> np.ndarray: ...  # -> (B,T,D)
+    def denoise(self, z_t, t, z_masked, z_ref, tokens) -> np.ndarray: ...  # -> (B,C,h,w)
+    def decode(self, z: np.ndarray) -> np.ndarray: ...  # (B,C,h,w) -> (B,3,H,W)
+    def make_scheduler(self, kind: str | None = None): ...
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, generator: FaceGenerator, device: str = "cpu", dtype: torch.dtype = torch.float32):
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
+        self.generator = generator.to(device=device, dtype=dtype).eval()
+        self.config = generator.config
+        self.device, self.dtype = device, dtype
+        self._null = None
+
+    def _t(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device, self.dtype)
+
+    @staticmethod
+    def _n(t: torch.Tensor) -> np.ndarray:
+        return t.float().cpu().numpy()
+
+    @torch.inference_mode()
+    def encode(self, region):
+        return self._n(self.generator.encode(self._t(region)))
+
+    @torch.inference_mode()
+    def audio_tokens(self, windows):
+        return self._n(self.generator.audio_tokens(self._t(windows)))
+
+    @torch.inference_mode()
+    def null_tokens(self, batch):
+        if self._null is None:
+            self._null = self._n(self.generator.null_tokens(1))
+        return np.repeat(self._null, batch, axis=0)
+
+    @torch.inference_mode()
+    def denoise(self, z_t, t, z_masked, z_ref, tokens):
+        tt = torch.from_numpy(np.ascontiguousarray(t, dtype=np.int64)).to(self.device)
+        return self._n(self.generator.denoise(self._t(z_t), tt, self._t(z_masked), self._t(z_ref), self._t(tokens)))
+
+    @torch.inference_mode()
+    def decode(self, z):
+        return self._n(self.generator.decode(self._t(z)))
+
+    def make_scheduler(self, kind=None):
+        return self.generator.make_scheduler(kind)
+
+
+class OnnxBackend:
+    """onnxruntime over the graphs `avatarlab export` writes; CUDA when onnxruntime-gpu has it."""
+    name = "onnx"
+
+    def __init__(self, onnx_dir: str | os.PathLike, device: str = "cpu", threads: int = 0):
+        import onnxruntime as ort
+
+        onnx_dir = pathlib.Path(onnx_dir)
+        meta = json.loads((onnx_dir / "config.json").read_text())
+        self.config = GeneratorConfig.from_dict(meta["generator"])
+        self._null = np.load(onnx_dir / "null_tokens.npy")
+        # The scheduler is plain math: a config-only FaceGenerator is not needed, so build it directly.
+        self._sched_owner = _SchedulerOwner(self.config)
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("cuda"):
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise ValueError("device 'cuda' with backend 'onnx' needs onnxruntime-gpu (pip install avatarlab[gpu])")
+            providers.insert(0, "CUDAExecutionProvider")
+        self.device = device
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.sessions = {}
+        for g in ONNX_GRAPHS:
+            path = onnx_dir / f"{g}.onnx"
+            if not path.exists():
+                raise FileNotFoundError(f"{path} is missing: run `avatarlab export` for this model")
+            self.sessions[g] = ort.InferenceSession(str(path), opts, providers=providers)
+
+    def _run(self, graph, **inputs):
+        return self.sessions[graph].run(None, {k: np.ascontiguousarray(v) for k, v in inputs.items()})[0]
+
+    def encode(self, region):
+        return self._run("encoder", region=region.astype(np.float32))
+
+    def audio_tokens(self, windows):
+        return self._run("audio_encoder", windows=windows.astype(np.float32))
+
+    def null_tokens(self, batch):
+        return np.repeat(self._null, batch, axis=0)
+
+    def denoise(self, z_t, t, z_masked, z_ref, tokens):
+        return self._run("denoiser", z_t=z_t.astype(np.float32), t=np.asarray(t, np.int64),
+                         z_masked=z_masked.astype(np.float32), z_ref=z_ref.astype(np.float32),
+                         tokens=tokens.astype(np.float32))
+
+    def decode(self, z):
+        return self._run("decoder", z=z.astype(np.float32))
+
+    def make_scheduler(self, kind=None):
+        return self._sched_owner.make_scheduler(kind)
+
+
+class _SchedulerOwner:
+    def __init__(self, config: GeneratorConfig):
+        self.config = config
+
+    make_scheduler = FaceGenerator.make_scheduler
+
+
+def load_backend(model: str, backend: str = "torch", device: str = "cpu") -> Backend:
+    """`model` is 'tiny' (random weights, for tests), 'default' (the embedded model) or a model folder."""
+    from avatar_service.runtime.models import resolve_model
+
+    generator, onnx_dir = resolve_model(model, need_onnx=(backend == "onnx"))
+    if backend == "torch":
+        return TorchBackend(generator, device)
+    if backend == "onnx":
+        return OnnxBackend(onnx_dir, device)
+    raise ValueError(f"unknown backend {backend!r}: use 'torch' or 'onnx'")

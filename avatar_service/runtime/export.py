@@ -1,0 +1,50 @@
+"""ONNX export of the four graphs the runtime calls: encoder, audio encoder, denoiser, decoder."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import torch
+from torch import nn
+
+from avatar_service.model import FaceGenerator
+from avatar_service.model.generator import CONFIG_NAME, FORMAT_VERSION
+
+
+class _Call(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args):
+        return self.fn(*args)
+
+
+def export_onnx(generator: FaceGenerator, out_dir: str | pathlib.Path, opset: int = 17) -> pathlib.Path:
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    g = generator.eval().float().cpu()
+    cfg = g.config
+    c, lh, lw = cfg.latent_shape
+    h, w = cfg.layout.region_shape
+    k, m = 2 * cfg.window.neighbour_radius + 1, 2 * cfg.window.mel_radius + 1
+    b = 2
+    z = torch.randn(b, c, lh, lw)
+    tokens = torch.randn(b, k + 1, cfg.audio.token_dim)
+    graphs = {
+        "encoder": (g.encode, (torch.randn(b, 3, h, w),), ["region"], ["z"]),
+        "audio_encoder": (g.audio_tokens, (torch.randn(b, k, cfg.mel.n_mels, m),), ["windows"], ["tokens"]),
+        "denoiser": (g.denoise, (z, torch.full((b,), 500, dtype=torch.long), z, z, tokens),
+                     ["z_t", "t", "z_masked", "z_ref", "tokens"], ["prediction"]),
+        "decoder": (g.decode, (z,), ["z"], ["region"]),
+    }
+    for name, (fn, args, inputs, outputs) in graphs.items():
+        with torch.no_grad():
+            torch.onnx.export(_Call(fn), args, str(out / f"{name}.onnx"), input_names=inputs, output_names=outputs,
+                              dynamic_axes={n: {0: "batch"} for n in inputs + outputs}, opset_version=opset,
+                              dynamo=False)
+    np.save(out / "null_tokens.npy", g.null_tokens(1).detach().numpy())
+    meta = {"format_version": FORMAT_VERSION, "generator": cfg.to_dict()}
+    (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True))
+    return out

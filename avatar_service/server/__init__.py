@@ -1,0 +1,1 @@
+"""The gRPC service: settings, thin servicers over the domain layer, interceptors, app lifecycle."""

@@ -1,0 +1,127 @@
+"""Server assembly and lifecycle: model load and warm-up, health, reflection, graceful SIGTERM."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from avatar_service.api import pb, pb_grpc
+from avatar_service.errors import Unavailable
+from avatar_service.runtime.avatar import AvatarState
+from avatar_service.runtime.backend import load_backend
+from avatar_service.runtime.engine import Engine
+from avatar_service.server.avatars import Avatars
+from avatar_service.server.interceptors import ServiceInterceptor
+from avatar_service.server.servicer import AvatarServicer
+from avatar_service.server.sessions import SessionSlots
+from avatar_service.server.settings import ServerSettings
+from avatar_service.store import LocalAvatarStore
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AvatarService"].full_name
+
+
+class App:
+    """Everything a running server holds. Built once; the servicer reads from it."""
+
+    def __init__(self, settings: ServerSettings):
+        self.settings = settings
+        self.backend = load_backend(settings.model, settings.backend, settings.device)
+        self.engine = Engine(self.backend, settings.max_batch, settings.batch_wait_ms)
+        self.avatars = Avatars(LocalAvatarStore(settings.store_dir), self.backend, settings)
+        self.slots = SessionSlots(settings.limits)
+        self.speech = None
+        try:
+            from avatar_service.speech.service import SpeechService
+            self.speech = SpeechService.create(self)
+        except ImportError:  # the speech extra is not installed
+            self.speech = None
+        self.ready = False
+        self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+
+    def require_ready(self) -> None:
+        if not self.ready:
+            raise Unavailable("the server is loading its model or shutting down; retry shortly")
+
+    def warmup(self) -> None:
+        """One real frame through the whole path before health says SERVING."""
+        cfg = self.backend.config
+        s = cfg.layout.crop_px
+        rng = np.random.default_rng(0)
+        avatar = AvatarState(textures=np.zeros((1, self.settings.face_px, self.settings.face_px, 3), np.uint8),
+                             crop_to_texture=np.array([[[self.settings.face_px / s, 0, 0], [0, self.settings.face_px / s, 0]]], np.float32),
+                             z_masked=rng.standard_normal((1, *cfg.latent_shape)).astype(np.float32),
+                             z_ref=rng.standard_normal(cfg.latent_shape).astype(np.float32), layout=cfg.layout)
+        self.engine.warmup(avatar, cfg.sampling.default_steps, cfg.sampling.default_guidance)
+
+
+def _credentials(s: ServerSettings):
+    if not s.tls_cert:
+        return None
+    read = lambda p: open(p, "rb").read()  # noqa: E731
+    ca = read(s.tls_client_ca) if s.tls_client_ca else None
+    return grpc.ssl_server_credentials([(read(s.tls_key), read(s.tls_cert))], root_certificates=ca,
+                                       require_client_auth=ca is not None)
+
+
+async def start(settings: ServerSettings) -> tuple[grpc.aio.Server, int, App]:
+    """Build, bind and start; returns once the model is warm and health says SERVING."""
+    app = await asyncio.to_thread(App, settings)
+    lim = settings.limits
+    server = grpc.aio.server(
+        interceptors=[ServiceInterceptor(settings.auth_tokens)],
+        options=[("grpc.max_receive_message_length", lim.max_message_bytes),
+                 ("grpc.max_send_message_length", max(lim.max_message_bytes, 64 * 1024 * 1024)),
+                 # notice vanished clients quickly
+                 ("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 5_000),
+                 ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+                 ("grpc.keepalive_permit_without_calls", 1)])
+    pb_grpc.add_AvatarServiceServicer_to_server(AvatarServicer(app), server)
+    health_pb2_grpc.add_HealthServicer_to_server(app.health, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
+    creds = _credentials(settings)
+    port = server.add_secure_port(settings.listen, creds) if creds else server.add_insecure_port(settings.listen)
+    if port == 0:
+        raise OSError(f"could not listen on {settings.listen}")
+    await _set_health(app, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await server.start()
+    await asyncio.to_thread(app.warmup)
+    app.ready = True
+    await _set_health(app, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving %s (%s on %s) at %s", app.avatars.model_id, app.backend.name, app.backend.device,
+             settings.listen.rsplit(":", 1)[0] + f":{port}")
+    return server, port, app
+
+
+async def _set_health(app: App, status) -> None:
+    for name in ("", SERVICE_NAME):
+        r = app.health.set(name, status)
+        if asyncio.iscoroutine(r):
+            await r
+
+
+async def stop(server: grpc.aio.Server, app: App, grace_s: float) -> None:
+    """Stop accepting, let in-flight streams finish within the grace period, then free the model."""
+    app.ready = False
+    await _set_health(app, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await server.stop(grace_s)
+    await asyncio.to_thread(app.engine.close)
+
+
+async def serve_forever(settings: ServerSettings) -> None:
+    server, port, app = await start(settings)
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, done.set)
+    print(f"avatarlab: listening on port {port}", flush=True)
+    wait = asyncio.create_task(server.wait_for_termination())
+    await asyncio.wait([wait, asyncio.create_task(done.wait())], return_when=asyncio.FIRST_COMPLETED)
+    log.info("shutting down: draining streams for up to %.0f s", settings.grace_s)
+    await stop(server, app, settings.grace_s)

@@ -1,0 +1,30 @@
+"""`avatarlab serve`."""
+from __future__ import annotations
+
+import asyncio
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="run the gRPC service")
+    p.add_argument("--config", help="settings file (JSON); environment AVATARLAB_* and flags override it")
+    p.add_argument("--listen", help="host:port (default 127.0.0.1:50051)")
+    p.add_argument("--model", help="'default' (embedded), 'tiny' (random weights, for tests) or a model folder")
+    p.add_argument("--backend", choices=["torch", "onnx"])
+    p.add_argument("--device", help="cpu or cuda")
+    p.add_argument("--store", dest="store_dir", help="avatar store directory (default ./avatars)")
+    p.add_argument("--face-px", type=int, help="face texture size of new avatars (default 256)")
+    p.add_argument("--grace", dest="grace_s", type=float, help="seconds to drain streams on SIGTERM")
+    p.add_argument("--max-sessions", dest="max_concurrent_sessions", type=int)
+    p.add_argument("--metrics-port", type=int, help="Prometheus metrics port (0 = off)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from avatar_service.server.app import serve_forever
+    from avatar_service.server.settings import ServerSettings
+
+    keys = ["listen", "model", "backend", "device", "store_dir", "face_px", "grace_s", "max_concurrent_sessions",
+            "metrics_port"]
+    settings = ServerSettings.load(args.config, **{k: getattr(args, k) for k in keys})
+    asyncio.run(serve_forever(settings))
+    return 0

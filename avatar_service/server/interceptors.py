@@ -1,0 +1,85 @@
+"""The one place that maps exceptions to gRPC status codes, and bearer-token authentication.
+
+Domain errors keep their code and message; anything else becomes INTERNAL with a generic message and
+an incident id, while the traceback goes to the log (kserve's pattern)."""
+from __future__ import annotations
+
+import hmac
+import inspect
+import logging
+import uuid
+
+import grpc
+
+from avatar_service.errors import AvatarLabError
+
+log = logging.getLogger(__name__)
+
+OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")  # probes and discovery need no token
+
+
+def _wrap(behavior, streaming_response: bool, method: str, check):
+    if streaming_response:
+        async def stream_wrapper(request, context):
+            try:
+                check(context)
+                async for item in behavior(request, context):
+                    yield item
+            except Exception as e:  # noqa: BLE001 - mapped to a status below
+                await _abort(context, e, method)
+        return stream_wrapper
+
+    async def unary_wrapper(request, context):
+        try:
+            check(context)
+            result = behavior(request, context)
+            return await result if inspect.isawaitable(result) else result
+        except Exception as e:  # noqa: BLE001
+            await _abort(context, e, method)
+    return unary_wrapper
+
+
+async def _abort(context, e: Exception, method: str):
+    if isinstance(e, AvatarLabError):
+        await context.abort(e.code, e.message)
+    if isinstance(e, grpc.aio.AbortError) or type(e).__name__ == "AbortError":
+        raise e
+    incident = uuid.uuid4().hex[:12]
+    log.error("incident %s in %s", incident, method, exc_info=e)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (incident {incident}); see the server log")
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, tokens: list[str]):
+        self.tokens = [t.encode() for t in tokens]
+
+    def _check(self, method: str):
+        if not self.tokens or method.startswith(OPEN_METHODS):
+            return lambda context: None
+
+        def check(context):
+            md = dict(context.invocation_metadata() or ())
+            auth = md.get("authorization", "")
+            scheme, _, token = auth.partition(" ")
+            if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.encode(), t) for t in self.tokens):
+                from avatar_service.errors import Unauthenticated
+                raise Unauthenticated("missing or invalid bearer token in the 'authorization' metadata")
+        return check
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        check = self._check(method)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(_wrap(handler.unary_unary, False, method, check),
+                                                       handler.request_deserializer, handler.response_serializer)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(_wrap(handler.unary_stream, True, method, check),
+                                                        handler.request_deserializer, handler.response_serializer)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(_wrap(handler.stream_unary, False, method, check),
+                                                        handler.request_deserializer, handler.response_serializer)
+        return grpc.stream_stream_rpc_method_handler(_wrap(handler.stream_stream, True, method, check),
+                                                     handler.request_deserializer, handler.response_serializer)

@@ -1,0 +1,64 @@
+"""Server settings: defaults < settings file (JSON) < environment (AVATARLAB_*) < command-line flags."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+from pydantic import BaseModel, Field
+
+
+class Limits(BaseModel):
+    max_concurrent_sessions: int = Field(16, ge=1)
+    max_sessions_per_client: int = Field(8, ge=1)
+    max_audio_seconds_per_session: int = Field(600, ge=1)
+    max_message_bytes: int = Field(16 * 1024 * 1024, ge=64 * 1024)
+    max_portrait_pixels: int = Field(40_000_000, ge=4096)
+    max_avatars: int = Field(10_000, ge=1)
+    max_text_chars: int = Field(1000, ge=1)
+    max_idle_video_seconds: int = Field(10, ge=1)
+
+
+class ServerSettings(BaseModel):
+    listen: str = "127.0.0.1:50051"  # loopback unless asked otherwise
+    model: str = "default"  # 'default' (embedded), 'tiny' (random, for tests) or a model folder
+    backend: str = Field("torch", pattern="^(torch|onnx)$")
+    device: str = "cpu"
+    store_dir: str = "avatars"
+    face_px: int = Field(256, ge=64, le=1024)  # side of each avatar's face texture
+    max_batch: int = Field(32, ge=1)
+    batch_wait_ms: float = Field(3.0, ge=0)
+    grace_s: float = Field(10.0, ge=0)  # SIGTERM drain time for in-flight streams
+    auth_tokens: list[str] = []  # bearer tokens; empty = no auth (loopback default)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None  # set for mutual TLS
+    metrics_port: int = 0  # Prometheus endpoint; 0 = off
+    limits: Limits = Limits()
+
+    @classmethod
+    def load(cls, file: str | None = None, env: dict[str, str] | None = None, **overrides) -> "ServerSettings":
+        data: dict = {}
+        if file:
+            data.update(json.loads(pathlib.Path(file).read_text()))
+        env = os.environ if env is None else env
+        for name, field in cls.model_fields.items():
+            key = f"AVATARLAB_{name.upper()}"
+            if key in env and name != "limits":
+                raw = env[key]
+                data[name] = [t for t in raw.split(",") if t] if name == "auth_tokens" else raw
+        limits = dict(data.get("limits", {}))
+        for name in Limits.model_fields:
+            key = f"AVATARLAB_{name.upper()}"
+            if key in env:
+                limits[name] = env[key]
+        data["limits"] = limits
+        if "AVATARLAB_AUTH_TOKENS_FILE" in env:
+            data["auth_tokens"] = [t.strip() for t in pathlib.Path(env["AVATARLAB_AUTH_TOKENS_FILE"]).read_text().split() if t.strip()]
+        for k, v in overrides.items():
+            if v is not None:
+                if k in Limits.model_fields:
+                    data["limits"][k] = v
+                else:
+                    data[k] = v
+        return cls.model_validate(data)
