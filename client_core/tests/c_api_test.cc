@@ -1,0 +1,310 @@
+// The C ABI as the engine plugins see it (shared library, public header only), without a
+// server: version check, handle lifecycle, argument errors, logging, and "service down".
+#include <gtest/gtest.h>
+
+#include <iterator>
+#include <set>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "avatarlab/avatarlab.h"
+#include "test_support.h"
+
+namespace {
+
+using avl_test::EventRecorder;
+using avl_test::LogRecorder;
+using Clock = std::chrono::steady_clock;
+
+long ElapsedMs(Clock::time_point since) {
+  return static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count());
+}
+
+class Abi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(avl_context_create(AVL_API_VERSION, &LogRecorder::Callback, &log_, AVL_LOG_DEBUG,
+                                 &context_),
+              AVL_OK)
+        << avl_last_error();
+  }
+  void TearDown() override { avl_context_release(&context_); }
+
+  // A client for a loopback port nothing listens on, with short timeouts.
+  avl_client* DeadClient(int32_t attempts) {
+    avl_client_settings settings{};
+    settings.connect_timeout_ms = 300;
+    settings.call_timeout_ms = 1000;
+    settings.retry_max_attempts = attempts;
+    settings.retry_initial_backoff_ms = 50;
+    settings.retry_max_backoff_ms = 100;
+    dead_target_ = "127.0.0.1:" + std::to_string(avl_test::FreePort());
+    avl_client* client = nullptr;
+    EXPECT_EQ(avl_client_create(context_, dead_target_.c_str(), &settings, nullptr, nullptr,
+                                &client),
+              AVL_OK);
+    return client;
+  }
+
+  static avl_session_settings AnimateSettings() {
+    avl_session_settings s{};
+    s.audio_encoding = AVL_AUDIO_PCM_S16LE;
+    s.sample_rate_hz = 16000;
+    s.channels = 1;
+    return s;
+  }
+
+  LogRecorder log_;
+  avl_context* context_ = nullptr;
+  std::string dead_target_;
+};
+
+TEST(Version, MatchingVersionIsAcceptedAndOthersAreRefusedWithAReason) {
+  EXPECT_EQ(avl_get_version(), static_cast<uint32_t>(AVL_API_VERSION));
+  avl_context* context = reinterpret_cast<avl_context*>(0x1);  // must be overwritten with NULL
+  EXPECT_EQ(avl_context_create((AVL_API_VERSION_MAJOR + 1) << 16, nullptr, nullptr, AVL_LOG_OFF,
+                               &context),
+            AVL_ERR_VERSION_MISMATCH);
+  EXPECT_EQ(context, nullptr);
+  EXPECT_NE(std::string(avl_last_error()).find("caller built for API 2.0"), std::string::npos)
+      << avl_last_error();
+  // A caller newer than the library (higher minor) may use functions it lacks.
+  EXPECT_EQ(avl_context_create(AVL_API_VERSION + (1 << 8), nullptr, nullptr, AVL_LOG_OFF,
+                               &context),
+            AVL_ERR_VERSION_MISMATCH);
+  ASSERT_EQ(avl_context_create(AVL_API_VERSION, nullptr, nullptr, AVL_LOG_OFF, &context), AVL_OK);
+  ASSERT_NE(context, nullptr);
+  avl_context_release(&context);
+  EXPECT_EQ(context, nullptr);
+}
+
+TEST(Status, EveryCodeHasItsOwnNameAndUnknownCodesAreNamedSo) {
+  const avl_status codes[] = {AVL_OK,
+                              AVL_NO_NEW_FRAME,
+                              AVL_ERR_INVALID_ARGUMENT,
+                              AVL_ERR_VERSION_MISMATCH,
+                              AVL_ERR_BAD_STATE,
+                              AVL_ERR_BUFFER_TOO_SMALL,
+                              AVL_ERR_OUT_OF_MEMORY,
+                              AVL_ERR_UNAVAILABLE,
+                              AVL_ERR_UNAUTHENTICATED,
+                              AVL_ERR_NOT_FOUND,
+                              AVL_ERR_RESOURCE_EXHAUSTED,
+                              AVL_ERR_FAILED_PRECONDITION,
+                              AVL_ERR_DEADLINE_EXCEEDED,
+                              AVL_ERR_CANCELLED,
+                              AVL_ERR_REJECTED,
+                              AVL_ERR_SERVER_INTERNAL,
+                              AVL_ERR_PROTOCOL,
+                              AVL_ERR_DECODE,
+                              AVL_ERR_INTERNAL};
+  std::set<std::string> names;
+  for (avl_status code : codes) {
+    const std::string s = avl_status_string(code);
+    EXPECT_EQ(s.rfind("AVL_", 0), 0u) << s;
+    EXPECT_EQ(s.find("UNKNOWN"), std::string::npos) << code;
+    names.insert(s);
+  }
+  EXPECT_EQ(names.size(), std::size(codes));
+  EXPECT_EQ(std::string(avl_status_string(-12345)).rfind("AVL_ERR_UNKNOWN", 0), 0u);
+}
+
+TEST_F(Abi, ReleaseNullsTheHandleAndAcceptsNull) {
+  avl_client* client = nullptr;
+  ASSERT_EQ(avl_client_create(context_, "127.0.0.1:1", nullptr, nullptr, "token", &client),
+            AVL_OK);
+  ASSERT_NE(client, nullptr);
+  avl_client_release(&client);
+  EXPECT_EQ(client, nullptr);
+  avl_client_release(&client);   // pointer to NULL
+  avl_client_release(nullptr);   // NULL pointer
+  avl_session_release(nullptr);
+  avl_avatar_release(nullptr);
+  avl_avatar_list_release(nullptr);
+  avl_context_release(nullptr);
+  EXPECT_EQ(avl_avatar_list_count(nullptr), 0);
+  EXPECT_EQ(avl_avatar_id(nullptr), nullptr);
+  EXPECT_EQ(avl_session_get_state(nullptr), 0);
+  EXPECT_EQ(avl_session_surface_pixels(nullptr), nullptr);
+}
+
+TEST_F(Abi, BadArgumentsAreRejectedWithAMessageNamingThem) {
+  avl_client* client = reinterpret_cast<avl_client*>(0x1);
+  EXPECT_EQ(avl_client_create(context_, "", nullptr, nullptr, nullptr, &client),
+            AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(client, nullptr);
+  EXPECT_NE(std::string(avl_last_error()).find("target is empty"), std::string::npos);
+
+  avl_client_settings settings{};
+  settings.transport = 7;
+  EXPECT_EQ(avl_client_create(context_, "h:1", &settings, nullptr, nullptr, &client),
+            AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(avl_last_error()).find("transport"), std::string::npos);
+  settings = avl_client_settings{};
+  settings.call_timeout_ms = -1;
+  EXPECT_EQ(avl_client_create(context_, "h:1", &settings, nullptr, nullptr, &client),
+            AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(avl_last_error()).find("call_timeout_ms"), std::string::npos);
+  EXPECT_EQ(avl_client_create(context_, "h:1", nullptr, nullptr, "bad\xff token", &client),
+            AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(avl_last_error()).find("UTF-8"), std::string::npos);
+  EXPECT_EQ(avl_client_create(context_, "h:1", nullptr, "PEM", nullptr, &client),
+            AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(avl_client_create(nullptr, "h:1", nullptr, nullptr, nullptr, &client),
+            AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(avl_client_create(context_, "h:1", nullptr, nullptr, nullptr, nullptr),
+            AVL_ERR_INVALID_ARGUMENT);
+
+  ASSERT_EQ(avl_client_create(context_, "127.0.0.1:1", nullptr, nullptr, nullptr, &client),
+            AVL_OK);
+  avl_session* session = reinterpret_cast<avl_session*>(0x1);
+  avl_session_settings s{};  // audio_encoding missing
+  EXPECT_EQ(avl_client_open_animate(client, "a", &s, nullptr, nullptr, &session),
+            AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(session, nullptr);
+  EXPECT_NE(std::string(avl_last_error()).find("audio_encoding"), std::string::npos);
+  s = AnimateSettings();
+  s.fps = 61;
+  EXPECT_EQ(avl_client_open_animate(client, "a", &s, nullptr, nullptr, &session),
+            AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(avl_last_error()).find("settings.fps"), std::string::npos);
+  s = AnimateSettings();
+  EXPECT_EQ(avl_client_open_animate(client, "", &s, nullptr, nullptr, &session),
+            AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(avl_client_open_speak(client, "a", "", nullptr, &s, nullptr, nullptr, &session),
+            AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(avl_last_error()).find("text is empty"), std::string::npos);
+  EXPECT_EQ(avl_client_create_avatar(client, "x", AVL_AVATAR_SOURCE_PORTRAIT, nullptr, 0,
+                                     nullptr),
+            AVL_ERR_INVALID_ARGUMENT);
+  avl_avatar* avatar = nullptr;
+  const uint8_t byte = 0;
+  EXPECT_EQ(avl_client_create_avatar(client, "x", 9, &byte, 1, &avatar), AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(avl_last_error()).find("source must be"), std::string::npos);
+  avl_client_release(&client);
+}
+
+TEST_F(Abi, LogCallbackGetsLinesAndNeverRunsAfterTheContextIsReleased) {
+  EXPECT_GE(log_.size(), 1u) << "context creation logs its version at DEBUG";
+  avl_client* client = DeadClient(1);
+  ASSERT_NE(client, nullptr);
+  avl_avatar_list* list = nullptr;
+  EXPECT_EQ(avl_client_list_avatars(client, &list), AVL_ERR_UNAVAILABLE);
+  ASSERT_EQ(avl_context_set_log_level(context_, AVL_LOG_OFF), AVL_OK);
+  const size_t before_release = log_.size();
+  avl_context_release(&context_);
+  // The client keeps working (it holds the context's state) but must not log any more.
+  EXPECT_EQ(avl_client_list_avatars(client, &list), AVL_ERR_UNAVAILABLE);
+  EXPECT_EQ(log_.size(), before_release);
+  avl_client_release(&client);
+}
+
+TEST_F(Abi, ServiceDownGivesACleanUnavailableErrorForCalls) {
+  avl_client* client = DeadClient(1);
+  const auto t0 = Clock::now();
+  avl_avatar_list* list = reinterpret_cast<avl_avatar_list*>(0x1);
+  EXPECT_EQ(avl_client_list_avatars(client, &list), AVL_ERR_UNAVAILABLE);
+  EXPECT_EQ(list, nullptr);
+  const std::string message = avl_last_error();
+  EXPECT_NE(message.find(dead_target_), std::string::npos) << message;
+  EXPECT_NE(message.find("AvatarLab service running"), std::string::npos) << message;
+  EXPECT_LT(ElapsedMs(t0), 3000) << "bounded by connect_timeout_ms";
+
+  avl_server_info info{};
+  EXPECT_EQ(avl_client_get_server_info(client, &info, nullptr, 0), AVL_ERR_UNAVAILABLE);
+  const avl_status ready = avl_client_wait_ready(client, 400);
+  EXPECT_TRUE(ready == AVL_ERR_UNAVAILABLE || ready == AVL_ERR_DEADLINE_EXCEEDED) << ready;
+  EXPECT_NE(std::string(avl_last_error()).find("not SERVING within 400 ms"), std::string::npos)
+      << avl_last_error();
+  avl_client_release(&client);
+}
+
+TEST_F(Abi, ServiceDownSessionRetriesWithBackoffThenFailsCleanly) {
+  avl_client* client = DeadClient(3);
+  EventRecorder events;
+  avl_session* session = nullptr;
+  const avl_session_settings s = AnimateSettings();
+  ASSERT_EQ(avl_client_open_animate(client, "some-avatar", &s, &EventRecorder::Callback, &events,
+                                    &session),
+            AVL_OK);
+  EXPECT_EQ(avl_session_get_state(session), AVL_SESSION_CONNECTING);
+  std::vector<int16_t> audio(1600, 0);
+  EXPECT_EQ(avl_session_push_audio(session, audio.data(), audio.size() * 2), AVL_OK)
+      << "audio is queued while connecting";
+  EXPECT_EQ(avl_session_present(session, 0, nullptr), AVL_ERR_BAD_STATE);
+  EXPECT_EQ(avl_session_wait(session, 10000), AVL_ERR_UNAVAILABLE);
+  EXPECT_EQ(avl_session_get_state(session), AVL_SESSION_FAILED);
+
+  const auto all = events.events();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].type, AVL_EVENT_RETRYING);
+  EXPECT_EQ(all[0].frame_index, 1);
+  EXPECT_EQ(all[0].pts_ms, 50);  // first backoff
+  EXPECT_EQ(all[1].type, AVL_EVENT_RETRYING);
+  EXPECT_EQ(all[1].pts_ms, 100);  // doubled, capped at retry_max_backoff_ms
+  EXPECT_EQ(all[2].type, AVL_EVENT_ERROR);
+  EXPECT_EQ(all[2].status, AVL_ERR_UNAVAILABLE);
+  const std::string message = avl_test::SessionError(session);
+  EXPECT_NE(message.find("gave up after 3 attempts"), std::string::npos) << message;
+  EXPECT_NE(message.find(dead_target_), std::string::npos) << message;
+
+  EXPECT_EQ(avl_session_push_audio(session, audio.data(), 2), AVL_ERR_BAD_STATE);
+  avl_session_info info{};
+  EXPECT_EQ(avl_session_get_info(session, &info), AVL_ERR_BAD_STATE);
+  EXPECT_EQ(info.state, AVL_SESSION_FAILED);
+  avl_session_release(&session);
+  EXPECT_EQ(session, nullptr);
+  avl_client_release(&client);
+}
+
+TEST_F(Abi, CancelWhileRetryingStopsPromptlyAndEventsCanBePolled) {
+  avl_client* client = DeadClient(1000);
+  avl_session* session = nullptr;
+  const avl_session_settings s = AnimateSettings();
+  ASSERT_EQ(avl_client_open_animate(client, "some-avatar", &s, nullptr, nullptr, &session),
+            AVL_OK);
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  const auto t0 = Clock::now();
+  EXPECT_EQ(avl_session_cancel(session), AVL_OK);
+  EXPECT_EQ(avl_session_wait(session, 5000), AVL_ERR_CANCELLED);
+  EXPECT_LT(ElapsedMs(t0), 1000);
+  EXPECT_EQ(avl_session_get_state(session), AVL_SESSION_CANCELLED);
+  EXPECT_EQ(avl_session_cancel(session), AVL_OK) << "cancelling twice is harmless";
+
+  avl_event event{};
+  int retrying = 0, errors = 0;
+  while (avl_session_poll_event(session, &event) == AVL_OK) {
+    retrying += event.type == AVL_EVENT_RETRYING;
+    if (event.type == AVL_EVENT_ERROR) {
+      ++errors;
+      EXPECT_EQ(event.status, AVL_ERR_CANCELLED);
+    }
+  }
+  EXPECT_GE(retrying, 1);
+  EXPECT_EQ(errors, 1);
+  EXPECT_EQ(avl_session_poll_event(session, &event), AVL_NO_NEW_FRAME);
+  avl_session_release(&session);
+  avl_client_release(&client);
+}
+
+TEST_F(Abi, ReleasingARunningSessionReturnsQuickly) {
+  avl_client* client = DeadClient(1000);
+  EventRecorder events;
+  avl_session* session = nullptr;
+  const avl_session_settings s = AnimateSettings();
+  ASSERT_EQ(avl_client_open_animate(client, "x", &s, &EventRecorder::Callback, &events, &session),
+            AVL_OK);
+  avl_client_release(&client);  // the session keeps the connection alive
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto t0 = Clock::now();
+  avl_session_release(&session);
+  EXPECT_LT(ElapsedMs(t0), 1000);
+  EXPECT_EQ(session, nullptr);
+  EXPECT_EQ(events.Count(AVL_EVENT_ERROR), 1) << "the terminal event is delivered before release";
+}
+
+}  // namespace
