@@ -26,7 +26,7 @@ struct avl_avatar_list {
   std::vector<avatarlab::v1::Avatar> avatars;
 };
 struct avl_session {
-  std::unique_ptr<avl::Session> impl;
+  std::shared_ptr<avl::Session> impl;
 };
 
 namespace {
@@ -113,7 +113,7 @@ avl_status OpenSession(const char* function, avl_client* client, avl::SessionKin
                                               voice_id ? voice_id : "", *settings, &request);
   if (!error.ok()) return Fail(error.code, std::string(function) + ": " + error.message);
   auto handle = std::make_unique<avl_session>();
-  handle->impl = std::make_unique<avl::Session>(client->connection, std::move(request), event_fn,
+  handle->impl = std::make_shared<avl::Session>(client->connection, std::move(request), event_fn,
                                                 user, handle.get());
   handle->impl->Start();
   *out_session = handle.release();

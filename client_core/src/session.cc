@@ -118,7 +118,9 @@ Session::Session(std::shared_ptr<Connection> connection, SessionRequest request,
 
 Session::~Session() { Shutdown(); }
 
-void Session::Start() { worker_ = std::thread([this] { Run(); }); }
+void Session::Start() {
+  worker_ = std::thread([self = shared_from_this()] { self->Run(); });
+}
 
 void Session::Shutdown() {
   Cancel();

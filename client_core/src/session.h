@@ -34,7 +34,9 @@ Error BuildSessionRequest(SessionKind kind, const std::string& avatar_id, const 
                           const std::string& voice_id, const avl_session_settings& settings,
                           SessionRequest* request);
 
-class Session {
+// Owned through shared_ptr: the worker thread holds a reference too, so a session released from
+// its own callback (detached, not joined) stays alive until its worker returns.
+class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(std::shared_ptr<Connection> connection, SessionRequest request, avl_event_fn event_fn,
           void* user, avl_session* handle);

@@ -5,6 +5,7 @@
 #include <iterator>
 #include <set>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -305,6 +306,29 @@ TEST_F(Abi, ReleasingARunningSessionReturnsQuickly) {
   EXPECT_LT(ElapsedMs(t0), 1000);
   EXPECT_EQ(session, nullptr);
   EXPECT_EQ(events.Count(AVL_EVENT_ERROR), 1) << "the terminal event is delivered before release";
+}
+
+// Documented as not allowed, but a managed binding may do it by accident: it must not crash or
+// deadlock, and no callback may follow.
+TEST_F(Abi, ReleasingASessionFromItsOwnCallbackIsSurvivable) {
+  struct State {
+    avl_session* session = nullptr;
+    std::atomic<int> calls{0};
+  } state;
+  avl_client* client = DeadClient(1000);
+  const avl_session_settings s = AnimateSettings();
+  auto callback = [](void* user, avl_session*, const avl_event*) {
+    auto* st = static_cast<State*>(user);
+    if (st->calls++ == 0) avl_session_release(&st->session);
+  };
+  ASSERT_EQ(avl_client_open_animate(client, "x", &s, callback, &state, &state.session), AVL_OK);
+  for (int i = 0; i < 100 && state.calls == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(state.calls, 1);
+  EXPECT_EQ(state.session, nullptr);
+  avl_client_release(&client);
 }
 
 }  // namespace

@@ -493,8 +493,9 @@ typedef struct avl_frame_info {
  * audio, whether the device clock runs fast or slow. A position before the first frame shows
  * the base image. Positions going backwards do not rewind (frames already shown are gone).
  * Returns AVL_OK if the surface changed (dirty rect in *out_info), AVL_NO_NEW_FRAME if not,
- * AVL_ERR_BAD_STATE before STARTED, AVL_ERR_DECODE if a frame could not be decoded (the session
- * then fails). `out_info` may be NULL. Presentation thread only (see top of file). */
+ * AVL_ERR_BAD_STATE before STARTED, AVL_ERR_DECODE if a frame could not be decoded or
+ * AVL_ERR_PROTOCOL if it was malformed (in both cases the session then fails). `out_info` may
+ * be NULL. Presentation thread only (see top of file). */
 AVL_API avl_status AVL_CALL avl_session_present(avl_session* session, int64_t audio_position_ms,
                                                 avl_frame_info* out_info);
 
