@@ -503,6 +503,75 @@ TEST_F(Live, CallsWithoutTheBearerTokenOrWithAWrongOneAreRejected) {
   }
 }
 
+// A server of its own behind TLS (a throwaway self-signed certificate for "localhost").
+TEST(LiveTls, TlsWithACustomRootWorksAndAnUntrustedOrPlaintextClientFailsCleanly) {
+  const std::string dir = avl_test::MakeTempDir("avl-tls-");
+  const std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+  const std::string openssl = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+                              "-addext subjectAltName=DNS:localhost -keyout '" + key + "' -out '" +
+                              cert + "' >/dev/null 2>&1";
+  if (std::system(openssl.c_str()) != 0) GTEST_SKIP() << "openssl CLI not available to make a test certificate";
+  const int port = avl_test::FreePort();
+  avl_test::ServerProcess server(port, dir + "/store",
+                                 {"AVATARLAB_TLS_CERT=" + cert, "AVATARLAB_TLS_KEY=" + key});
+  std::string error;
+  if (!server.Start(&error)) GTEST_SKIP() << error;
+  const std::string target = "localhost:" + std::to_string(port);
+  avl_context* context = nullptr;
+  ASSERT_EQ(avl_context_create(AVL_API_VERSION, nullptr, nullptr, AVL_LOG_OFF, &context), AVL_OK);
+  avl_client_settings tls{};
+  tls.transport = AVL_TRANSPORT_TLS;
+  tls.connect_timeout_ms = 2000;
+  const std::string pem = avl_test::ReadFile(cert);
+  avl_client* client = nullptr;
+  ASSERT_EQ(avl_client_create(context, target.c_str(), &tls, pem.c_str(), nullptr, &client), AVL_OK);
+  ASSERT_EQ(avl_client_wait_ready(client, kReadyTimeoutMs), AVL_OK)
+      << avl_last_error() << "\n--- log:\n" << server.LogTail();
+
+  const std::string png = avl_test::ReadFile(Portrait());
+  avl_avatar* avatar = nullptr;
+  ASSERT_EQ(avl_client_create_avatar(client, "tls", AVL_AVATAR_SOURCE_PORTRAIT,
+                                     reinterpret_cast<const uint8_t*>(png.data()), png.size(),
+                                     &avatar),
+            AVL_OK)
+      << avl_last_error();
+  int32_t rate = 0;
+  std::vector<int16_t> audio = SpeechAudio(&rate);
+  audio.resize(static_cast<size_t>(rate));  // 1 s
+  const avl_session_settings settings = Settings(rate, AVL_WIRE_JPEG, AVL_FRAME_MODE_DELTA, 2);
+  avl_session* session = nullptr;
+  ASSERT_EQ(avl_client_open_animate(client, avl_avatar_id(avatar), &settings, nullptr, nullptr,
+                                    &session),
+            AVL_OK);
+  avl_session_push_audio(session, audio.data(), audio.size() * 2);
+  avl_session_end_audio(session);
+  EXPECT_EQ(avl_session_wait(session, kSessionTimeoutMs), AVL_OK) << avl_test::SessionError(session);
+  avl_session_info info{};
+  avl_session_get_info(session, &info);
+  EXPECT_EQ(info.frames_received, 25);
+  avl_session_release(&session);
+  avl_avatar_release(&avatar);
+
+  // System roots do not trust the test certificate; plaintext cannot talk to a TLS port.
+  avl_client_settings quick{};
+  quick.connect_timeout_ms = 1500;
+  quick.transport = AVL_TRANSPORT_TLS;
+  avl_client* untrusted = nullptr;
+  ASSERT_EQ(avl_client_create(context, target.c_str(), &quick, nullptr, nullptr, &untrusted), AVL_OK);
+  avl_avatar_list* list = nullptr;
+  EXPECT_EQ(avl_client_list_avatars(untrusted, &list), AVL_ERR_UNAVAILABLE);
+  quick.transport = AVL_TRANSPORT_PLAINTEXT;
+  avl_client* plaintext = nullptr;
+  ASSERT_EQ(avl_client_create(context, target.c_str(), &quick, nullptr, nullptr, &plaintext), AVL_OK);
+  EXPECT_EQ(avl_client_list_avatars(plaintext, &list), AVL_ERR_UNAVAILABLE);
+  avl_client_release(&untrusted);
+  avl_client_release(&plaintext);
+  avl_client_release(&client);
+  avl_context_release(&context);
+  server.Stop();
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
 // A server of its own that crashes (SIGKILL) in the middle of a session, then comes back on the
 // same port and store; then shuts down gracefully (SIGTERM) in the middle of another.
 TEST(LiveRestart, ServerDeathMidSessionIsACleanErrorAndANewSessionWorksAfterRestart) {
