@@ -12,13 +12,15 @@ from avatar_service.model import FaceGenerator
 from avatar_service.model.generator import CONFIG_NAME, FORMAT_VERSION
 
 
-class _Call(nn.Module):
-    def __init__(self, fn):
+class _Stage(nn.Module):
+    """One stage of the generator as a module of its own (its weights registered), for tracing."""
+
+    def __init__(self, generator: FaceGenerator, stage: str):
         super().__init__()
-        self.fn = fn
+        self.generator, self.stage = generator, stage
 
     def forward(self, *args):
-        return self.fn(*args)
+        return getattr(self.generator, self.stage)(*args)
 
 
 def export_onnx(generator: FaceGenerator, out_dir: str | pathlib.Path, opset: int = 17) -> pathlib.Path:
@@ -33,15 +35,15 @@ def export_onnx(generator: FaceGenerator, out_dir: str | pathlib.Path, opset: in
     z = torch.randn(b, c, lh, lw)
     tokens = torch.randn(b, k + 1, cfg.audio.token_dim)
     graphs = {
-        "encoder": (g.encode, (torch.randn(b, 3, h, w),), ["region"], ["z"]),
-        "audio_encoder": (g.audio_tokens, (torch.randn(b, k, cfg.mel.n_mels, m),), ["windows"], ["tokens"]),
-        "denoiser": (g.denoise, (z, torch.full((b,), 500, dtype=torch.long), z, z, tokens),
+        "encoder": ("encode", (torch.randn(b, 3, h, w),), ["region"], ["z"]),
+        "audio_encoder": ("audio_tokens", (torch.randn(b, k, cfg.mel.n_mels, m),), ["windows"], ["tokens"]),
+        "denoiser": ("denoise", (z, torch.full((b,), 500, dtype=torch.long), z, z, tokens),
                      ["z_t", "t", "z_masked", "z_ref", "tokens"], ["prediction"]),
-        "decoder": (g.decode, (z,), ["z"], ["region"]),
+        "decoder": ("decode", (z,), ["z"], ["region"]),
     }
-    for name, (fn, args, inputs, outputs) in graphs.items():
+    for name, (stage, args, inputs, outputs) in graphs.items():
         with torch.no_grad():
-            torch.onnx.export(_Call(fn), args, str(out / f"{name}.onnx"), input_names=inputs, output_names=outputs,
+            torch.onnx.export(_Stage(g, stage), args, str(out / f"{name}.onnx"), input_names=inputs, output_names=outputs,
                               dynamic_axes={n: {0: "batch"} for n in inputs + outputs}, opset_version=opset,
                               dynamo=False)
     np.save(out / "null_tokens.npy", g.null_tokens(1).detach().numpy())
