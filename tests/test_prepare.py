@@ -12,7 +12,7 @@ import pytest
 
 from avatar_service.data import cli
 from avatar_service.data.decode import iter_frames, load_audio, probe
-from avatar_service.data.prepare import _smooth_runs, split_identities
+from avatar_service.data.prepare import _smooth_runs, group_people, split_identities
 from avatar_service.face.align import FaceLayout
 from avatar_service.model.features import MelConfig
 
@@ -75,6 +75,7 @@ def test_manifest_fields_and_split(prepared):
     assert m["layout"] == json.loads(json.dumps(dataclasses.asdict(FaceLayout(128))))
     assert m["mel"] == dataclasses.asdict(MelConfig())
     assert {c["identity"] for c in m["clips"]} == REAL_IDS  # labels from talking/manifest.tsv
+    assert all(c["person"] == c["identity"] for c in m["clips"])  # three different people
     split = {c["identity"]: c["split"] for c in m["clips"]}
     assert sorted(split.values()).count("val") >= 2 and "train" in split.values()
     for c in m["clips"]:
@@ -107,6 +108,7 @@ def test_clip_arrays(prepared):
         assert z["mel"].shape == (t * 4, 40) and z["mel"].dtype == np.float32
         assert z["lips"].shape == (t, 40, 2) and z["matrices"].shape == (t, 2, 3)
         assert z["valid"].dtype == bool and z["valid"].mean() > 0.9
+        assert z["face_embedding"].shape == (128,) and abs(np.linalg.norm(z["face_embedding"]) - 1) < 1e-4
         mo = z["mouth_open"]
         assert np.isfinite(mo).mean() > 0.8, c["id"]
         assert 0.0 <= np.nanmin(mo) and np.nanmax(mo) < 1.0 and np.nanstd(mo) > 0.01  # the mouth moves
@@ -173,3 +175,15 @@ def test_smoothing_does_not_cross_a_gap():
     out = _smooth_runs(mats, valid, 2.0)
     assert np.allclose(out[:9, 0, 2], 0) and np.allclose(out[11:, 0, 2], 100)
     assert out[9, 0, 2] == 0 and out[10, 0, 2] == 100  # gaps take the nearest valid transform
+
+
+def test_repeated_person_under_two_labels_lands_in_one_split():
+    rng = np.random.default_rng(5)
+    e = rng.normal(size=(5, 128))
+    e[3] = e[1] + 0.2 * rng.normal(size=128)  # "grid37" is "grid33" again
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    labels = ["grid30", "grid33", "id01", "grid37", "vox14"]
+    person = group_people(labels, e, 0.55)
+    assert person["grid37"] == person["grid33"] == "grid33"
+    assert len(set(person.values())) == 4
+    assert group_people(labels, e, None)["grid37"] == "grid37"

@@ -9,7 +9,8 @@ Per clip (stages in order):
 
 Dataset layout: DATASET/manifest.json (see `build_manifest`) and DATASET/clips/<id>.npz with
 crops uint8 (T,S,S,3) RGB, audio float32 (N,), mel float32 (T_mel, n_mels), lips float32 (T,40,2),
-mouth_open float32 (T,), valid bool (T,), matrices float32 (T,2,3). Audio sample i and video frame k
+mouth_open float32 (T,), valid bool (T,), matrices float32 (T,2,3), face_embedding float32 (128,)
+(mean SFace embedding: who this is; used to keep one person out of both splits). Audio sample i and video frame k
 share one clock: frame k covers [k/25, (k+1)/25) s, i.e. samples [640 k, 640 (k+1)).
 """
 from __future__ import annotations
@@ -56,6 +57,10 @@ class PrepareConfig:
     min_valid_fraction: float = 0.5  # clips where fewer frames have a usable face are skipped
     smooth_sigma_frames: float = 2.0  # temporal smoothing of the crop transform (align.smooth_matrices)
     detect_max_side: int = 640  # YuNet input size; retried at full size when a clip looks faceless
+    # Clips whose mean SFace embeddings are at least this similar are one person for the split (labels
+    # like voxNN/gridNN are per clip and may repeat a person). Measured on talking/: repeats score
+    # 0.65-0.95, the most similar different people 0.41. None: trust the labels.
+    same_person_cosine: float | None = 0.55
 
     @property
     def layout(self) -> FaceLayout:
@@ -153,6 +158,7 @@ def prepare_clip(source: str, cfg: PrepareConfig, position: int = 1) -> dict[str
         tracker.close()
     audio = audio[: n * samples_per_frame]
     return {
+        "face_embedding": _clip_embedding(crops, valid, layout),
         "crops": crops,
         "audio": audio.astype(np.float32),
         "mel": log_mel(audio, MelConfig()),
@@ -161,6 +167,15 @@ def prepare_clip(source: str, cfg: PrepareConfig, position: int = 1) -> dict[str
         "valid": valid,
         "matrices": mats.astype(np.float32),
     }
+
+
+def _clip_embedding(crops: np.ndarray, valid: np.ndarray, layout: FaceLayout, n: int = 8) -> np.ndarray:
+    """(128,) unit mean SFace embedding of up to n valid crops spread over the clip: who this is."""
+    from avatar_service.evaluation.metrics import sface_embeddings
+
+    idx = np.flatnonzero(valid)
+    e = sface_embeddings(crops[idx[np.linspace(0, len(idx) - 1, min(n, len(idx))).astype(int)]], layout).mean(axis=0)
+    return (e / np.linalg.norm(e)).astype(np.float32)
 
 
 # ---------------------------------------------------------------- dataset
@@ -201,6 +216,26 @@ def identity_labels(videos: list[str]) -> dict[str, str]:
 def _hash01(identity: str) -> float:
     """Stable across runs, machines and Python versions (unlike hash())."""
     return int.from_bytes(hashlib.sha256(identity.encode()).digest()[:8], "big") / 2.0 ** 64
+
+
+def group_people(labels: list[str], embeddings: np.ndarray, min_cosine: float | None) -> dict[str, str]:
+    """Person key per identity label: labels joined (transitively) when any of their clips' face
+    embeddings reach `min_cosine`; the key is the group's smallest label, so it is stable."""
+    parent = {lab: lab for lab in labels}
+
+    def root(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    if min_cosine is not None and len(labels) > 1:
+        sim = embeddings @ embeddings.T
+        for i, j in zip(*np.nonzero(np.triu(sim >= min_cosine, k=1))):
+            a, b = root(labels[i]), root(labels[j])
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return {lab: root(lab) for lab in labels}
 
 
 def split_identities(identities, val_fraction: float, min_val: int = 2) -> dict[str, str]:
@@ -249,11 +284,12 @@ def _run_one(source: str, clip_path: str, cfg: PrepareConfig) -> dict:
     try:
         arrays = prepare_clip(source, cfg, position=max(1, _slot))
         write_npz_atomic(clip_path, arrays)
+        emb = arrays["face_embedding"].tolist()
     except _SKIP_ERRORS as e:
         return {"source": source, "skipped": f"{type(e).__name__}: {e}"}
     mo = arrays["mouth_open"]
     return {"source": source, "frames": int(len(arrays["valid"])), "valid_frames": int(arrays["valid"].sum()),
-            "mouth_open_frames": int(np.isfinite(mo).sum()), "seconds": round(len(arrays["audio"]) / SAMPLE_RATE_HZ, 3),
+            "mouth_open_frames": int(np.isfinite(mo).sum()), "embedding": emb, "seconds": round(len(arrays["audio"]) / SAMPLE_RATE_HZ, 3),
             "wall_s": round(time.time() - t0, 2)}
 
 
@@ -294,11 +330,15 @@ def prepare_dataset(sources: list[str], out_dir: str, cfg: PrepareConfig, worker
 
 def build_manifest(results: list[dict], labels: dict[str, str], ids: dict[str, str], cfg: PrepareConfig) -> dict:
     ok = sorted((r for r in results if "skipped" not in r), key=lambda r: ids[r["source"]])
-    split = split_identities([labels[r["source"]] for r in ok], cfg.val_fraction, cfg.min_val_identities)
+    names = [labels[r["source"]] for r in ok]
+    person = group_people(names, np.array([r["embedding"] for r in ok]).reshape(len(ok), -1), cfg.same_person_cosine)
+    by_person = split_identities(set(person.values()), cfg.val_fraction, cfg.min_val_identities)
+    split = {lab: by_person[person[lab]] for lab in names}  # split by person, never by frame
     clips = []
     for r in ok:
         cid = ids[r["source"]]
-        clips.append({"id": cid, "identity": labels[r["source"]], "split": split[labels[r["source"]]],
+        clips.append({"id": cid, "identity": labels[r["source"]], "person": person[labels[r["source"]]],
+                      "split": split[labels[r["source"]]],
                       "path": f"clips/{cid}.npz", "frames": r["frames"], "seconds": r["seconds"],
                       "source": os.path.abspath(r["source"]), "valid_frames": r["valid_frames"],
                       "mouth_open_frames": r["mouth_open_frames"]})
