@@ -266,7 +266,8 @@ def _clip_ids(videos: list[str]) -> dict[str, str]:
     return ids
 
 
-_SKIP_ERRORS = (ClipSkipped, DecodeError, av.FFmpegError, OSError, cv2.error, ValueError)
+# RuntimeError: mediapipe reports graph failures that way
+_SKIP_ERRORS = (ClipSkipped, DecodeError, av.FFmpegError, OSError, cv2.error, ValueError, RuntimeError)
 _slot = 0
 
 
