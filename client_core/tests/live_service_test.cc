@@ -466,13 +466,36 @@ TEST_F(Live, SpeakReportsAMissingTextToSpeechBackendOrSpeaks) {
     EXPECT_NE(avl_test::SessionError(session).find("text-to-speech"), std::string::npos)
         << avl_test::SessionError(session);
   } else {
+    // Voice and face on one clock: the audio read out covers the frames, and presenting at the
+    // end of the audio shows the last frame.
     ASSERT_EQ(status, AVL_OK) << avl_test::SessionError(session);
+    avl_session_info si{};
+    ASSERT_EQ(avl_session_get_info(session, &si), AVL_OK);
+    ASSERT_GT(si.audio_sample_rate_hz, 0);
     EXPECT_GT(events.Count(AVL_EVENT_AUDIO_READY), 0);
-    EXPECT_GT(events.Count(AVL_EVENT_FRAME_READY), 0);
-    std::vector<int16_t> pcm(48000);
-    int32_t got = 0;
-    EXPECT_EQ(avl_session_read_audio(session, pcm.data(), 48000, &got), AVL_OK);
-    EXPECT_GT(got, 0);
+    int64_t last_pts = -1;
+    for (const avl_event& e : events.events()) {
+      if (e.type != AVL_EVENT_AUDIO_READY) continue;
+      EXPECT_GE(e.pts_ms, last_pts) << "speech audio arrives in presentation order";
+      last_pts = e.pts_ms;
+    }
+    std::vector<int16_t> pcm(4096);
+    int64_t samples = 0;
+    for (int32_t got = 1; got > 0;) {
+      ASSERT_EQ(avl_session_read_audio(session, pcm.data(), 4096, &got), AVL_OK);
+      samples += got;
+    }
+    const int64_t audio_ms = samples * 1000 / si.audio_sample_rate_hz;
+    const int64_t frames = si.frames_received;
+    EXPECT_EQ(events.Count(AVL_EVENT_FRAME_READY), frames);
+    EXPECT_NEAR(static_cast<double>(frames), audio_ms * si.fps / 1000.0, 2.0)
+        << audio_ms << " ms of speech, " << frames << " frames";
+    avl_frame_info fi{};
+    avl_session_present(session, audio_ms, &fi);
+    EXPECT_EQ(fi.frame_index, frames - 1);
+    std::printf("[ live ] Speak: %lld ms of speech at %d Hz, %lld frames\n",
+                static_cast<long long>(audio_ms), si.audio_sample_rate_hz,
+                static_cast<long long>(frames));
   }
   avl_session_release(&session);
 }
