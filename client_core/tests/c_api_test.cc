@@ -14,6 +14,8 @@
 #include "avatarlab/avatarlab.h"
 #include "test_support.h"
 
+extern "C" uint32_t avl_header_check_version_from_c(void);
+
 namespace {
 
 using avl_test::EventRecorder;
@@ -66,6 +68,7 @@ class Abi : public ::testing::Test {
 
 TEST(Version, MatchingVersionIsAcceptedAndOthersAreRefusedWithAReason) {
   EXPECT_EQ(avl_get_version(), static_cast<uint32_t>(AVL_API_VERSION));
+  EXPECT_EQ(avl_header_check_version_from_c(), avl_get_version()) << "header compiled as C99";
   avl_context* context = reinterpret_cast<avl_context*>(0x1);  // must be overwritten with NULL
   EXPECT_EQ(avl_context_create((AVL_API_VERSION_MAJOR + 1) << 16, nullptr, nullptr, AVL_LOG_OFF,
                                &context),
