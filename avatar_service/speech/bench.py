@@ -19,7 +19,7 @@ from avatar_service.client import AvatarLabClient
 from avatar_service.speech.client import speak_stream
 
 LINE_20_WORDS = ("Welcome back, traveller. The northern road is closed tonight, "
-                 "so rest here and leave at first light.")
+                 "so rest here and leave at first light before the storm.")
 
 
 def measure_first_latency(client: AvatarLabClient, avatar_id: str, text: str = LINE_20_WORDS, voice_id: str = "",

@@ -37,3 +37,4 @@ class SpeechConfig(BaseModel):
     synth_threads: int = Field(2, ge=1, le=64)  # TTS worker threads shared by all Speak sessions
     audio_chunk_ms: int = Field(100, ge=10, le=2000)  # size of each SpeechAudio message
     frame_queue: int = Field(8, ge=1)  # generated frames held while the client is slow to read
+    first_batch: int = Field(2, ge=1, le=64)  # frames in the first engine batch: smaller = earlier first frame

@@ -77,7 +77,7 @@ class SpeechService:
         async with app.slots.acquire(context):
             audio = AudioStream(PCM_F32LE, voice.sample_rate_hz, 1, model.mel.sample_rate_hz,
                                 limits.max_audio_seconds_per_session)
-            producer = FrameProducer(app.engine, avatar, audio, video, gen)
+            producer = FrameProducer(app.engine, avatar, audio, video, gen, first_batch=self.config.first_batch)
             session = SpeakSession(producer, voice, text, out_rate, self.executor, self.config, self.counters)
             async for msg in session.messages(uuid.uuid4().hex[:16]):
                 yield msg
