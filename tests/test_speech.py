@@ -25,7 +25,7 @@ from avatar_service.errors import InvalidArgument, ResourceExhausted  # noqa: E4
 from avatar_service.server.app import start, stop  # noqa: E402
 from avatar_service.server.settings import Limits, ServerSettings  # noqa: E402
 from avatar_service.speech.client import speak_stream, speak_to_arrays  # noqa: E402
-from avatar_service.speech.text import prepare_text, split_sentences  # noqa: E402
+from avatar_service.speech.text import bounded_units, prepare_text, split_sentences  # noqa: E402
 
 PORTRAIT = pathlib.Path(__file__).resolve().parents[1] / "avatar_service" / "assets" / "astronaut.png"
 PIPER_VOICE, ESPEAK_VOICE = "en_US-joe-medium", "espeak-ng/en-us"
@@ -91,6 +91,14 @@ def test_text_is_validated_and_cleaned():
     with pytest.raises(ResourceExhausted, match="101 characters"):
         prepare_text("a" * 101, 100)
     assert split_sentences("One. Two!  Three?\n\nFour; five ...") == ["One.", "Two!", "Three?", "Four;", "five ..."]
+
+
+def test_only_over_long_sentences_are_cut():
+    assert bounded_units("Hi there. Dr. Smith is here!", 5) == ["Hi there. Dr. Smith is here!"]
+    long = "one two three, four five six seven, eight nine ten eleven twelve thirteen fourteen. Short one."
+    assert bounded_units(long, 5) == ["one two three,", "four five six seven,", "eight nine ten eleven twelve",
+                                      "thirteen fourteen.", "Short one."]
+    assert [len(u.split()) for u in bounded_units("w " * 23, 10)] == [10, 10, 3]
 
 
 # ---------------------------------------------------------------- server info and errors

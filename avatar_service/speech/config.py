@@ -18,6 +18,7 @@ class VoiceConfig(BaseModel):
     speaking_rate: float = Field(1.0, gt=0.25, le=4.0)  # 1 = the voice's natural pace
     volume: float = Field(0.9, gt=0, le=1.0)  # peak level; piper normalises each sentence to full scale
     sentence_pause_s: float = Field(0.15, ge=0, le=2.0)  # silence inserted between sentences
+    max_sentence_words: int = Field(30, ge=4, le=200)  # longer sentences are cut so first audio comes soon
     sentence_timeout_s: float = Field(30.0, gt=0)  # espeak-ng aborts a sentence that runs longer
 
 

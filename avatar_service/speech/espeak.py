@@ -17,7 +17,7 @@ import numpy as np
 
 from avatar_service.speech.backends import BackendUnavailable
 from avatar_service.speech.config import VoiceConfig
-from avatar_service.speech.text import split_sentences
+from avatar_service.speech.text import bounded_units, split_sentences
 
 # speak_lib.h
 AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -97,9 +97,10 @@ class EspeakSynthesizer:
         return pcm * (self.config.volume / peak) if peak > 0 else pcm  # same peak level as piper
 
     def sentences(self, text: str, cancel: threading.Event) -> Iterator[np.ndarray]:
-        for sentence in split_sentences(text):
-            if cancel.is_set():
-                return
-            audio = self._say(sentence, cancel)
-            if len(audio):
-                yield np.clip(audio, -1.0, 1.0)
+        for unit in bounded_units(text, self.config.max_sentence_words):
+            for sentence in split_sentences(unit):
+                if cancel.is_set():
+                    return
+                audio = self._say(sentence, cancel)
+                if len(audio):
+                    yield np.clip(audio, -1.0, 1.0)

@@ -10,6 +10,7 @@ import numpy as np
 
 from avatar_service.speech.backends import BackendUnavailable
 from avatar_service.speech.config import VoiceConfig
+from avatar_service.speech.text import bounded_units
 
 PACKAGED = {
     # package name -> (module, licence of the voice weights as its model card states it)
@@ -53,7 +54,8 @@ class PiperSynthesizer:
     def sentences(self, text: str, cancel: threading.Event) -> Iterator[np.ndarray]:
         # piper phonemizes the whole line (fast, espeak-ng rules), then runs the network one sentence
         # at a time; that network run (~0.25x real time on 2 CPU cores) is the part we stream over.
-        for chunk in self.voice.synthesize(text, syn_config=self.syn):
-            if cancel.is_set():
-                return
-            yield np.asarray(chunk.audio_float_array, np.float32)
+        for unit in bounded_units(text, self.config.max_sentence_words):
+            for chunk in self.voice.synthesize(unit, syn_config=self.syn):
+                if cancel.is_set():
+                    return
+                yield np.asarray(chunk.audio_float_array, np.float32)

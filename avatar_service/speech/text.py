@@ -7,6 +7,7 @@ import unicodedata
 from avatar_service.errors import InvalidArgument, ResourceExhausted
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:…])\s+|\n\s*\n?")
+_CLAUSE_END = re.compile(r"(?<=[,;:–—])\s+")
 
 
 def prepare_text(text: str, max_chars: int) -> str:
@@ -32,3 +33,35 @@ def prepare_text(text: str, max_chars: int) -> str:
 def split_sentences(text: str) -> list[str]:
     """Sentences (and blank-line separated paragraphs) for backends that do not split by themselves."""
     return [s.strip() for s in _SENTENCE_END.split(text) if s and any(c.isalnum() for c in s)]
+
+
+def bounded_units(text: str, max_words: int) -> list[str]:
+    """The text in pieces a backend synthesizes one at a time, none longer than `max_words` words.
+
+    A backend synthesizes a sentence in one go, so one very long sentence would hold back the first
+    audio. Ordinary sentences stay together in one piece (the backend splits and phrases them itself);
+    only an over-long sentence is cut, at clause punctuation where it has some, else between words."""
+    units, run = [], []
+    for sentence in split_sentences(text):
+        if len(sentence.split()) <= max_words:
+            run.append(sentence)
+            continue
+        if run:
+            units.append(" ".join(run))
+            run = []
+        piece: list[str] = []
+        for clause in _CLAUSE_END.split(sentence):
+            words = clause.split()
+            while words:
+                room = max_words - len(piece)
+                if len(words) > room and piece:  # close the piece at a clause boundary
+                    units.append(" ".join(piece))
+                    piece = []
+                    continue
+                piece.extend(words[:max_words])
+                words = words[max_words:]
+        if piece:
+            units.append(" ".join(piece))
+    if run:
+        units.append(" ".join(run))
+    return [u for u in units if any(c.isalnum() for c in u)]
