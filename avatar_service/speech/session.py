@@ -135,23 +135,26 @@ class SpeakSession:
     def _audio_msg(self, a: AudioOut) -> pb.SpeakResponse:
         return pb.SpeakResponse(audio=pb.SpeechAudio(pcm_s16le=a.pcm, pts_ms=round(a.start * 1000 / self.out_rate)))
 
+    def _audio_due(self, frames_sent: int, fps: int) -> bool:
+        """The next audio chunk starts no later than the next frame (exact: start/out_rate <= n/fps)."""
+        return bool(self.audio_out) and (self.frames_done or self.audio_out[0].start * fps <= frames_sent * self.out_rate)
+
     async def messages(self, session_id: str) -> AsyncIterator[pb.SpeakResponse]:
-        yield pb.SpeakResponse(started=pb.SpeechStarted(video=self.producer.started(session_id),
-                                                        audio_sample_rate_hz=self.out_rate,
-                                                        voice_id=self.voice.config.voice_id))
         fps = self.producer.video.fps
         tasks = [asyncio.create_task(self._synthesize()), asyncio.create_task(self._pump())]
-        sent = 0  # frames sent; frame n starts at n / fps s
-        audio_sent = 0  # output samples sent
+        sent = audio_sent = 0  # frames sent (frame n starts at n / fps s); output samples sent
         try:
+            yield pb.SpeakResponse(started=pb.SpeechStarted(video=self.producer.started(session_id),
+                                                            audio_sample_rate_hz=self.out_rate,
+                                                            voice_id=self.voice.config.voice_id))
             while True:
                 if self.error:
                     raise self.error
-                # audio that starts no later than the next frame (exact: start/out_rate <= sent/fps)
-                while self.audio_out and (self.audio_out[0].start * fps <= sent * self.out_rate or self.frames_done):
+                if self._audio_due(sent, fps):
                     a = self.audio_out.popleft()
                     audio_sent = a.start + len(a.pcm) // 2
                     yield self._audio_msg(a)
+                    continue
                 covered = self.audio_done or audio_sent * fps > sent * self.out_rate
                 if covered and not self.frames_out.empty():
                     yield pb.SpeakResponse(frame=self.frames_out.get_nowait())
@@ -159,10 +162,9 @@ class SpeakSession:
                     continue
                 if self.frames_done and self.audio_done and not self.audio_out and self.frames_out.empty():
                     break
+                # nothing can go out yet; only the other two tasks change that, and they run while we wait
                 self.changed.clear()
-                if not self.error and (self.frames_out.empty() or not covered) and not (
-                        self.audio_out and (self.audio_out[0].start * fps <= sent * self.out_rate or self.frames_done)):
-                    await self.changed.wait()
+                await self.changed.wait()
             yield pb.SpeakResponse(ended=pb.SessionEnded(stats=self.producer.stats()))
         finally:
             self.cancel.set()
