@@ -267,3 +267,28 @@ def test_render_text_writes_a_talking_mp4(server, tmp_path):
         audio_s = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
     assert 1.0 < audio_s < 4.0
     assert abs(video - audio_s * 25) <= 2  # the AAC encoder pads its last frame
+
+
+# ---------------------------------------------------------------- espeak-ng fallback limits
+
+def espeak_voice(**options):
+    from avatar_service.speech.backends import BackendUnavailable, load_voice
+    from avatar_service.speech.config import VoiceConfig
+
+    try:
+        return load_voice(VoiceConfig(voice_id="t", backend="espeak-ng", **options))
+    except BackendUnavailable as e:
+        pytest.skip(str(e))
+
+
+def test_espeak_sentence_is_time_limited_and_cancellable():
+    line = "A sentence long enough to take espeak a few callbacks to say out loud."
+    whole = np.concatenate(list(espeak_voice().sentences(line, threading.Event())))
+    assert len(whole) > 22050  # over a second of speech
+    with pytest.raises(TimeoutError, match="espeak-ng took over"):
+        list(espeak_voice(sentence_timeout_s=1e-6).sentences(line, threading.Event()))
+    cancel = threading.Event()
+    cancel.set()
+    assert list(espeak_voice().sentences(line, cancel)) == []
+    partial = espeak_voice()._say(line, cancel)  # cancelled inside the sentence: stops at the first callback
+    assert len(partial) < len(whole) / 4
