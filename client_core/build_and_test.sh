@@ -8,7 +8,6 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 build="$repo/build/client_core"
 jobs="${AVL_BUILD_JOBS:-2}"
 
-cmake -S "$repo/client_core" -B "$build" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" \
-  ${AVATARLAB_BIN:+-DAVATARLAB_BIN="$AVATARLAB_BIN"}
+cmake -S "$repo/client_core" -B "$build" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}"
 cmake --build "$build" -j "$jobs"
 ctest --test-dir "$build" --output-on-failure -V "$@"

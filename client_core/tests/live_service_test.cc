@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -26,6 +27,18 @@ constexpr int kReadyTimeoutMs = 180000;  // model load + warm-up on a busy 2-cor
 constexpr int kSessionTimeoutMs = 120000;
 constexpr int kAudioMs = 2400;  // 60 frames at 25 fps
 constexpr const char* kToken = "s3cret-token";
+
+// CI sets AVL_REQUIRE_LIVE=1 so a missing service fails the run instead of skipping it.
+bool LiveRequired() {
+  const char* env = std::getenv("AVL_REQUIRE_LIVE");
+  return env != nullptr && std::string(env) == "1";
+}
+
+#define AVL_SKIP_OR_FAIL(reason)                                        \
+  do {                                                                  \
+    if (LiveRequired()) FAIL() << (reason) << " [AVL_REQUIRE_LIVE=1]"; \
+    GTEST_SKIP() << (reason);                                           \
+  } while (0)
 
 std::string Portrait() { return avl_test::RepoRoot() + "/avatar_service/assets/astronaut.png"; }
 
@@ -146,7 +159,7 @@ class Live : public ::testing::Test {
     service_ = nullptr;
   }
   void SetUp() override {
-    if (!service_->skip_reason.empty()) GTEST_SKIP() << service_->skip_reason;
+    if (!service_->skip_reason.empty()) AVL_SKIP_OR_FAIL(service_->skip_reason);
     ASSERT_TRUE(service_->failure.empty()) << service_->failure;
     audio_ = SpeechAudio(&rate_);
     ASSERT_FALSE(audio_.empty());
@@ -538,7 +551,7 @@ TEST(LiveTls, TlsWithACustomRootWorksAndAnUntrustedOrPlaintextClientFailsCleanly
   avl_test::ServerProcess server(port, dir + "/store",
                                  {"AVATARLAB_TLS_CERT=" + cert, "AVATARLAB_TLS_KEY=" + key});
   std::string error;
-  if (!server.Start(&error)) GTEST_SKIP() << error;
+  if (!server.Start(&error)) AVL_SKIP_OR_FAIL(error);
   const std::string target = "localhost:" + std::to_string(port);
   avl_context* context = nullptr;
   ASSERT_EQ(avl_context_create(AVL_API_VERSION, nullptr, nullptr, AVL_LOG_OFF, &context), AVL_OK);
@@ -600,7 +613,7 @@ TEST(LiveTls, TlsWithACustomRootWorksAndAnUntrustedOrPlaintextClientFailsCleanly
 TEST(LiveRestart, ServerDeathMidSessionIsACleanErrorAndANewSessionWorksAfterRestart) {
   Service service;
   service.Start();
-  if (!service.skip_reason.empty()) GTEST_SKIP() << service.skip_reason;
+  if (!service.skip_reason.empty()) AVL_SKIP_OR_FAIL(service.skip_reason);
   ASSERT_TRUE(service.failure.empty()) << service.failure;
   int32_t rate = 0;
   const std::vector<int16_t> audio = SpeechAudio(&rate);
