@@ -1,6 +1,7 @@
 """The one training loop every stage runs through: sample a batch, step, log, checkpoint, sample."""
 from __future__ import annotations
 
+import logging
 import pathlib
 import time
 
@@ -11,6 +12,8 @@ from tqdm.auto import tqdm
 
 from avatar_service.training.config import TrainConfig
 from avatar_service.training.runtime import Checkpoints, Logger, Runtime
+
+log = logging.getLogger(__name__)
 
 
 class Stage:
@@ -55,6 +58,8 @@ def train(stage: Stage, rt: Runtime, tc: TrainConfig, run_dir: pathlib.Path, res
         opt.load_state_dict(resume_state["optimizer"])
         step = int(resume_state["step"])
     model = rt.wrap(stage.trainable)
+    log.info("%s: process %d of %d on %s, %s, from step %d to %d", stage.name, rt.rank, rt.world, rt.device,
+             "bf16" if rt.bf16 else "fp32", step, tc.steps)
     ckpts = Checkpoints(run_dir, tc.keep_checkpoints)
     logger = Logger(run_dir, enabled=rt.is_main)
     rng = _seed(tc, rt, step)
