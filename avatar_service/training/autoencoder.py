@@ -36,7 +36,7 @@ class AutoencoderObjective(nn.Module):
         self.autoencoder = autoencoder
         self.kl_weight, self.edge_weight = tc.kl_weight, tc.edge_weight
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         posterior = self.autoencoder.encode(x).latent_dist
         rec = self.autoencoder.decode(posterior.sample()).sample.float()  # (B, 3, H, W)
         l1 = (rec - x).abs().mean()
@@ -44,7 +44,7 @@ class AutoencoderObjective(nn.Module):
         (gx, gy), (rx, ry) = image_gradients(x), image_gradients(rec)
         edge = (gx - rx).abs().mean() + (gy - ry).abs().mean()
         loss = l1 + self.kl_weight * kl + self.edge_weight * edge
-        return loss, {"loss": loss.item(), "l1": l1.item(), "kl": kl.item(), "edge": edge.item()}
+        return loss, {"loss": loss.detach(), "l1": l1.detach(), "kl": kl.detach(), "edge": edge.detach()}
 
 
 class AutoencoderStage(Stage):

@@ -114,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         elif args.stage == "denoiser":
             from avatar_service.training.denoiser import DenoiserStage
 
+            if args.config != "default":
+                log.warning("--config %s ignored: the denoiser's architecture comes from --init (or the checkpoint)", args.config)
             stage = DenoiserStage(rt, tc, run_dir, args.data, args.init, stage_state)
         else:
             from avatar_service.training.sync import SyncStage

@@ -26,7 +26,7 @@ class Stage:
     def batch(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
     def after_step(self, step: int) -> None:
@@ -64,7 +64,7 @@ def train(stage: Stage, rt: Runtime, tc: TrainConfig, run_dir: pathlib.Path, res
     logger = Logger(run_dir, enabled=rt.is_main)
     rng = _seed(tc, rt, step)
     bar = tqdm(total=tc.steps, initial=step, disable=not rt.is_main, desc=f"train {stage.name}", dynamic_ncols=True)
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor] = {}
     n, window_s = 0, 0.0
     stage.trainable.train()
     while step < tc.steps:
@@ -74,23 +74,26 @@ def train(stage: Stage, rt: Runtime, tc: TrainConfig, run_dir: pathlib.Path, res
         batch = stage.batch(rng)
         with rt.autocast():
             loss, logs = stage.loss(model, batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{stage.name}: loss is {loss.item()} at step {step + 1}; lower --lr or check the data")
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, tc.grad_clip))
+        logs["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
         opt.step()
         step += 1
         stage.after_step(step)
+        # Logs stay on the device until printed: no per-step host sync, so the CPU prepares the next
+        # batch while the GPU still works on this one.
         for k, v in logs.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
+            sums[k] = sums[k] + v.detach().float() if k in sums else v.detach().float()
         n += 1
-        if rt.device.type == "cuda" and (step % tc.log_every == 0 or step == tc.steps):
+        at_log = step % tc.log_every == 0 or step == tc.steps
+        if rt.device.type == "cuda" and at_log:
             torch.cuda.synchronize(rt.device)
         window_s += time.perf_counter() - t0
         bar.update(1)
-        if step % tc.log_every == 0 or step == tc.steps:
-            means = {f"{stage.name}/{k}": rt.mean(v / n) for k, v in sums.items()}
+        if at_log:
+            means = {f"{stage.name}/{k}": rt.mean(float(v) / n) for k, v in sums.items()}
+            if not np.isfinite(means[f"{stage.name}/loss"]):
+                raise FloatingPointError(f"{stage.name}: loss is not finite by step {step}; lower --lr or check the data")
             means[f"{stage.name}/lr"] = opt.param_groups[0]["lr"]
             means[f"{stage.name}/sec_per_step"] = window_s / n
             logger.scalars(step, means)

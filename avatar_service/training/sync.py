@@ -190,7 +190,7 @@ class SyncObjective(nn.Module):
         p = self.expert(frames, mel).clamp(1e-6, 1 - 1e-6)
         loss = F.binary_cross_entropy(p, label)
         acc = ((p > 0.5).float() == label).float().mean()
-        return loss, {"loss": loss.item(), "accuracy": acc.item()}
+        return loss, {"loss": loss.detach(), "accuracy": acc.detach()}
 
 
 class SyncStage(Stage):
