@@ -12,6 +12,10 @@ import time
 import torch
 
 
+def _params(m: torch.nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters() if p.requires_grad)
+
+
 def _time(objective: torch.nn.Module, make_batch, steps: int, rt) -> float:
     opt = torch.optim.AdamW([p for p in objective.parameters() if p.requires_grad], lr=1e-5)
     for i in range(steps + 3):  # 3 warm-up steps
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     tc = DEFAULTS["autoencoder"]
     ae = AutoencoderObjective(g.autoencoder, tc)
     b = bs["autoencoder"]
-    out["autoencoder"] = {"batch": b, "s_per_step": _time(ae, lambda: {"x": torch.rand(b, 3, h, w, device=dev) * 2 - 1},
+    out["autoencoder"] = {"batch": b, "params": _params(ae), "s_per_step": _time(ae, lambda: {"x": torch.rand(b, 3, h, w, device=dev) * 2 - 1},
                                                             args.steps, rt)}
 
     g.autoencoder.requires_grad_(False)
@@ -72,12 +76,12 @@ def main(argv: list[str] | None = None) -> dict:
         return {"z0": z(), "z_masked": z(), "z_ref": z(), "noise": z(),
                 "windows": torch.randn(b, k, cfg.mel.n_mels, m, device=dev),
                 "t": torch.randint(0, 1000, (b,), device=dev), "drop": torch.rand(b, device=dev) < 0.1}
-    out["denoiser"] = {"batch": b, "s_per_step": _time(dn, dn_batch, args.steps, rt)}
+    out["denoiser"] = {"batch": b, "params": _params(dn), "s_per_step": _time(dn, dn_batch, args.steps, rt)}
 
     sy = SyncObjective(SyncExpert(scfg).to(dev))
     b = bs["sync"]
     sh, sw = scfg.layout.region_shape
-    out["sync"] = {"batch": b, "s_per_step": _time(sy, lambda: {
+    out["sync"] = {"batch": b, "params": _params(sy), "s_per_step": _time(sy, lambda: {
         "frames": torch.rand(b, scfg.frames, 3, sh, sw, device=dev) * 2 - 1,
         "mel": torch.randn(b, scfg.mel.n_mels, scfg.mel_frames, device=dev),
         "label": (torch.rand(b, device=dev) < 0.5).float()}, args.steps, rt)}

@@ -222,21 +222,24 @@ class SyncStage(Stage):
         so the voice matches and only timing tells them apart)."""
         cfg, rows = self.config, index.sample(rng, n)
         label = (rng.random(n) < 0.5).astype(np.float32)
-        frames, mels = [], []
+        frames, starts = [], []
         for (ci, s), y in zip(rows, label):
             clip = index.clips[ci]
             a = s
             if y == 0:
                 cand = np.arange(0, len(clip) - cfg.frames + 1)
                 cand = cand[np.abs(cand - s) >= self.tc.negative_min_shift]
-                if len(cand) == 0:  # too short to shift: any shift read as silence or other speech
+                if len(cand) == 0:  # too short to shift: the shifted window reads past the clip (silence)
                     cand = np.array([s + self.tc.negative_min_shift])
                 a = int(cand[rng.integers(0, len(cand))])
-            frames.append(video_windows(clip.regions, np.array([s]), cfg.frames))
-            mels.append(sync_mel(clip.mel, np.array([a]), cfg.fps, cfg.mel, cfg.mel_frames))
-        x = torch.cat(frames)
-        flip = torch.from_numpy(rng.random(n) < 0.5)
-        x[flip] = x[flip].flip(-1)
+            frames.append(clip.regions[s: s + cfg.frames])
+            starts.append(a)
+        u8 = np.stack(frames)  # (n, F, H, W, 3)
+        flip = rng.random(n) < 0.5
+        u8[flip] = u8[flip, :, :, ::-1]
+        x = to_tensor(u8.reshape(-1, *u8.shape[2:])).reshape(n, cfg.frames, 3, *u8.shape[2:4])
+        mels = [sync_mel(index.clips[ci].mel, np.array([a]), cfg.fps, cfg.mel, cfg.mel_frames)
+                for (ci, _), a in zip(rows, starts)]
         dev = self.rt.device
         return {"frames": x.to(dev), "mel": torch.from_numpy(np.concatenate(mels)).to(dev),
                 "label": torch.from_numpy(label).to(dev)}
