@@ -44,10 +44,9 @@ class Clip:
 
 
 def _layout_matches(stored: dict, layout: FaceLayout) -> bool:
-    """Same crop geometry in relative terms; only the pixel size may differ (crops are resized)."""
-    other = dataclasses.replace(layout, **{k: tuple(v) if isinstance(v, list) else v
-                                           for k, v in stored.items() if k in {f.name for f in dataclasses.fields(FaceLayout)}})
-    return dataclasses.replace(other, crop_px=layout.crop_px) == layout
+    """Same alignment geometry. Only the face scale shapes a stored crop: the pixel size is resampled,
+    and the region and mask are cut from the crop at training time, so they may change freely."""
+    return abs(float(stored.get("face_scale", -1)) - layout.face_scale) < 1e-9
 
 
 def region_of(crops: np.ndarray, layout: FaceLayout) -> np.ndarray:
