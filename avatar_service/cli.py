@@ -15,6 +15,7 @@ COMMANDS = [
     "avatar_service.runtime.export",  # export
     "avatar_service.bench",  # bench
     "avatar_service.training.cli",  # train autoencoder|denoiser|sync
+    "avatar_service.evaluation.evaluate",  # eval
 ]
 
 

@@ -1,0 +1,220 @@
+"""`avatarlab eval`: re-synthesise held-out clips and score them against the real video and two
+baselines, with numbers anyone can reproduce.
+
+For each held-out clip: reference = its first frame; pose = each frame with the mouth masked; audio =
+its own speech. Three videos are scored against the real one:
+  model         the generator's mouth region blended into each real frame
+  static        the reference frame's mouth region blended into each real frame (the mouth never moves,
+                head pose follows: the honest "do nothing" baseline)
+  ground_truth  the real video itself (the ceiling; LMD 0, PSNR inf)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+import sys
+
+import numpy as np
+import torch
+
+from avatar_service.evaluation import metrics
+from avatar_service.face.align import FaceLayout
+from avatar_service.model.features import clip_windows
+from avatar_service.runtime.avatar import masked_region
+from avatar_service.runtime.backend import Backend
+from avatar_service.runtime.sampler import sample_latents
+
+METHODS = ("model", "static", "ground_truth")
+KEYS = ("lmd", "lse_d", "lse_c", "psnr", "ssim", "identity", "flicker", "mouth_open_r")
+
+
+def blend_region(crops: np.ndarray, regions: np.ndarray, layout: FaceLayout) -> np.ndarray:
+    """Paste (T, 3, H, W) regions in [-1, 1] into (T, S, S, 3) crops with the feathered mask, as the
+    server does in texture space."""
+    r0 = layout.region_rows[0]
+    w = layout.region_mask(soft=True)[None, ..., None]
+    gen = np.clip((regions.transpose(0, 2, 3, 1) + 1) * 127.5, 0, 255)
+    out = crops.copy()
+    base = out[:, r0:].astype(np.float32)
+    out[:, r0:] = np.clip(base + w * (gen - base) + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def synthesize(backend: Backend, crops: np.ndarray, audio16k: np.ndarray, fps: float, steps: int,
+               guidance: float, seed: int = 0, batch: int = 32) -> np.ndarray:
+    """Generated mouth regions (T, 3, H, W) for a clip: reference = first frame, pose = masked frames."""
+    cfg = backend.config
+    layout = cfg.layout
+    regions, masked = zip(*(masked_region(c, layout) for c in crops))
+    z_ref = backend.encode(np.stack(regions[:1]))[0]
+    windows = clip_windows(audio16k, len(crops), fps, cfg.mel, cfg.window)
+    noise = np.random.default_rng(seed).standard_normal(cfg.latent_shape).astype(np.float32)
+    out = []
+    for i in range(0, len(crops), batch):
+        m = np.stack(masked[i:i + batch])
+        n = len(m)
+        z_m = backend.encode(m)
+        z0 = sample_latents(backend, np.repeat(noise[None], n, 0), z_m, np.repeat(z_ref[None], n, 0),
+                            backend.audio_tokens(windows[i:i + n]), steps, guidance)
+        out.append(backend.decode(z0))
+    return np.concatenate(out)
+
+
+class SyncScorer:
+    """LSE-D/C with the project's sync expert: per-frame video embeddings (5-frame mouth windows
+    starting at each frame) against per-frame audio embeddings, over +-15 frame offsets (metrics.lse)."""
+
+    def __init__(self, path: str | pathlib.Path):
+        from avatar_service.training.sync import SyncExpert
+
+        self.expert = SyncExpert.from_pretrained(path)
+
+    @torch.no_grad()
+    def __call__(self, crops: np.ndarray, mel_frames: np.ndarray, fps: float) -> metrics.LSEResult:
+        from avatar_service.training.dataset import region_of, sync_mel
+        from avatar_service.training.sync import video_windows
+
+        cfg = self.expert.config
+        regions = region_of(crops, cfg.layout)[:, cfg.layout.region_rows[0]:] if crops.shape[1] == crops.shape[2] else crops
+        starts = np.arange(0, len(regions) - cfg.frames + 1)
+        v = torch.cat([self.expert.embed_video(video_windows(regions, starts[k:k + 128], cfg.frames))
+                       for k in range(0, len(starts), 128)]).numpy()
+        mel = torch.from_numpy(sync_mel(mel_frames, starts, fps, cfg.mel, cfg.mel_frames))
+        a = torch.cat([self.expert.embed_audio(mel[k:k + 128]) for k in range(0, len(mel), 128)]).numpy()
+        return metrics.lse(v, a)
+
+
+def score(frames: np.ndarray, real: np.ndarray, real_track: metrics.MouthTrack, reference: np.ndarray,
+          mel_frames: np.ndarray, fps: float, layout: FaceLayout, sync: SyncScorer | None) -> dict[str, float]:
+    track = metrics.mouth_track(frames)
+    iod = np.where(np.isfinite(real_track.inter_ocular), real_track.inter_ocular, np.nanmedian(real_track.inter_ocular))
+    out = {
+        "lmd": metrics.lmd(track.lips, real_track.lips, iod),
+        "psnr": metrics.psnr(frames, real),
+        "ssim": metrics.ssim(frames, real),
+        "identity": metrics.identity_cosine(frames, reference, layout),
+        "flicker": metrics.flicker(frames, layout),
+        "mouth_open_r": metrics.mouth_open_correlation(track.mouth_open, real_track.mouth_open),
+    }
+    if sync is not None:
+        r = sync(frames, mel_frames, fps)
+        out.update(lse_d=r.distance, lse_c=r.confidence, sync_offset_frames=r.offset_frames)
+    return out
+
+
+def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | None, split: str = "val",
+             steps: int = 4, guidance: float = 1.0, max_seconds: float = 8.0, videos: str | None = None,
+             limit: int | None = None, log=print) -> dict:
+    from avatar_service.media import write_mp4
+
+    root = pathlib.Path(dataset)
+    manifest = json.loads((root / "manifest.json").read_text())
+    clips = [c for c in manifest["clips"] if c["split"] == split][:limit]
+    if not clips:
+        raise ValueError(f"{root}: no clips in split {split!r}")
+    layout = backend.config.layout
+    sync = SyncScorer(sync_path) if sync_path else None
+    fps = float(manifest.get("fps", 25))
+    per_clip = []
+    for n, c in enumerate(clips):
+        with np.load(root / c["path"]) as z:
+            t = min(len(z["crops"]), int(max_seconds * fps))
+            real = z["crops"][:t]
+            audio = z["audio"][: int(t / fps * 16000)]
+            mel = z["mel"]
+        if real.shape[1] != layout.crop_px:
+            import cv2
+            real = np.stack([cv2.resize(f, (layout.crop_px, layout.crop_px), interpolation=cv2.INTER_AREA) for f in real])
+        reference = real[:1]
+        generated = blend_region(real, synthesize(backend, real, audio, fps, steps, guidance), layout)
+        static_region = masked_region(real[0], layout)[0][None].repeat(len(real), 0)
+        static = blend_region(real, static_region, layout)
+        real_track = metrics.mouth_track(real)
+        row = {"clip": c["id"], "identity_label": c["identity"], "frames": int(t)}
+        for name, frames in (("model", generated), ("static", static), ("ground_truth", real)):
+            row[name] = score(frames, real, real_track, reference, mel, fps, layout, sync)
+        per_clip.append(row)
+        log(f"[{n + 1}/{len(clips)}] {c['id']}: lmd model {row['model']['lmd']:.4f} static {row['static']['lmd']:.4f}"
+            + (f", lse_c model {row['model']['lse_c']:.2f} static {row['static']['lse_c']:.2f} real {row['ground_truth']['lse_c']:.2f}" if sync else ""))
+        if videos:
+            vdir = pathlib.Path(videos)
+            vdir.mkdir(parents=True, exist_ok=True)
+            side = np.concatenate([real, static, generated], axis=2).repeat(2, axis=1).repeat(2, axis=2)
+            write_mp4(vdir / f"{c['id']}.mp4", side, int(fps), audio, 16000)
+    overall = {m: _mean_scores([r[m] for r in per_clip]) for m in METHODS}
+    return {"model_id": getattr(backend, "model_id", backend.config.name), "steps": steps, "guidance": guidance,
+            "split": split, "clips": len(per_clip), "frames": sum(r["frames"] for r in per_clip),
+            **overall, "per_clip": per_clip}
+
+
+def _mean_scores(rows: list[dict]) -> dict[str, float]:
+    keys = rows[0].keys()
+    out = {}
+    for k in keys:
+        vals = np.array([r[k] for r in rows], np.float64)
+        vals = vals[np.isfinite(vals)]
+        out[k] = float(vals.mean()) if len(vals) else math.inf
+    return out
+
+
+def markdown(result: dict, command: str) -> str:
+    lines = [f"# Evaluation on held-out identities", "",
+             f"Command: `{command}`", "",
+             f"{result['clips']} clips, {result['frames']} frames of {result['split']} identities; "
+             f"{result['steps']} sampler steps, guidance {result['guidance']}.", "",
+             "| method | LMD (lower) | LSE-D (lower) | LSE-C (higher) | PSNR | SSIM | identity | flicker | mouth-open r |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for m in METHODS:
+        r = result[m]
+        lines.append(f"| {m} | {r['lmd']:.4f} | {r.get('lse_d', float('nan')):.3f} | {r.get('lse_c', float('nan')):.3f} | "
+                     f"{r['psnr']:.2f} | {r['ssim']:.4f} | {r['identity']:.3f} | {r['flicker']:.2f} | {r['mouth_open_r']:.3f} |")
+    lines += ["", "Per clip (LMD model / static, mouth-open r model / static):", ""]
+    for row in result["per_clip"]:
+        lines.append(f"- {row['clip']}: LMD {row['model']['lmd']:.4f} / {row['static']['lmd']:.4f}, "
+                     f"r {row['model']['mouth_open_r']:.3f} / {row['static']['mouth_open_r']:.3f}")
+    return "\n".join(lines) + "\n"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="score the model on held-out clips against static and ground-truth baselines")
+    p.add_argument("--clips", required=True, help="a dataset folder written by `avatarlab prepare`")
+    p.add_argument("--json", required=True, help="results file")
+    p.add_argument("--model", default="default")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    p.add_argument("--sync", default="auto", help="sync expert folder; 'auto' = MODEL/sync if present; 'none'")
+    p.add_argument("--split", default="val")
+    p.add_argument("--steps", type=int, default=0, help="0 = the model's served default")
+    p.add_argument("--guidance", type=float, default=0.0, help="0 = the model's default")
+    p.add_argument("--max-seconds", type=float, default=8.0, help="per clip")
+    p.add_argument("--limit", type=int, help="at most this many clips")
+    p.add_argument("--videos", help="write side-by-side mp4s (real | static | model) with sound here")
+    p.add_argument("--report", help="write a markdown report here")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from avatar_service.runtime.backend import load_backend
+    from avatar_service.runtime.models import EMBEDDED_MODEL, model_id
+
+    backend = load_backend(args.model, args.backend)
+    backend.model_id = model_id(backend)
+    sync = args.sync
+    if sync == "auto":
+        cand = (EMBEDDED_MODEL if args.model == "default" else pathlib.Path(args.model)) / "sync"
+        sync = str(cand) if (cand / "config.json").exists() else None
+    elif sync == "none":
+        sync = None
+    cfg = backend.config.sampling
+    result = evaluate(backend, args.clips, sync, args.split, args.steps or cfg.default_steps,
+                      args.guidance or cfg.default_guidance, args.max_seconds, args.videos, args.limit,
+                      log=lambda s: print(s, file=sys.stderr, flush=True))
+    pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(args.json).write_text(json.dumps(result, indent=2))
+    print(json.dumps({m: result[m] for m in METHODS}, indent=2))
+    if args.report:
+        cmd = "avatarlab " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "avatarlab eval"
+        pathlib.Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(args.report).write_text(markdown(result, cmd))
+    return 0
