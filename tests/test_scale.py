@@ -171,13 +171,16 @@ class Replicas:
         self.started: list[Replica] = []
         self._launched = 0
 
-    def launch(self, store_url: str, *extra: str) -> tuple[subprocess.Popen, pathlib.Path, pathlib.Path, int]:
+    def launch(self, store_url: str, *extra: str, via_env: bool = False) -> tuple[subprocess.Popen, pathlib.Path, pathlib.Path, int]:
         n = self._launched = self._launched + 1
         out, err = self.tmp / f"replica-{n}.out", self.tmp / f"replica-{n}.err"
         metrics_port = _free_port()
         env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         env.pop("AVATARLAB_STORE_DIR", None)
-        cmd = [sys.executable, "-m", "avatar_service.cli", "serve", "--model", "tiny", "--store-url", store_url,
+        if via_env:  # how the Kubernetes manifests pass it (from a Secret)
+            env["AVATARLAB_STORE_URL"] = store_url
+        store = [] if via_env else ["--store-url", store_url]
+        cmd = [sys.executable, "-m", "avatar_service.cli", "serve", "--model", "tiny", *store,
                "--listen", "127.0.0.1:0", "--metrics-port", str(metrics_port), "--face-px", "128", *extra]
         with open(out, "wb") as o, open(err, "wb") as e:
             proc = subprocess.Popen(cmd, stdout=o, stderr=e, env=env, cwd=self.tmp)
@@ -198,9 +201,9 @@ class Replicas:
         proc.kill()
         raise RuntimeError(f"replica did not start in {timeout_s} s:\n{err.read_text()[-3000:]}")
 
-    def start(self, store_url: str, n: int = 1, *extra: str) -> list[Replica]:
+    def start(self, store_url: str, n: int = 1, *extra: str, via_env: bool = False) -> list[Replica]:
         """Start n replicas at once (they migrate the same database concurrently) and wait for all."""
-        launched = [self.launch(store_url, *extra) for _ in range(n)]
+        launched = [self.launch(store_url, *extra, via_env=via_env) for _ in range(n)]
         return [self.wait(x) for x in launched]
 
     def stop_all(self) -> None:
@@ -431,7 +434,7 @@ def test_killed_replica_affects_only_its_own_streams(shared, replicas, speech):
 
 def test_registry_writes_survive_a_replica_crash(shared, replicas, speech):
     url, _, (_, b) = shared
-    (a,) = replicas.start(url, 1)
+    (a,) = replicas.start(url, 1, via_env=True)
     audio, sr = speech
     with a.client() as ca:
         made = [ca.create_avatar(PORTRAIT, display_name=f"npc{i}") for i in range(3)]
@@ -504,6 +507,7 @@ def test_metrics_and_json_logs_after_a_session(shared, speech):
     assert d(f'avatarlab_rpc_errors_total{{code="NOT_FOUND",method="{get}"}}') == 1
     assert d(f'avatarlab_rpc_errors_total{{code="INVALID_ARGUMENT",method="{get}"}}') == 1
     assert m["avatarlab_frame_errors_total"] == 0
+    assert m["process_resident_memory_bytes"] > 50e6  # a model is loaded
 
     lines = [json.loads(x) for x in r.log.read_text().splitlines() if x.startswith("{")]
     assert lines, "no JSON log lines"

@@ -10,7 +10,8 @@ import logging
 from typing import Callable
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector,
+                               start_http_server)
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = r = registry or CollectorRegistry()
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, process_cpu_seconds_total, open fds
+        PlatformCollector(registry=r)  # python_info
         self.active_sessions = Gauge("avatarlab_active_sessions", "Streaming sessions (Animate, Speak) open now.",
                                      registry=r)
         self.sessions = Counter("avatarlab_sessions", "Streaming sessions started.", registry=r)
