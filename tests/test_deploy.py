@@ -93,8 +93,9 @@ def check_envoy(cfg: dict) -> dict:
 
 
 def _endpoints(cluster: dict) -> list[tuple[str, int]]:
-    return [(e["endpoint"]["address"]["socket_address"]["address"], e["endpoint"]["address"]["socket_address"]["port_value"])
-            for group in cluster["load_assignment"]["endpoints"] for e in group["lb_endpoints"]]
+    addrs = [e["endpoint"]["address"]["socket_address"]
+             for group in cluster["load_assignment"]["endpoints"] for e in group["lb_endpoints"]]
+    return [(a["address"], a["port_value"]) for a in addrs]
 
 
 def test_envoy_config_routes_grpc_to_health_checked_replicas():

@@ -36,7 +36,8 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 from avatar_service.api import pb  # noqa: E402
 from avatar_service.client import AvatarLabClient  # noqa: E402
 from avatar_service.store import AvatarRecord, LocalAvatarStore  # noqa: E402
-from avatar_service.store.postgres import MIGRATIONS, MIGRATIONS_TABLE, Migration, PostgresAvatarStore, migrate  # noqa: E402
+from avatar_service.store.postgres import (MIGRATIONS, MIGRATIONS_TABLE, Migration,  # noqa: E402
+                                           PostgresAvatarStore, migrate)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ASSETS = REPO / "avatar_service" / "assets"
@@ -171,7 +172,7 @@ class Replicas:
         self.started: list[Replica] = []
         self._launched = 0
 
-    def launch(self, store_url: str, *extra: str, via_env: bool = False) -> tuple[subprocess.Popen, pathlib.Path, pathlib.Path, int]:
+    def launch(self, store_url: str, *extra: str, via_env: bool = False):
         n = self._launched = self._launched + 1
         out, err = self.tmp / f"replica-{n}.out", self.tmp / f"replica-{n}.err"
         metrics_port = _free_port()
@@ -271,7 +272,7 @@ class Stream:
     def wait_frames(self, n: int, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
         while len(self.frames) < n:
-            assert time.monotonic() < deadline, f"only {len(self.frames)} frames after {timeout_s} s (error {self.error})"
+            assert time.monotonic() < deadline, f"{len(self.frames)} frames after {timeout_s} s (error {self.error})"
             assert self.error is None and self.ended is None, f"stream ended early: {self.error or self.ended}"
             time.sleep(0.02)
 
@@ -308,7 +309,8 @@ def test_store_contract(store):
     assert store.get(recs[2].avatar_id) == recs[2]
     assert store.load_state(recs[3].avatar_id) == states[3]
     # oldest first; equal times ordered by id
-    assert [r.avatar_id for r in store.list()] == [r.avatar_id for r in sorted(recs, key=lambda r: (r.create_time_unix_ms, r.avatar_id))]
+    oldest_first = sorted(recs, key=lambda r: (r.create_time_unix_ms, r.avatar_id))
+    assert [r.avatar_id for r in store.list()] == [r.avatar_id for r in oldest_first]
     assert store.get("missing") is None and store.load_state("missing") is None
     assert store.get("../etc") is None and store.load_state("../etc") is None
     with pytest.raises(ValueError):

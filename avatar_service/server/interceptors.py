@@ -81,7 +81,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         check = self._check(method)
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_wrap(handler.unary_unary, False, method, check, self.on_error),
+            return grpc.unary_unary_rpc_method_handler(_wrap(handler.unary_unary, False, method, check,
+                                                             self.on_error),
                                                        handler.request_deserializer, handler.response_serializer)
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(_wrap(handler.unary_stream, True, method, check, self.on_error),

@@ -31,8 +31,9 @@ class JsonFormatter(logging.Formatter):
     any `extra=` fields, and exc (the traceback) when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(timespec="milliseconds"),
-               "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        ts = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+        out = {"ts": ts.isoformat(timespec="milliseconds"), "level": record.levelname, "logger": record.name,
+               "msg": record.getMessage()}
         for k, v in vars(record).items():
             if k not in _STANDARD and v not in ("", None):
                 out[k] = v if isinstance(v, (str, int, float, bool)) else repr(v)
