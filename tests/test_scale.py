@@ -379,10 +379,28 @@ def test_store_recovers_after_database_restart(postgres, pg_url):
     s.close()
 
 
+def test_store_waits_for_a_database_that_comes_up_later(postgres):
+    """Replicas often start before their database is ready: the store retries until it is."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+
+    def create():
+        with psycopg.connect(postgres.url(), autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+
+    threading.Timer(1.5, create).start()
+    t0 = time.monotonic()
+    s = PostgresAvatarStore(postgres.url(name), startup_wait_s=30)
+    assert time.monotonic() - t0 >= 1.5
+    s.put(_record(1), b"state")
+    assert s.count() == 1
+    s.close()
+
+
 def test_unreachable_registry_is_unavailable():
     from avatar_service.errors import Unavailable
     with pytest.raises(Unavailable, match=r"avatarlab:\*\*\*@127.0.0.1:\d+/none is unreachable") as e:
-        PostgresAvatarStore(f"postgresql://avatarlab:secret@127.0.0.1:{_free_port()}/none", connect_timeout_s=2)
+        PostgresAvatarStore(f"postgresql://avatarlab:secret@127.0.0.1:{_free_port()}/none", connect_timeout_s=2,
+                            startup_wait_s=0)
     assert "secret" not in str(e.value)  # the password never reaches messages or logs
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 
 def register(sub) -> None:
@@ -22,6 +23,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from avatar_service.errors import Unavailable
     from avatar_service.server import logs
     from avatar_service.server.app import serve_forever
     from avatar_service.server.settings import ServerSettings
@@ -30,5 +32,9 @@ def run(args) -> int:
             "metrics_port", "store_url", "log_format"]
     settings = ServerSettings.load(args.config, **{k: getattr(args, k) for k in keys})
     logs.configure(settings.log_format)
-    asyncio.run(serve_forever(settings))
+    try:
+        asyncio.run(serve_forever(settings))
+    except Unavailable as e:  # e.g. the avatar registry stayed unreachable: one line, not a traceback
+        print(f"avatarlab serve: error: {e.message}", file=sys.stderr)
+        return 1
     return 0

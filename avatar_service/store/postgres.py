@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import re
 import threading
+import time
 import urllib.parse
 
 import psycopg
@@ -93,7 +94,7 @@ class PostgresAvatarStore:
     """AvatarStore over PostgreSQL. Thread-safe: each call borrows a connection from a small pool."""
 
     def __init__(self, url: str, pool_size: int = 8, connect_timeout_s: float = 10.0,
-                 statement_timeout_ms: int = 30_000):
+                 statement_timeout_ms: int = 30_000, startup_wait_s: float = 60.0):
         if not url.startswith(POSTGRES_SCHEMES):
             raise ValueError(f"not a PostgreSQL URL: {redact(url)!r} (expected postgresql://user@host:port/db)")
         self.url = url
@@ -103,9 +104,23 @@ class PostgresAvatarStore:
         self._idle: list[psycopg.Connection] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(pool_size)
-        with self._conn() as conn:
-            applied = migrate(conn)
+        applied = self._migrate_when_reachable(startup_wait_s)
         log.info("avatar registry at %s%s", redact(url), f" (migrated to v{applied[-1]})" if applied else "")
+
+    def _migrate_when_reachable(self, wait_s: float) -> list[int]:
+        """Replicas often start alongside the database (compose, a fresh cluster): wait for it a while."""
+        deadline = time.monotonic() + wait_s
+        delay = 0.5
+        while True:
+            try:
+                with self._conn() as conn:
+                    return migrate(conn)
+            except Unavailable as e:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s; retrying in %.1f s", e.message, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     # -- connections ---------------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection:
