@@ -5,7 +5,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.installed
 # torch is pinned to the CPU build that ships on this kind of machine; a bare `torch` would pull CUDA.
 TORCH  ?= torch==2.13.0
-EXTRAS ?= dev,train,data,speech
+EXTRAS ?= dev,train,data,speech,ops
 
 .PHONY: setup demo test test-python test-native test-unity proto bench clean
 

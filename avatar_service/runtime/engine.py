@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -35,6 +35,7 @@ class FrameJob:
     postprocess: Callable[[np.ndarray], object]  # texture frame -> what the session sends; runs in order
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
+    submitted: float = 0.0  # perf_counter() when queued; set by Engine.submit
 
 
 @dataclasses.dataclass
@@ -46,9 +47,18 @@ class EngineStats:
     errors: int = 0
 
 
+class EngineObserver(Protocol):
+    """Where the engine reports what it did (server/metrics.py); called on the worker thread."""
+
+    def on_batch(self, size: int, step_s: float, frame_latencies_s: list[float]) -> None: ...
+    def on_frame_error(self) -> None: ...
+
+
 class Engine:
-    def __init__(self, backend: Backend, max_batch: int = 32, batch_wait_ms: float = 3.0):
+    def __init__(self, backend: Backend, max_batch: int = 32, batch_wait_ms: float = 3.0,
+                 observer: EngineObserver | None = None):
         self.backend = backend
+        self.observer = observer
         self.max_batch = max_batch
         self.batch_wait_s = batch_wait_ms / 1000
         self.stats = EngineStats()
@@ -61,7 +71,9 @@ class Engine:
         return self._q.qsize()
 
     def submit(self, jobs: list[FrameJob]) -> None:
+        now = time.perf_counter()
         for j in jobs:
+            j.submitted = now
             self._q.put(j)
 
     def close(self) -> None:
@@ -110,6 +122,8 @@ class Engine:
                     self._run_group([j], steps, guidance)
                 return
             self.stats.errors += 1
+            if self.observer:
+                self.observer.on_frame_error()
             self._resolve(jobs[0], error=RuntimeError("frame generation failed"))
             return
         dt = (time.perf_counter() - t0) * 1000
@@ -117,12 +131,16 @@ class Engine:
         self.stats.frames += len(jobs)
         self.stats.batch_sizes.append(len(jobs))
         self.stats.model_ms_per_frame.append(dt / len(jobs))
+        latencies = []
         for j, f in zip(jobs, frames):
             try:
                 self._resolve(j, result=(j.postprocess(f), dt / len(jobs)))
+                latencies.append(time.perf_counter() - j.submitted)
             except Exception as e:  # a postprocess bug ends that session only
                 log.exception("postprocess failed")
                 self._resolve(j, error=e)
+        if self.observer:
+            self.observer.on_batch(len(jobs), dt / 1000, latencies)
 
     def _compute(self, items, steps: int, guidance: float) -> list[np.ndarray]:
         b = self.backend

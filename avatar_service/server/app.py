@@ -17,10 +17,11 @@ from avatar_service.runtime.backend import load_backend
 from avatar_service.runtime.engine import Engine
 from avatar_service.server.avatars import Avatars
 from avatar_service.server.interceptors import ServiceInterceptor
+from avatar_service.server.metrics import Metrics
 from avatar_service.server.servicer import AvatarServicer
 from avatar_service.server.sessions import SessionSlots
 from avatar_service.server.settings import ServerSettings
-from avatar_service.store import LocalAvatarStore
+from avatar_service.store import open_store
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AvatarService"].full_name
@@ -31,10 +32,14 @@ class App:
 
     def __init__(self, settings: ServerSettings):
         self.settings = settings
+        self.metrics = Metrics()  # always counted; served over HTTP only when metrics_port is set
+        self.metrics_port = 0
         self.backend = load_backend(settings.model, settings.backend, settings.device)
-        self.engine = Engine(self.backend, settings.max_batch, settings.batch_wait_ms)
-        self.avatars = Avatars(LocalAvatarStore(settings.store_dir), self.backend, settings)
+        self.engine = Engine(self.backend, settings.max_batch, settings.batch_wait_ms, observer=self.metrics)
+        self.store = open_store(settings.store_url or settings.store_dir)
+        self.avatars = Avatars(self.store, self.backend, settings)
         self.slots = SessionSlots(settings.limits)
+        self.metrics.watch(lambda: self.slots.active, lambda: self.engine.queue_depth)
         self.speech = None
         try:
             from avatar_service.speech.service import SpeechService
@@ -74,7 +79,7 @@ async def start(settings: ServerSettings) -> tuple[grpc.aio.Server, int, App]:
     app = await asyncio.to_thread(App, settings)
     lim = settings.limits
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(settings.auth_tokens)],
+        interceptors=[ServiceInterceptor(settings.auth_tokens, on_error=app.metrics.rpc_error)],
         options=[("grpc.max_receive_message_length", lim.max_message_bytes),
                  ("grpc.max_send_message_length", max(lim.max_message_bytes, 64 * 1024 * 1024)),
                  # notice vanished clients quickly
@@ -90,6 +95,8 @@ async def start(settings: ServerSettings) -> tuple[grpc.aio.Server, int, App]:
     if port == 0:
         raise OSError(f"could not listen on {settings.listen}")
     await _set_health(app, health_pb2.HealthCheckResponse.NOT_SERVING)
+    if settings.metrics_port:
+        app.metrics_port = app.metrics.serve(settings.listen.rsplit(":", 1)[0], settings.metrics_port)
     await server.start()
     await asyncio.to_thread(app.warmup)
     app.ready = True
@@ -114,6 +121,9 @@ async def stop(server: grpc.aio.Server, app: App, grace_s: float) -> None:
     if app.speech is not None:
         app.speech.close()
     await asyncio.to_thread(app.engine.close)
+    app.metrics.close()
+    if hasattr(app.store, "close"):
+        app.store.close()
 
 
 async def serve_forever(settings: ServerSettings) -> None:
@@ -122,6 +132,8 @@ async def serve_forever(settings: ServerSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, done.set)
+    if settings.metrics_port:
+        print(f"avatarlab: metrics on port {app.metrics_port}", flush=True)
     print(f"avatarlab: listening on port {port}", flush=True)
     wait = asyncio.create_task(server.wait_for_termination())
     await asyncio.wait([wait, asyncio.create_task(done.wait())], return_when=asyncio.FIRST_COMPLETED)

@@ -39,7 +39,7 @@ class Avatars:
             raise InvalidArgument("display_name is longer than 128 characters")
         if not portrait and not video:
             raise InvalidArgument("set portrait_image or idle_video")
-        if self.store.count() >= self.settings.limits.max_avatars:
+        if await asyncio.to_thread(self.store.count) >= self.settings.limits.max_avatars:
             raise ResourceExhausted(f"the avatar store holds its limit of {self.settings.limits.max_avatars} avatars")
         async with self._create_slots:
             state = await asyncio.to_thread(self._prepare, portrait, video)
@@ -73,10 +73,12 @@ class Avatars:
         return rec
 
     async def state(self, avatar_id: str) -> AvatarState:
+        # The registry may be shared by several replicas: ask it (metadata only, cheap) on every session,
+        # so an avatar deleted through another replica stops here too; only the heavy state is cached.
+        rec = await asyncio.to_thread(self.get, avatar_id)
         if avatar_id in self._cache:
             self._cache.move_to_end(avatar_id)
             return self._cache[avatar_id]
-        rec = self.get(avatar_id)
         if rec.model_id.split("@")[-1] != self.model_id.split("@")[-1]:
             raise InvalidArgument(f"avatar {avatar_id!r} was made for model {rec.model_id}; this server runs "
                                   f"{self.model_id}: create it again")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 
 def register(sub) -> None:
@@ -12,19 +13,28 @@ def register(sub) -> None:
     p.add_argument("--backend", choices=["torch", "onnx"])
     p.add_argument("--device", help="cpu or cuda")
     p.add_argument("--store", dest="store_dir", help="avatar store directory (default ./avatars)")
+    p.add_argument("--store-url", help="shared avatar registry, postgresql://user@host:port/db (overrides --store)")
     p.add_argument("--face-px", type=int, help="face texture size of new avatars (default 256)")
     p.add_argument("--grace", dest="grace_s", type=float, help="seconds to drain streams on SIGTERM")
     p.add_argument("--max-sessions", dest="max_concurrent_sessions", type=int)
     p.add_argument("--metrics-port", type=int, help="Prometheus metrics port (0 = off)")
+    p.add_argument("--log-format", choices=["text", "json"], help="json: one object a line, with session ids")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from avatar_service.errors import Unavailable
+    from avatar_service.server import logs
     from avatar_service.server.app import serve_forever
     from avatar_service.server.settings import ServerSettings
 
     keys = ["listen", "model", "backend", "device", "store_dir", "face_px", "grace_s", "max_concurrent_sessions",
-            "metrics_port"]
+            "metrics_port", "store_url", "log_format"]
     settings = ServerSettings.load(args.config, **{k: getattr(args, k) for k in keys})
-    asyncio.run(serve_forever(settings))
+    logs.configure(settings.log_format)
+    try:
+        asyncio.run(serve_forever(settings))
+    except Unavailable as e:  # e.g. the avatar registry stayed unreachable: one line, not a traceback
+        print(f"avatarlab serve: error: {e.message}", file=sys.stderr)
+        return 1
     return 0

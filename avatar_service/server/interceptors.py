@@ -8,6 +8,7 @@ import hmac
 import inspect
 import logging
 import uuid
+from typing import Callable
 
 import grpc
 
@@ -18,7 +19,10 @@ log = logging.getLogger(__name__)
 OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")  # probes and discovery need no token
 
 
-def _wrap(behavior, streaming_response: bool, method: str, check):
+ErrorHook = Callable[[str, grpc.StatusCode], None]  # (method, code): counts errors by status code
+
+
+def _wrap(behavior, streaming_response: bool, method: str, check, on_error: ErrorHook):
     if streaming_response:
         async def stream_wrapper(request, context):
             try:
@@ -26,7 +30,7 @@ def _wrap(behavior, streaming_response: bool, method: str, check):
                 async for item in behavior(request, context):
                     yield item
             except Exception as e:  # noqa: BLE001 - mapped to a status below
-                await _abort(context, e, method)
+                await _abort(context, e, method, on_error)
         return stream_wrapper
 
     async def unary_wrapper(request, context):
@@ -35,23 +39,27 @@ def _wrap(behavior, streaming_response: bool, method: str, check):
             result = behavior(request, context)
             return await result if inspect.isawaitable(result) else result
         except Exception as e:  # noqa: BLE001
-            await _abort(context, e, method)
+            await _abort(context, e, method, on_error)
     return unary_wrapper
 
 
-async def _abort(context, e: Exception, method: str):
+async def _abort(context, e: Exception, method: str, on_error: ErrorHook):
     if isinstance(e, AvatarLabError):
+        on_error(method, e.code)
         await context.abort(e.code, e.message)
     if isinstance(e, grpc.aio.AbortError) or type(e).__name__ == "AbortError":
+        on_error(method, context.code() or grpc.StatusCode.UNKNOWN)  # aborted in the handler itself
         raise e
+    on_error(method, grpc.StatusCode.INTERNAL)
     incident = uuid.uuid4().hex[:12]
     log.error("incident %s in %s", incident, method, exc_info=e)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error (incident {incident}); see the server log")
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, tokens: list[str]):
+    def __init__(self, tokens: list[str], on_error: ErrorHook | None = None):
         self.tokens = [t.encode() for t in tokens]
+        self.on_error = on_error or (lambda method, code: None)
 
     def _check(self, method: str):
         if not self.tokens or method.startswith(OPEN_METHODS):
@@ -73,13 +81,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         check = self._check(method)
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_wrap(handler.unary_unary, False, method, check),
+            return grpc.unary_unary_rpc_method_handler(_wrap(handler.unary_unary, False, method, check,
+                                                             self.on_error),
                                                        handler.request_deserializer, handler.response_serializer)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_wrap(handler.unary_stream, True, method, check),
+            return grpc.unary_stream_rpc_method_handler(_wrap(handler.unary_stream, True, method, check, self.on_error),
                                                         handler.request_deserializer, handler.response_serializer)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_wrap(handler.stream_unary, False, method, check),
+            return grpc.stream_unary_rpc_method_handler(_wrap(handler.stream_unary, False, method, check, self.on_error),
                                                         handler.request_deserializer, handler.response_serializer)
-        return grpc.stream_stream_rpc_method_handler(_wrap(handler.stream_stream, True, method, check),
+        return grpc.stream_stream_rpc_method_handler(_wrap(handler.stream_stream, True, method, check, self.on_error),
                                                      handler.request_deserializer, handler.response_serializer)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import platform
 import uuid
 
@@ -12,11 +13,13 @@ from avatar_service.api import pb, pb_grpc
 from avatar_service.errors import InvalidArgument, ResourceExhausted, Unavailable
 from avatar_service.runtime.audio_stream import AudioStream
 from avatar_service.server.animate import FrameProducer, GenSpec, read_audio_requests
+from avatar_service.server import logs
 from avatar_service.server.avatars import Avatars
 from avatar_service.server.frames import VideoSpec
 from avatar_service.server.sessions import SessionSlots
 from avatar_service.store import AvatarRecord
 
+log = logging.getLogger(__name__)
 
 def avatar_pb(r: AvatarRecord) -> pb.Avatar:
     return pb.Avatar(avatar_id=r.avatar_id, display_name=r.display_name, source_kind=r.source_kind,
@@ -39,15 +42,16 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
                                         request.idle_video if kind == "idle_video" else None)
         return avatar_pb(rec)
 
+    # The registry may be a database across the network: its calls run off the event loop.
     async def GetAvatar(self, request, context):
-        return avatar_pb(self.avatars.get(request.avatar_id))
+        return avatar_pb(await asyncio.to_thread(self.avatars.get, request.avatar_id))
 
     async def ListAvatars(self, request, context):
-        page, token = self.avatars.list(request.page_size, request.page_token)
+        page, token = await asyncio.to_thread(self.avatars.list, request.page_size, request.page_token)
         return pb.ListAvatarsResponse(avatars=[avatar_pb(r) for r in page], next_page_token=token)
 
     async def DeleteAvatar(self, request, context):
-        self.avatars.delete(request.avatar_id)
+        await asyncio.to_thread(self.avatars.delete, request.avatar_id)
         return pb.DeleteAvatarResponse()
 
     async def Animate(self, request_iterator, context):
@@ -69,6 +73,9 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
         async with self.app.slots.acquire(context):
             producer = FrameProducer(self.app.engine, avatar, audio, video, gen)
             session_id = uuid.uuid4().hex[:16]
+            logs.session_id.set(session_id)  # every log record of this stream carries it
+            self.app.metrics.session_started()
+            log.info("session %s started: avatar %s", session_id, cfg.avatar_id, extra={"avatar_id": cfg.avatar_id})
             yield pb.AnimateResponse(started=producer.started(session_id))
             reader = asyncio.create_task(read_audio_requests(requests, producer))
             try:
@@ -77,6 +84,8 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
                 yield pb.AnimateResponse(ended=pb.SessionEnded(stats=producer.stats()))
             finally:
                 reader.cancel()
+                log.info("session %s ended after %d frames", session_id, producer.counters.frames_sent,
+                         extra={"frames_sent": producer.counters.frames_sent})
 
     async def Speak(self, request, context):
         self.app.require_ready()

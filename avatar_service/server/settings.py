@@ -27,6 +27,9 @@ class ServerSettings(BaseModel):
     backend: str = Field("torch", pattern="^(torch|onnx)$")
     device: str = "cpu"
     store_dir: str = "avatars"
+    # Shared avatar registry for several replicas, e.g. postgresql://user@db:5432/avatarlab (password from
+    # the URL or PGPASSWORD / ~/.pgpass); unset = the local store_dir.
+    store_url: str | None = None
     face_px: int = Field(256, ge=64, le=1024)  # side of each avatar's face texture
     max_batch: int = Field(32, ge=1)
     batch_wait_ms: float = Field(3.0, ge=0)
@@ -36,6 +39,7 @@ class ServerSettings(BaseModel):
     tls_key: str | None = None
     tls_client_ca: str | None = None  # set for mutual TLS
     metrics_port: int = 0  # Prometheus endpoint; 0 = off
+    log_format: str = Field("text", pattern="^(text|json)$")  # json: one object a line, with session ids
     limits: Limits = Limits()
     speech: SpeechConfig = SpeechConfig()
 

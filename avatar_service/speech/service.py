@@ -11,6 +11,7 @@ from typing import AsyncIterator
 from avatar_service.api import pb
 from avatar_service.errors import InvalidArgument, NotFound
 from avatar_service.runtime.audio_stream import MAX_RATE_HZ, MIN_RATE_HZ, AudioStream
+from avatar_service.server import logs
 from avatar_service.server.animate import FrameProducer, GenSpec
 from avatar_service.server.frames import VideoSpec
 from avatar_service.speech.backends import BackendUnavailable, Synthesizer, load_voice
@@ -79,7 +80,10 @@ class SpeechService:
                                 limits.max_audio_seconds_per_session)
             producer = FrameProducer(app.engine, avatar, audio, video, gen, first_batch=self.config.first_batch)
             session = SpeakSession(producer, voice, text, out_rate, self.executor, self.config, self.counters)
-            async for msg in session.messages(uuid.uuid4().hex[:16]):
+            session_id = uuid.uuid4().hex[:16]
+            logs.session_id.set(session_id)  # every log record of this stream carries it
+            app.metrics.session_started()
+            async for msg in session.messages(session_id):
                 yield msg
 
     def close(self) -> None:
