@@ -44,10 +44,9 @@ class Clip:
 
 
 def _layout_matches(stored: dict, layout: FaceLayout) -> bool:
-    """Same crop geometry in relative terms; only the pixel size may differ (crops are resized)."""
-    other = dataclasses.replace(layout, **{k: tuple(v) if isinstance(v, list) else v
-                                           for k, v in stored.items() if k in {f.name for f in dataclasses.fields(FaceLayout)}})
-    return dataclasses.replace(other, crop_px=layout.crop_px) == layout
+    """Crops are comparable when the face sits the same way in them. Pixel size is resized away, and
+    region and mask are cut from the full crop here, so only the alignment template must agree."""
+    return abs(float(stored["face_scale"]) - layout.face_scale) < 1e-9
 
 
 def region_of(crops: np.ndarray, layout: FaceLayout) -> np.ndarray:
@@ -73,8 +72,8 @@ class TalkingDataset:
         if manifest.get("version") != FORMAT_VERSION:
             raise ValueError(f"{path}: dataset version {manifest.get('version')} is not supported (expected {FORMAT_VERSION})")
         if not _layout_matches(manifest["layout"], layout):
-            raise ValueError(f"{path}: crops were aligned with layout {manifest['layout']}, the model uses "
-                             f"{dataclasses.asdict(layout)}; rebuild the dataset or train with a matching config")
+            raise ValueError(f"{path}: crops were aligned with face_scale {manifest['layout']['face_scale']}, the model "
+                             f"uses {layout.face_scale}; rebuild the dataset or train with a matching config")
         self.layout, self.mel_config = layout, mel
         self.fps = float(manifest["fps"])
         self.manifest_digest = hashlib.sha1(path.read_bytes()).hexdigest()
