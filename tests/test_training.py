@@ -223,6 +223,14 @@ def test_sync_expert_scores_aligned_above_shifted_after_a_few_steps(dataset, tmp
     clip = stage.val[0]
     res = offset_distances(again, clip.regions, clip.mel, max_offset=3)
     assert res["distances"].shape == (7,) and res["lse_c"] >= 0 and -3 <= res["offset"] <= 3
+    # and it plugs into the evaluation metrics: one embedding per video frame from crops and raw audio
+    from avatar_service.evaluation import metrics
+
+    crops, audio = TalkingDataset(dataset, cfg.layout, cfg.mel).load_media(clip)
+    ev, ea = again.per_frame_embedders()
+    assert ev(crops).shape == ea(audio).shape == (len(crops), cfg.embed_dim)
+    lse = metrics.sync_scores(crops, audio, ev, ea, max_offset=3)
+    assert lse.distance >= 0 and lse.confidence >= 0
 
 
 def test_bench_times_every_stage_on_the_tiny_config():

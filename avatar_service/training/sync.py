@@ -6,7 +6,8 @@ trained with BCE against off-sync negatives (audio shifted >= 5 frames). Wav2Lip
 ReLU-embedding cosine in [0, 1] directly as the probability; that version sat at chance (loss 0.693)
 in our short runs because all embeddings share one dominant direction, a plateau Wav2Lip reports too.
 
-Evaluation (LSE-D / LSE-C, Prajwal et al.): `offset_distances` scans audio offsets of +-15 frames;
+Evaluation (LSE-D / LSE-C, Prajwal et al.): `SyncExpert.per_frame_embedders` plugs into
+avatar_service.evaluation.metrics.sync_scores; `offset_distances` scans audio offsets of +-15 frames;
 LSE-D is the smallest mean embedding distance, LSE-C the median minus that minimum. Embeddings here
 are unit vectors, so distances lie in [0, 2] and are not on the scale of the published SyncNet's.
 """
@@ -28,10 +29,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from avatar_service.face.align import FaceLayout
-from avatar_service.model.features import MelConfig
+from avatar_service.model.features import MelConfig, log_mel
 from avatar_service.training import media
 from avatar_service.training.config import TrainConfig
-from avatar_service.training.dataset import Clip, FrameIndex, TalkingDataset, sync_mel, to_tensor
+from avatar_service.training.dataset import Clip, FrameIndex, TalkingDataset, region_of, sync_mel, to_tensor
 from avatar_service.training.loop import Stage
 from avatar_service.training.runtime import Logger, Runtime, eval_mode
 
@@ -140,6 +141,32 @@ class SyncExpert(nn.Module):
     def forward(self, frames: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
         """frames (B, F, 3, H, W), mel (B, n_mels, mel_frames) -> (B,) P(in sync)."""
         return torch.sigmoid(self.logits(frames, mel))
+
+    def per_frame_embedders(self, batch: int = 256):
+        """(embed_video, embed_audio) for avatar_service.evaluation.metrics.sync_scores, numpy in and out:
+        embed_video(crops (T, S, S, 3) uint8 aligned face crops, any S) -> (T, D), the window from each frame
+        on (the last frames repeat the final one); embed_audio(audio16k (N,)) -> (T, D), T = N * fps / 16000."""
+        cfg = self.config
+        dev = next(self.parameters()).device
+
+        @torch.no_grad()
+        def embed_video(crops: np.ndarray) -> np.ndarray:
+            regions = region_of(np.asarray(crops), cfg.layout)
+            idx = np.minimum(np.arange(len(regions))[:, None] + np.arange(cfg.frames)[None, :], len(regions) - 1)
+            out = []
+            for k in range(0, len(idx), batch):
+                x = to_tensor(regions[idx[k: k + batch].reshape(-1)])
+                out.append(self.embed_video(x.reshape(-1, cfg.frames, *x.shape[1:]).to(dev)).cpu().numpy())
+            return np.concatenate(out)
+
+        @torch.no_grad()
+        def embed_audio(audio16k: np.ndarray) -> np.ndarray:
+            n = int(len(audio16k) * cfg.fps / cfg.mel.sample_rate_hz)
+            mel = sync_mel(log_mel(np.asarray(audio16k, np.float32), cfg.mel), np.arange(n), cfg.fps, cfg.mel, cfg.mel_frames)
+            return np.concatenate([self.embed_audio(torch.from_numpy(mel[k: k + batch]).to(dev)).cpu().numpy()
+                                   for k in range(0, n, batch)])
+
+        return embed_video, embed_audio
 
     def save_pretrained(self, path: str | os.PathLike) -> pathlib.Path:
         path = pathlib.Path(path)
