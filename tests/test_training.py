@@ -92,8 +92,8 @@ def test_reader_resizes_regions_masks_and_windows(dataset):
     assert np.all(np.abs(refs - rows[:, 1]) >= 5)
     win = audio_windows(clip, np.array([0, 50]), ds.fps, TINY.mel, TINY.window)
     assert win.shape == (2, 5, TINY.mel.n_mels, 17)
-    other = FaceLayout(mask_box=(0.1, 0.5, 0.9, 1.0))
-    with pytest.raises(ValueError, match="layout"):
+    other = FaceLayout(face_scale=0.8)  # faces aligned differently: the crops do not fit the model
+    with pytest.raises(ValueError, match="face_scale"):
         TalkingDataset(dataset, other, TINY.mel)
 
 
@@ -199,15 +199,13 @@ def test_sync_expert_scores_aligned_above_shifted_after_a_few_steps(dataset, tmp
     b = stage.make_batch(np.random.default_rng(0), 8, stage.index)
     assert b["frames"].shape == (8, cfg.frames, 3, *cfg.layout.region_shape)
     assert b["mel"].shape == (8, cfg.mel.n_mels, cfg.mel_frames) and set(b["label"].tolist()) <= {0.0, 1.0}
-    rows = stage.index.sample(np.random.default_rng(0), 16)
-    shift = np.where(rows[:, 1] >= 10, -8, 8)  # 8 frames off, staying inside the clip
-
-    def mel_at(offsets):
-        return torch.from_numpy(np.concatenate([sync_mel(clips[c].mel, np.array([s + d]), cfg.fps, cfg.mel, cfg.mel_frames)
-                                                for (c, s), d in zip(rows, offsets)]))
-
-    frames = torch.cat([video_windows(clips[c].regions, np.array([s]), cfg.frames) for c, s in rows])
-    aligned, shifted = mel_at(np.zeros(16, int)), mel_at(shift)
+    # 16 windows 6 frames apart in one clip; window i's off-sync audio is window i+1's, so every audio
+    # window is once a positive and once a negative: only audio *and* video together tell them apart.
+    clip = clips[0]
+    starts = np.arange(16) * 6
+    frames = video_windows(clip.regions, starts, cfg.frames)
+    aligned = torch.from_numpy(sync_mel(clip.mel, starts, cfg.fps, cfg.mel, cfg.mel_frames))
+    shifted = aligned.roll(-1, dims=0)
     expert = stage.expert
     with torch.no_grad():
         gap0 = (expert(frames, aligned) - expert(frames, shifted)).mean().item()
@@ -225,6 +223,14 @@ def test_sync_expert_scores_aligned_above_shifted_after_a_few_steps(dataset, tmp
     clip = stage.val[0]
     res = offset_distances(again, clip.regions, clip.mel, max_offset=3)
     assert res["distances"].shape == (7,) and res["lse_c"] >= 0 and -3 <= res["offset"] <= 3
+    # and it plugs into the evaluation metrics: one embedding per video frame from crops and raw audio
+    from avatar_service.evaluation import metrics
+
+    crops, audio = TalkingDataset(dataset, cfg.layout, cfg.mel).load_media(clip)
+    ev, ea = again.per_frame_embedders()
+    assert ev(crops).shape == ea(audio).shape == (len(crops), cfg.embed_dim)
+    lse = metrics.sync_scores(crops, audio, ev, ea, max_offset=3)
+    assert lse.distance >= 0 and lse.confidence >= 0
 
 
 def test_bench_times_every_stage_on_the_tiny_config():

@@ -44,9 +44,9 @@ class Clip:
 
 
 def _layout_matches(stored: dict, layout: FaceLayout) -> bool:
-    """Same alignment geometry. Only the face scale shapes a stored crop: the pixel size is resampled,
-    and the region and mask are cut from the crop at training time, so they may change freely."""
-    return abs(float(stored.get("face_scale", -1)) - layout.face_scale) < 1e-9
+    """Crops are comparable when the face sits the same way in them. Pixel size is resized away, and
+    region and mask are cut from the full crop here, so only the alignment template must agree."""
+    return abs(float(stored["face_scale"]) - layout.face_scale) < 1e-9
 
 
 def region_of(crops: np.ndarray, layout: FaceLayout) -> np.ndarray:
@@ -72,8 +72,8 @@ class TalkingDataset:
         if manifest.get("version") != FORMAT_VERSION:
             raise ValueError(f"{path}: dataset version {manifest.get('version')} is not supported (expected {FORMAT_VERSION})")
         if not _layout_matches(manifest["layout"], layout):
-            raise ValueError(f"{path}: crops were aligned with layout {manifest['layout']}, the model uses "
-                             f"{dataclasses.asdict(layout)}; rebuild the dataset or train with a matching config")
+            raise ValueError(f"{path}: crops were aligned with face_scale {manifest['layout']['face_scale']}, the model "
+                             f"uses {layout.face_scale}; rebuild the dataset or train with a matching config")
         self.layout, self.mel_config = layout, mel
         self.fps = float(manifest["fps"])
         self.manifest_digest = hashlib.sha1(path.read_bytes()).hexdigest()

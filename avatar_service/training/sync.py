@@ -1,10 +1,13 @@
 """A lip-sync expert (SyncNet as trained in Wav2Lip, Prajwal et al. 2020, sec. 3.2) and its stage.
 
 Video: 5 consecutive mouth regions stacked on channels; audio: the mel frames covering the same
-0.2 s. Both encoders end in ReLU + L2 normalisation, so cosine similarity lies in [0, 1] and is read
-as P(in sync), trained with BCE against off-sync negatives (audio shifted >= 5 frames).
+0.2 s. Both encoders end in L2 normalisation; P(in sync) = sigmoid(s * cos + b) with learnt s and b,
+trained with BCE against off-sync negatives (audio shifted >= 5 frames). Wav2Lip instead reads a
+ReLU-embedding cosine in [0, 1] directly as the probability; that version sat at chance (loss 0.693)
+in our short runs because all embeddings share one dominant direction, a plateau Wav2Lip reports too.
 
-Evaluation (LSE-D / LSE-C, Prajwal et al.): `offset_distances` scans audio offsets of +-15 frames;
+Evaluation (LSE-D / LSE-C, Prajwal et al.): `SyncExpert.per_frame_embedders` plugs into
+avatar_service.evaluation.metrics.sync_scores; `offset_distances` scans audio offsets of +-15 frames;
 LSE-D is the smallest mean embedding distance, LSE-C the median minus that minimum. Embeddings here
 are unit vectors, so distances lie in [0, 2] and are not on the scale of the published SyncNet's.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import pathlib
 from typing import Any
@@ -25,10 +29,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from avatar_service.face.align import FaceLayout
-from avatar_service.model.features import MelConfig
+from avatar_service.model.features import MelConfig, log_mel
 from avatar_service.training import media
 from avatar_service.training.config import TrainConfig
-from avatar_service.training.dataset import Clip, FrameIndex, TalkingDataset, sync_mel, to_tensor
+from avatar_service.training.dataset import Clip, FrameIndex, TalkingDataset, region_of, sync_mel, to_tensor
 from avatar_service.training.loop import Stage
 from avatar_service.training.runtime import Logger, Runtime, eval_mode
 
@@ -97,20 +101,26 @@ class _Residual(nn.Module):
         return x + self.body(x)
 
 
-def _encoder(cin: int, channels: tuple[int, ...], dim: int) -> nn.Sequential:
+def _encoder(cin: int, channels: tuple[int, ...], dim: int, grid: tuple[int, int]) -> nn.Sequential:
+    """Conv levels, then the feature map at a fixed small grid flattened: where a feature is (lip
+    corner, teeth) matters, and global average pooling had every embedding point the same way."""
     layers, c = [], cin
     for co in channels:
         layers.append(_level(c, co))
         c = co
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, dim), nn.ReLU())
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(grid), nn.Flatten(), nn.Linear(c * grid[0] * grid[1], dim),
+                         nn.BatchNorm1d(dim))
 
 
 class SyncExpert(nn.Module):
     def __init__(self, config: SyncConfig):
         super().__init__()
         self.config = config
-        self.video = _encoder(3 * config.frames, config.video_channels, config.embed_dim)
-        self.audio = _encoder(1, config.audio_channels, config.embed_dim)
+        self.video = _encoder(3 * config.frames, config.video_channels, config.embed_dim, (2, 4))  # region is 1:2
+        self.audio = _encoder(1, config.audio_channels, config.embed_dim, (2, 2))  # mel bands x time
+        # P(in sync) = sigmoid(scale * cos + bias), scale and bias learnt (as CLIP's temperature)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(10.0)))
+        self.logit_bias = nn.Parameter(torch.tensor(0.0))
 
     def embed_video(self, frames: torch.Tensor) -> torch.Tensor:
         """frames (B, F, 3, H, W) mouth regions in [-1, 1] -> (B, D) unit vectors."""
@@ -123,9 +133,40 @@ class SyncExpert(nn.Module):
         """mel (B, n_mels, mel_frames) -> (B, D) unit vectors."""
         return F.normalize(self.audio(mel.unsqueeze(1)).float(), dim=1)
 
+    def logits(self, frames: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        """-> (B,) log-odds of being in sync."""
+        cos = (self.embed_video(frames) * self.embed_audio(mel)).sum(dim=1)
+        return self.logit_scale.exp() * cos + self.logit_bias
+
     def forward(self, frames: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
-        """-> (B,) cosine similarity in [0, 1], read as P(in sync)."""
-        return (self.embed_video(frames) * self.embed_audio(mel)).sum(dim=1)
+        """frames (B, F, 3, H, W), mel (B, n_mels, mel_frames) -> (B,) P(in sync)."""
+        return torch.sigmoid(self.logits(frames, mel))
+
+    def per_frame_embedders(self, batch: int = 256):
+        """(embed_video, embed_audio) for avatar_service.evaluation.metrics.sync_scores, numpy in and out:
+        embed_video(crops (T, S, S, 3) uint8 aligned face crops, any S) -> (T, D), the window from each frame
+        on (the last frames repeat the final one); embed_audio(audio16k (N,)) -> (T, D), T = N * fps / 16000."""
+        cfg = self.config
+        dev = next(self.parameters()).device
+
+        @torch.no_grad()
+        def embed_video(crops: np.ndarray) -> np.ndarray:
+            regions = region_of(np.asarray(crops), cfg.layout)
+            idx = np.minimum(np.arange(len(regions))[:, None] + np.arange(cfg.frames)[None, :], len(regions) - 1)
+            out = []
+            for k in range(0, len(idx), batch):
+                x = to_tensor(regions[idx[k: k + batch].reshape(-1)])
+                out.append(self.embed_video(x.reshape(-1, cfg.frames, *x.shape[1:]).to(dev)).cpu().numpy())
+            return np.concatenate(out)
+
+        @torch.no_grad()
+        def embed_audio(audio16k: np.ndarray) -> np.ndarray:
+            n = int(len(audio16k) * cfg.fps / cfg.mel.sample_rate_hz)
+            mel = sync_mel(log_mel(np.asarray(audio16k, np.float32), cfg.mel), np.arange(n), cfg.fps, cfg.mel, cfg.mel_frames)
+            return np.concatenate([self.embed_audio(torch.from_numpy(mel[k: k + batch]).to(dev)).cpu().numpy()
+                                   for k in range(0, n, batch)])
+
+        return embed_video, embed_audio
 
     def save_pretrained(self, path: str | os.PathLike) -> pathlib.Path:
         path = pathlib.Path(path)
@@ -187,9 +228,9 @@ class SyncObjective(nn.Module):
         self.expert = expert
 
     def forward(self, frames, mel, label):
-        p = self.expert(frames, mel).clamp(1e-6, 1 - 1e-6)
-        loss = F.binary_cross_entropy(p, label)
-        acc = ((p > 0.5).float() == label).float().mean()
+        logits = self.expert.logits(frames, mel)
+        loss = F.binary_cross_entropy_with_logits(logits, label)
+        acc = ((logits > 0).float() == label).float().mean()
         return loss, {"loss": loss.detach(), "accuracy": acc.detach()}
 
 
