@@ -46,9 +46,13 @@ public class AvatarLabClientCore : ModuleRules
 		}
 		else if (Target.Platform == UnrealTargetPlatform.Linux)
 		{
-			string So = RequireFile(Path.Combine(BinDir, "Linux", "x86_64-unknown-linux-gnu", "libavatarlab_client.so"));
-			PublicAdditionalLibraries.Add(So);
-			RuntimeDependencies.Add("$(PluginDir)/Binaries/ThirdParty/AvatarLabClientCore/Linux/x86_64-unknown-linux-gnu/libavatarlab_client.so");
+			string LinuxDir = Path.Combine(BinDir, "Linux", "x86_64-unknown-linux-gnu");
+			PublicAdditionalLibraries.Add(RequireFile(Path.Combine(LinuxDir, "libavatarlab_client.so")));
+			// The game library records the SONAME (libavatarlab_client.so.1), so that name ships too.
+			foreach (string LibFile in Directory.GetFiles(LinuxDir, "libavatarlab_client.so*"))
+			{
+				RuntimeDependencies.Add("$(PluginDir)/Binaries/ThirdParty/AvatarLabClientCore/Linux/x86_64-unknown-linux-gnu/" + Path.GetFileName(LibFile));
+			}
 		}
 		else if (Target.Platform == UnrealTargetPlatform.Android)
 		{
