@@ -29,7 +29,7 @@ namespace
 	// copied here; it is dereferenced on the game thread.
 	void AVL_CALL ForwardCoreEvent(void* User, avl_session* /*Session*/, const avl_event* Event)
 	{
-		const UAvatarLabFaceComponent::FEventSink* Sink = static_cast<const UAvatarLabFaceComponent::FEventSink*>(User);
+		const FAvatarLabEventSink* Sink = static_cast<const FAvatarLabEventSink*>(User);
 		if (Sink == nullptr || Event == nullptr)
 		{
 			return;
@@ -77,7 +77,7 @@ void UAvatarLabFaceComponent::BeginPlay()
 	if (!Connection.IsValid())
 	{
 		const UAvatarLabSubsystem* Subsystem = GetSubsystem();
-		Fail(AVL_ERR_UNAVAILABLE, TEXT("AvatarLab is not connected: ") +
+		ReportError(AVL_ERR_UNAVAILABLE, TEXT("AvatarLab is not connected: ") +
 			(Subsystem ? Subsystem->GetConnectionError() : FString(TEXT("no game instance"))));
 		return;
 	}
@@ -109,9 +109,13 @@ void UAvatarLabFaceComponent::SetAvatarId(const FString& NewAvatarId)
 bool UAvatarLabFaceComponent::SetAvatarFromPortrait(UTexture2D* Portrait)
 {
 	FImage Image;
-	if (Portrait == nullptr || !FImageUtils::GetTexture2DSourceImage(Portrait, Image))
+	bool bHaveSource = false;
+#if WITH_EDITORONLY_DATA
+	bHaveSource = Portrait != nullptr && Portrait->Source.IsValid() && Portrait->Source.GetMipImage(Image, 0);
+#endif
+	if (!bHaveSource)
 	{
-		Fail(AVL_ERR_INVALID_ARGUMENT, FString::Printf(
+		ReportError(AVL_ERR_INVALID_ARGUMENT, FString::Printf(
 			TEXT("SetAvatarFromPortrait: no source image for %s (cooked builds strip it); set AvatarId or use SetAvatarFromPortraitFile."),
 			Portrait ? *Portrait->GetName() : TEXT("null texture")));
 		return false;
@@ -119,7 +123,7 @@ bool UAvatarLabFaceComponent::SetAvatarFromPortrait(UTexture2D* Portrait)
 	TArray64<uint8> Png;
 	if (!FImageUtils::CompressImage(Png, TEXT("png"), Image))
 	{
-		Fail(AVL_ERR_INVALID_ARGUMENT, TEXT("SetAvatarFromPortrait: PNG encoding of ") + Portrait->GetName() + TEXT(" failed."));
+		ReportError(AVL_ERR_INVALID_ARGUMENT, TEXT("SetAvatarFromPortrait: PNG encoding of ") + Portrait->GetName() + TEXT(" failed."));
 		return false;
 	}
 	RegisterAvatar(TArray<uint8>(Png.GetData(), static_cast<int32>(Png.Num())), Portrait->GetName());
@@ -131,7 +135,7 @@ bool UAvatarLabFaceComponent::SetAvatarFromPortraitFile(const FString& FilePath)
 	TArray<uint8> Bytes;
 	if (!FFileHelper::LoadFileToArray(Bytes, *FilePath))
 	{
-		Fail(AVL_ERR_INVALID_ARGUMENT, TEXT("SetAvatarFromPortraitFile: cannot read ") + FilePath);
+		ReportError(AVL_ERR_INVALID_ARGUMENT, TEXT("SetAvatarFromPortraitFile: cannot read ") + FilePath);
 		return false;
 	}
 	RegisterAvatar(MoveTemp(Bytes), FPaths::GetBaseFilename(FilePath));
@@ -143,7 +147,7 @@ void UAvatarLabFaceComponent::RegisterAvatar(TArray<uint8> ImageBytes, const FSt
 	UAvatarLabSubsystem* Subsystem = GetSubsystem();
 	if (Subsystem == nullptr)
 	{
-		Fail(AVL_ERR_UNAVAILABLE, TEXT("RegisterAvatar: no AvatarLab subsystem (component not in a game world)."));
+		ReportError(AVL_ERR_UNAVAILABLE, TEXT("RegisterAvatar: no AvatarLab subsystem (component not in a game world)."));
 		return;
 	}
 	bRegisteringAvatar = true;
@@ -159,7 +163,7 @@ void UAvatarLabFaceComponent::RegisterAvatar(TArray<uint8> ImageBytes, const FSt
 			Self->bRegisteringAvatar = false;
 			if (Status != AVL_OK)
 			{
-				Self->Fail(Status, AvatarIdOrError);
+				Self->ReportError(Status, AvatarIdOrError);
 				return;
 			}
 			Self->AvatarId = AvatarIdOrError;
@@ -285,17 +289,17 @@ bool UAvatarLabFaceComponent::Speak(const FString& Text)
 {
 	if (Text.TrimStartAndEnd().IsEmpty())
 	{
-		Fail(AVL_ERR_INVALID_ARGUMENT, TEXT("Speak: the text is empty."));
+		ReportError(AVL_ERR_INVALID_ARGUMENT, TEXT("Speak: the text is empty."));
 		return false;
 	}
-	return BeginSession(ESessionKind::Speak, Text, nullptr, 0, 0);
+	return BeginSession(EAvatarLabSessionKind::Speak, Text, nullptr, 0, 0);
 }
 
 bool UAvatarLabFaceComponent::PlayAudio(USoundWave* Sound)
 {
 	if (Sound == nullptr)
 	{
-		Fail(AVL_ERR_INVALID_ARGUMENT, TEXT("PlayAudio: no sound."));
+		ReportError(AVL_ERR_INVALID_ARGUMENT, TEXT("PlayAudio: no sound."));
 		return false;
 	}
 #if WITH_EDITOR
@@ -307,7 +311,7 @@ bool UAvatarLabFaceComponent::PlayAudio(USoundWave* Sound)
 		return PlayAudioPCM(Pcm, static_cast<int32>(SampleRate), static_cast<int32>(NumChannels));
 	}
 #endif
-	Fail(AVL_ERR_INVALID_ARGUMENT, FString::Printf(
+	ReportError(AVL_ERR_INVALID_ARGUMENT, FString::Printf(
 		TEXT("PlayAudio: no PCM for %s (imported PCM exists only in the editor); decode it yourself and call PlayAudioPCM."),
 		*Sound->GetName()));
 	return false;
@@ -317,20 +321,20 @@ bool UAvatarLabFaceComponent::PlayAudioPCM(const TArray<uint8>& PcmS16, int32 Sa
 {
 	if (!AvatarLabGlue::IsValidPcm16(PcmS16.Num(), SampleRateHz, NumChannels))
 	{
-		Fail(AVL_ERR_INVALID_ARGUMENT, FString::Printf(
+		ReportError(AVL_ERR_INVALID_ARGUMENT, FString::Printf(
 			TEXT("PlayAudioPCM: need int16 PCM in whole frames, 8000..192000 Hz, 1 or 2 channels; got %d bytes, %d Hz, %d channels."),
 			PcmS16.Num(), SampleRateHz, NumChannels));
 		return false;
 	}
-	return BeginSession(ESessionKind::Animate, FString(), &PcmS16, SampleRateHz, NumChannels);
+	return BeginSession(EAvatarLabSessionKind::Animate, FString(), &PcmS16, SampleRateHz, NumChannels);
 }
 
-bool UAvatarLabFaceComponent::BeginSession(ESessionKind InKind, const FString& Text, const TArray<uint8>* Pcm, int32 SampleRateHz, int32 NumChannels)
+bool UAvatarLabFaceComponent::BeginSession(EAvatarLabSessionKind InKind, const FString& Text, const TArray<uint8>* Pcm, int32 SampleRateHz, int32 NumChannels)
 {
 	FString Error;
 	if (!EnsureReady(Error))
 	{
-		Fail(AVL_ERR_BAD_STATE, Error);
+		ReportError(AVL_ERR_BAD_STATE, Error);
 		return false;
 	}
 	Stop();
@@ -338,7 +342,7 @@ bool UAvatarLabFaceComponent::BeginSession(ESessionKind InKind, const FString& T
 	avl_session_settings Settings;
 	FAvatarLabConnection::FillSessionSettings(*GetDefault<UAvatarLabSettings>(), Settings);
 
-	Sink = MakeUnique<FEventSink>();
+	Sink = MakeUnique<FAvatarLabEventSink>();
 	Sink->Owner = this;
 	Sink->Serial = ++SessionSerial;
 	Kind = InKind;
@@ -346,7 +350,7 @@ bool UAvatarLabFaceComponent::BeginSession(ESessionKind InKind, const FString& T
 	const FTCHARToUTF8 Avatar(*AvatarId);
 	avl_session* Opened = nullptr;
 	avl_status Status;
-	if (InKind == ESessionKind::Speak)
+	if (InKind == EAvatarLabSessionKind::Speak)
 	{
 		const FTCHARToUTF8 Utf8Text(*Text);
 		const FTCHARToUTF8 Voice(*VoiceId);
@@ -369,7 +373,7 @@ bool UAvatarLabFaceComponent::BeginSession(ESessionKind InKind, const FString& T
 	}
 	Session.reset(Opened);
 
-	if (InKind == ESessionKind::Animate)
+	if (InKind == EAvatarLabSessionKind::Animate)
 	{
 		// The core keeps what is pushed before the stream is up and sends it in order.
 		Status = avl_session_push_audio(Session.get(), Pcm->GetData(), static_cast<size_t>(Pcm->Num()));
@@ -423,8 +427,13 @@ void UAvatarLabFaceComponent::ReleaseSession()
 
 void UAvatarLabFaceComponent::Fail(int32 Status, const FString& Message)
 {
-	UE_LOG(LogAvatarLab, Error, TEXT("%s: %s"), *GetNameSafe(GetOwner()), *Message);
 	ReleaseSession();
+	ReportError(Status, Message);
+}
+
+void UAvatarLabFaceComponent::ReportError(int32 Status, const FString& Message)
+{
+	UE_LOG(LogAvatarLab, Error, TEXT("%s: %s"), *GetNameSafe(GetOwner()), *Message);
 	OnError.Broadcast(StatusName(Status), Message);
 }
 
@@ -471,7 +480,11 @@ void UAvatarLabFaceComponent::HandleCoreEvent(uint64 Serial, const avl_event& Ev
 			return; // EnsureFaceTexture failed
 		}
 		UploadRect(0, 0, SurfaceWidth, SurfaceHeight); // the base image (delta mode) until audio plays
-		if (Kind == ESessionKind::Speak)
+		if (!Session)
+		{
+			return; // the copy failed and ended the session
+		}
+		if (Kind == EAvatarLabSessionKind::Speak)
 		{
 			if (Info.audio_sample_rate_hz <= 0)
 			{
@@ -483,7 +496,7 @@ void UAvatarLabFaceComponent::HandleCoreEvent(uint64 Serial, const avl_event& Ev
 		break;
 	}
 	case AVL_EVENT_FRAME_READY:
-		NewestFramePtsMs = FMath::Max(NewestFramePtsMs, Event.pts_ms);
+		NewestFramePtsMs = FMath::Max<int64>(NewestFramePtsMs, static_cast<int64>(Event.pts_ms)); // int64_t is long on Linux
 		break;
 	case AVL_EVENT_AUDIO_READY:
 		break; // pulled in TickComponent
@@ -498,7 +511,8 @@ void UAvatarLabFaceComponent::HandleCoreEvent(uint64 Serial, const avl_event& Ev
 		break;
 	}
 	case AVL_EVENT_RETRYING:
-		UE_LOG(LogAvatarLab, Warning, TEXT("AvatarLab service unavailable; attempt %lld, retrying in %lld ms"), Event.frame_index, Event.pts_ms);
+		UE_LOG(LogAvatarLab, Warning, TEXT("AvatarLab service unavailable; attempt %lld, retrying in %lld ms"),
+			static_cast<long long>(Event.frame_index), static_cast<long long>(Event.pts_ms));
 		break;
 	default:
 		break;
@@ -557,7 +571,7 @@ void UAvatarLabFaceComponent::MaybeStartPlayback()
 	// Start once the video is PrerollMs ahead (and, for Speak, the voice too), or everything has arrived.
 	const int32 PrerollMs = GetDefault<UAvatarLabSettings>()->PrerollMs;
 	const bool bVideoAhead = NewestFramePtsMs >= PrerollMs;
-	const bool bAudioAhead = Kind == ESessionKind::Animate ||
+	const bool bAudioAhead = Kind == EAvatarLabSessionKind::Animate ||
 		AvatarLabGlue::PcmBytesToMs(AudioBytesQueued, AudioSampleRateHz, AudioChannels) >= PrerollMs;
 	if (!(bServerEnded || (bVideoAhead && bAudioAhead)))
 	{
@@ -586,7 +600,7 @@ void UAvatarLabFaceComponent::TickComponent(float DeltaTime, ELevelTick TickType
 	{
 		return;
 	}
-	if (Kind == ESessionKind::Speak)
+	if (Kind == EAvatarLabSessionKind::Speak)
 	{
 		PumpSpeechAudio();
 		if (!Session)
@@ -623,7 +637,7 @@ void UAvatarLabFaceComponent::TickComponent(float DeltaTime, ELevelTick TickType
 
 	// Done when every frame has arrived and the mixer has taken all the audio, plus the part of its buffer
 	// still to be heard (stopping at once would clip the last syllable).
-	const bool bAllAudioQueued = Kind == ESessionKind::Animate || bCoreAudioDrained;
+	const bool bAllAudioQueued = Kind == EAvatarLabSessionKind::Animate || bCoreAudioDrained;
 	if (bServerEnded && bAllAudioQueued && SpeechWave != nullptr && SpeechWave->GetAvailableAudioByteCount() == 0)
 	{
 		const double Now = FPlatformTime::Seconds();

@@ -17,6 +17,22 @@ DECLARE_DYNAMIC_MULTICAST_DELEGATE(FAvatarLabSpeechEnded);
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_TwoParams(FAvatarLabError, const FString&, StatusName, const FString&, Message);
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_OneParam(FAvatarLabAvatarReady, const FString&, AvatarId);
 
+class UAvatarLabFaceComponent;
+
+/** Handed to the core as a session's event callback user pointer; lives until the session is released (which
+ *  joins the core's threads), and carries the serial so events of an older session are ignored. */
+struct FAvatarLabEventSink
+{
+	TWeakObjectPtr<UAvatarLabFaceComponent> Owner;
+	uint64 Serial = 0;
+};
+
+enum class EAvatarLabSessionKind : uint8
+{
+	Speak,   // the service synthesizes the speech
+	Animate, // the game supplies the audio
+};
+
 /** A material that shows the face: the texture parameter ParameterName of Material is set to the face texture. */
 USTRUCT(BlueprintType)
 struct AVATARLAB_API FAvatarLabMaterialBinding
@@ -125,14 +141,6 @@ public:
 
 	virtual void TickComponent(float DeltaTime, ELevelTick TickType, FActorComponentTickFunction* ThisTickFunction) override;
 
-	/** Handed to the core as the event callback's user pointer; lives until the session is released (which joins
-	 *  the core's threads), and carries the serial so events of an older session are ignored. */
-	struct FEventSink
-	{
-		TWeakObjectPtr<UAvatarLabFaceComponent> Owner;
-		uint64 Serial = 0;
-	};
-
 	/** Game thread: an event of session Serial, forwarded from the core's receive thread. Internal. */
 	void HandleCoreEvent(uint64 Serial, const avl_event& Event);
 
@@ -141,11 +149,10 @@ protected:
 	virtual void EndPlay(const EEndPlayReason::Type EndPlayReason) override;
 
 private:
-	enum class ESessionKind : uint8 { Speak, Animate };
-
-	bool BeginSession(ESessionKind InKind, const FString& Text, const TArray<uint8>* Pcm, int32 SampleRateHz, int32 NumChannels);
+	bool BeginSession(EAvatarLabSessionKind InKind, const FString& Text, const TArray<uint8>* Pcm, int32 SampleRateHz, int32 NumChannels);
 	void ReleaseSession();
-	void Fail(int32 Status, const FString& Message);
+	void Fail(int32 Status, const FString& Message);        // ends the session, then reports
+	void ReportError(int32 Status, const FString& Message); // a rejected call: the running session goes on
 	static FString StatusName(int32 Status);
 	class UAvatarLabSubsystem* GetSubsystem() const;
 	bool EnsureReady(FString& OutError) const;
@@ -170,9 +177,9 @@ private:
 
 	FAvatarLabConnectionRef Connection;
 	AvatarLabGlue::FSessionPtr Session;
-	TUniquePtr<FEventSink> Sink;
+	TUniquePtr<FAvatarLabEventSink> Sink;
 	uint64 SessionSerial = 0;
-	ESessionKind Kind = ESessionKind::Speak;
+	EAvatarLabSessionKind Kind = EAvatarLabSessionKind::Speak;
 
 	bool bStarted = false;       // SessionStarted arrived; surface and info valid
 	bool bServerEnded = false;   // every frame has arrived
