@@ -45,13 +45,14 @@ def _same_shape(a: np.ndarray, b: np.ndarray) -> None:
 
 
 def psnr(generated: np.ndarray, real: np.ndarray, data_range: float = 255.0) -> float:
-    """Mean over frames of per-frame PSNR in dB; inf when the videos are identical."""
+    """Mean over frames of per-frame PSNR in dB; inf when the videos are identical. Frames identical to
+    the real one (e.g. the reference frame itself) are left out of the mean rather than making it inf."""
     a, b = _frames(generated), _frames(real)
     _same_shape(a, b)
     mse = ((a - b) ** 2).reshape(len(a), -1).mean(axis=1)
-    with np.errstate(divide="ignore"):
-        per_frame = 10 * np.log10(data_range ** 2 / mse)
-    return float(per_frame.mean())
+    if not (mse > 0).any():
+        return float("inf")
+    return float((10 * np.log10(data_range ** 2 / mse[mse > 0])).mean())
 
 
 def ssim(generated: np.ndarray, real: np.ndarray, data_range: float = 255.0, sigma: float = 1.5) -> float:
