@@ -28,6 +28,8 @@ if grep -rnE "using UnityEngine|UnityEngine\\." "$here/Runtime/Core" >/dev/null;
   grep -rnE "using UnityEngine|UnityEngine\\." "$here/Runtime/Core" >&2
   exit 1
 fi
+# A git-URL package is immutable: Unity ignores any asset without a .meta file.
+python3 "$here/Tools~/unity_meta.py" --check
 mcs -nologo -warnaserror -target:library -out:"$out/AvatarLab.Core.dll" "$here"/Runtime/Core/*.cs
 mcs -nologo -target:library -define:AVL_NUNIT2 -out:"$out/AvatarLab.Tests.dll" \
     -r:"$out/AvatarLab.Core.dll" -r:"$nunit_dir/nunit.framework.dll" -r:System.Core "$here"/Tests/Core/*.cs
@@ -40,7 +42,9 @@ if [ -d "$here/Tests/UnityStub~" ]; then
   mcs -nologo -warnaserror -target:library -define:UNITY_5_3_OR_NEWER -define:UNITY_2021_3_OR_NEWER \
       -out:"$out/AvatarLab.Runtime.dll" -r:"$out/UnityEngine.dll" \
       "$here"/Runtime/Core/*.cs "$here"/Runtime/Unity/*.cs "$here"/Samples~/*/*.cs
-  echo "Unity-facing scripts compile against the UnityEngine stub"
+  mcs -nologo -warnaserror -target:library -define:UNITY_5_3_OR_NEWER -out:"$out/AvatarLab.Editor.dll" \
+      -r:"$out/UnityEngine.dll" -r:"$out/AvatarLab.Runtime.dll" "$here"/Editor/*.cs
+  echo "Runtime/Unity, Editor and the sample compile against the UnityEngine/UnityEditor STUB"
 fi
 
 cd "$out"

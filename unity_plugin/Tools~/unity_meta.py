@@ -65,7 +65,7 @@ def plugin_meta(rel: str, platform: str) -> str:
     lines = ["PluginImporter:", "  externalObjects: {}", "  serializedVersion: 2", "  iconMap: {}",
              "  executionOrder: {}", "  defineConstraints: []", "  isPreloaded: 0", "  isOverridable: 0",
              "  isExplicitlyReferenced: 0", "  validateReferences: 1", "  platformData:",
-             "  - first:", "      Any: ", "    second:", "      enabled: 0", "      settings: {}",
+             "  - first:", "      : Any", "    second:", "      enabled: 0", "      settings: {}",
              "  - first:", "      Editor: Editor", "    second:", f"      enabled: {1 if editor_os else 0}"]
     if editor_os:
         lines += ["      settings:", f"        CPU: {editor_cpu}", "        DefaultValueInitialized: true",

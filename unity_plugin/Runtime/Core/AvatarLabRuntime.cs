@@ -20,6 +20,26 @@ namespace AvatarLab
         // Receives native log lines on library threads, possibly concurrently; must be thread-safe.
         public static volatile Action<LogLevel, string> Sink = DefaultSink;
 
+        static AvatarLabRuntime()
+        {
+            // The Unity Editor keeps native libraries loaded across script reloads, but the log
+            // callback's thunk dies with the old domain: silence the library before that.
+            AppDomain.CurrentDomain.DomainUnload += (sender, args) => Shutdown();
+        }
+
+        // Stops log callbacks for good and releases the context once every object made from it
+        // is gone. Called on domain unload; a later Context call creates a fresh context.
+        public static void Shutdown()
+        {
+            lock (Gate)
+            {
+                if (_context == null) return;
+                NativeMethods.avl_context_set_log_level(_context, (int)LogLevel.Off);
+                _context.Dispose();
+                _context = null;
+            }
+        }
+
         public static uint LibraryVersion { get { return NativeMethods.avl_get_version(); } }
 
         public static string VersionString(uint v)

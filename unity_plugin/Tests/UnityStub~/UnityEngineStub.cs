@@ -42,6 +42,7 @@ namespace UnityEngine
     {
         public string name { get; set; }
         public static void Destroy(Object obj) { }
+        public static void DestroyImmediate(Object obj) { }
         public static T FindObjectOfType<T>() where T : Object { return null; }
         public static implicit operator bool(Object o) { return o != null; }
     }
@@ -57,6 +58,7 @@ namespace UnityEngine
     public sealed class GameObject : Object
     {
         public GameObject(string name) { }
+        public GameObject(string name, params Type[] components) { }
         public T AddComponent<T>() where T : Component { return null; }
         public T GetComponent<T>() { return default(T); }
         public Transform transform { get { return null; } }
@@ -85,7 +87,7 @@ namespace UnityEngine
         public Material(Shader shader) { }
         public void SetTexture(string name, Texture value) { }
     }
-    public class Renderer : Component { public Material material { get; set; } }
+    public class Renderer : Component { public Material material { get; set; } public Material sharedMaterial { get; set; } }
     public class TextAsset : Object { public string text { get { return ""; } } }
     public enum AudioClipLoadType { DecompressOnLoad, CompressedInMemory, Streaming }
     public enum AudioDataLoadState { Unloaded, Loading, Loaded, Failed }
