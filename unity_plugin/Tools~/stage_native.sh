@@ -23,4 +23,5 @@ esac
 mkdir -p "$here/$dest"
 cp -L "$src" "$here/$dest/"
 python3 "$here/Tools~/unity_meta.py" --plugin "$dest/$(basename "$src")" "$platform"
+python3 "$here/Tools~/unity_meta.py"  # .meta for the new folders
 echo "staged $dest/$(basename "$src") (+ .meta)"
