@@ -1,0 +1,42 @@
+using System;
+using UnityEngine;
+using UnityEngine.Events;
+
+namespace AvatarLab.Unity
+{
+    [Serializable] public sealed class AvatarFaceErrorEvent : UnityEvent<string> { }
+
+    // A talking face: Speak(text), Play(clip) or StartMicrophone(), shown on a texture that
+    // follows the voice. Serialized settings live here; behaviour in AvatarFace.Playback.cs.
+    [RequireComponent(typeof(AudioSource))]
+    [AddComponentMenu("AvatarLab/Avatar Face")]
+    public sealed partial class AvatarFace : MonoBehaviour
+    {
+        [Tooltip("The scene's AvatarLab Client; empty: AvatarLabClient.Shared")]
+        public AvatarLabClient client;
+        [Tooltip("Id of an avatar registered on the service (avatarlab create-avatar, or AvatarLabConnection.CreateAvatar)")]
+        public string avatarId = "";
+        [Tooltip("Voice for Speak; empty: the service's default voice")]
+        public string voiceId = "";
+        public SessionOptions options = new SessionOptions { WidthPx = 256, HeightPx = 256 };
+
+        [Tooltip("Renderer whose material shows the face; empty: this GameObject's Renderer, if any")]
+        public Renderer targetRenderer;
+        public string texturePropertyName = "_MainTex";
+
+        [Tooltip("Network margin on top of the model's lookahead before the voice starts (ms)")]
+        public int extraStartDelayMs = 300;
+        [Tooltip("Length of the looping microphone buffer (s); must exceed one frame's worth of audio")]
+        public int microphoneBufferSeconds = 1;
+
+        public UnityEvent onStarted = new UnityEvent();
+        public UnityEvent onEnded = new UnityEvent();
+        public AvatarFaceErrorEvent onError = new AvatarFaceErrorEvent();
+
+        // The face texture (RGBA32, created when the first session starts). Assign it to a
+        // RawImage or material yourself if you do not use targetRenderer.
+        public Texture2D Texture { get { return _texture; } }
+
+        public bool IsTalking { get { return _playback != null; } }
+    }
+}
