@@ -11,6 +11,7 @@ import sys
 COMMANDS = [
     "avatar_service.server.cli",  # serve
     "avatar_service.render",  # render
+    "avatar_service.loadtest",  # loadtest
 ]
 
 

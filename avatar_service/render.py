@@ -29,13 +29,14 @@ def register(sub) -> None:
 
 
 @contextlib.contextmanager
-def in_process_server(model: str, backend: str):
-    """A real server on a free loopback port, in a background thread."""
+def in_process_server(model: str, backend: str, **overrides):
+    """A real server on a free loopback port, in a background thread; `settings` override ServerSettings."""
     from avatar_service.server.app import start, stop
     from avatar_service.server.settings import ServerSettings
 
     store = tempfile.TemporaryDirectory(prefix="avatarlab-render-")
-    settings = ServerSettings(listen="127.0.0.1:0", model=model, backend=backend, store_dir=store.name)
+    settings = ServerSettings.load(env={}, listen="127.0.0.1:0", model=model, backend=backend, store_dir=store.name,
+                                   **overrides)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     box: dict = {}

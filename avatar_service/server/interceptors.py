@@ -12,18 +12,22 @@ import uuid
 import grpc
 
 from avatar_service.errors import AvatarLabError
+from avatar_service.server.wire import CheckedRequests, check_request, tolerant_deserializer
 
 log = logging.getLogger(__name__)
 
 OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")  # probes and discovery need no token
 
 
-def _wrap(behavior, streaming_response: bool, method: str, check):
+def _wrap(behavior, streaming_response: bool, method: str, check, streaming_request: bool):
+    def checked(request):
+        return CheckedRequests(request) if streaming_request else check_request(request)
+
     if streaming_response:
         async def stream_wrapper(request, context):
             try:
                 check(context)
-                async for item in behavior(request, context):
+                async for item in behavior(checked(request), context):
                     yield item
             except Exception as e:  # noqa: BLE001 - mapped to a status below
                 await _abort(context, e, method)
@@ -32,7 +36,7 @@ def _wrap(behavior, streaming_response: bool, method: str, check):
     async def unary_wrapper(request, context):
         try:
             check(context)
-            result = behavior(request, context)
+            result = behavior(checked(request), context)
             return await result if inspect.isawaitable(result) else result
         except Exception as e:  # noqa: BLE001
             await _abort(context, e, method)
@@ -73,13 +77,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         check = self._check(method)
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_wrap(handler.unary_unary, False, method, check),
-                                                       handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_unary_rpc_method_handler(_wrap(handler.unary_unary, False, method, check, False),
+                                                       tolerant_deserializer(handler.request_deserializer), handler.response_serializer)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_wrap(handler.unary_stream, True, method, check),
-                                                        handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_stream_rpc_method_handler(_wrap(handler.unary_stream, True, method, check, False),
+                                                        tolerant_deserializer(handler.request_deserializer), handler.response_serializer)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_wrap(handler.stream_unary, False, method, check),
-                                                        handler.request_deserializer, handler.response_serializer)
-        return grpc.stream_stream_rpc_method_handler(_wrap(handler.stream_stream, True, method, check),
-                                                     handler.request_deserializer, handler.response_serializer)
+            return grpc.stream_unary_rpc_method_handler(_wrap(handler.stream_unary, False, method, check, True),
+                                                        tolerant_deserializer(handler.request_deserializer), handler.response_serializer)
+        return grpc.stream_stream_rpc_method_handler(_wrap(handler.stream_stream, True, method, check, True),
+                                                     tolerant_deserializer(handler.request_deserializer), handler.response_serializer)
