@@ -99,6 +99,32 @@ class HeldSession:
         self.call.cancel()
 
 
+def admission(stub, avatar_id: str, metadata=None) -> grpc.StatusCode:
+    """Open a short session: OK as soon as it is admitted (`started` arrives), else the refusal's code."""
+    try:
+        call = stub.Animate(requests(avatar_id, speech(0.08)), metadata=metadata, timeout=10)
+        first = next(call)
+        assert first.WhichOneof("message") == "started"
+        for _ in call:  # let it finish normally, so it frees its own slot
+            pass
+        return grpc.StatusCode.OK
+    except grpc.RpcError as e:
+        return e.code()
+
+
+def freed_within(stub, avatar_id: str, metadata, seconds: float) -> float:
+    """Poll admission until a session is admitted; the seconds it took (fails past `seconds`)."""
+    t0 = time.perf_counter()
+    while True:
+        code = admission(stub, avatar_id, metadata)
+        took = time.perf_counter() - t0
+        if code == grpc.StatusCode.OK:
+            return took
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, code
+        assert took < seconds, f"the slot was still taken {took:.2f} s later"
+        time.sleep(0.02)
+
+
 def status_of(fn) -> tuple[grpc.StatusCode, str]:
     """Run a call (unary, or drain a stream); return its status code and details."""
     try:
@@ -179,7 +205,10 @@ class ServerProcess:
     def wait_serving(self, timeout: float = 120) -> None:
         from grpc_health.v1 import health_pb2, health_pb2_grpc
         deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.target) as ch:
+        # retry the connection every 100 ms rather than on grpc's growing backoff (which can pass 10 s)
+        fast = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 100)]
+        with grpc.insecure_channel(self.target, fast) as ch:
             health = health_pb2_grpc.HealthStub(ch)
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
