@@ -11,6 +11,9 @@ import sys
 COMMANDS = [
     "avatar_service.server.cli",  # serve
     "avatar_service.render",  # render
+    "avatar_service.data.cli",  # prepare
+    "avatar_service.runtime.export",  # export
+    "avatar_service.bench",  # bench
     "avatar_service.loadtest",  # loadtest
 ]
 

@@ -305,8 +305,14 @@ def run(args) -> int:
 
 @contextlib.contextmanager
 def _in_process(args):
-    from avatar_service.render import in_process_server
+    import tempfile
+
+    from avatar_service.server.inprocess import InProcessServer
+    from avatar_service.server.settings import ServerSettings
 
     n = max(1, args.streams)
-    with in_process_server(args.model, args.backend, max_concurrent_sessions=n, max_sessions_per_client=n) as target:
-        yield target, os.getpid()
+    with tempfile.TemporaryDirectory(prefix="avatarlab-loadtest-") as store:
+        settings = ServerSettings.load(env={}, listen="127.0.0.1:0", model=args.model, backend=args.backend,
+                                       store_dir=store, max_concurrent_sessions=n, max_sessions_per_client=n)
+        with InProcessServer(settings) as srv:
+            yield srv.target, os.getpid()

@@ -1,12 +1,10 @@
 """`avatarlab render`: portrait + speech (or text) -> mp4 with sound, through the real gRPC path."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import pathlib
 import sys
 import tempfile
-import threading
 
 
 def register(sub) -> None:
@@ -29,40 +27,14 @@ def register(sub) -> None:
 
 
 @contextlib.contextmanager
-def in_process_server(model: str, backend: str, **overrides):
-    """A real server on a free loopback port, in a background thread; `settings` override ServerSettings."""
-    from avatar_service.server.app import start, stop
+def in_process_server(model: str, backend: str):
+    """A real server on a free loopback port with a throw-away avatar store."""
+    from avatar_service.server.inprocess import InProcessServer
     from avatar_service.server.settings import ServerSettings
 
-    store = tempfile.TemporaryDirectory(prefix="avatarlab-render-")
-    settings = ServerSettings.load(env={}, listen="127.0.0.1:0", model=model, backend=backend, store_dir=store.name,
-                                   **overrides)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    box: dict = {}
-
-    def run():
-        asyncio.set_event_loop(loop)
-        try:
-            box["server"], box["port"], box["app"] = loop.run_until_complete(start(settings))
-        except BaseException as e:  # reported in the caller's thread
-            box["error"] = e
-        started.set()
-        if "error" not in box:
-            loop.run_forever()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    started.wait()
-    if "error" in box:
-        raise box["error"]
-    try:
-        yield f"127.0.0.1:{box['port']}"
-    finally:
-        asyncio.run_coroutine_threadsafe(stop(box["server"], box["app"], 1.0), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(timeout=10)
-        store.cleanup()
+    with tempfile.TemporaryDirectory(prefix="avatarlab-render-") as store:
+        with InProcessServer(ServerSettings(listen="127.0.0.1:0", model=model, backend=backend, store_dir=store)) as srv:
+            yield srv.target
 
 
 def run(args) -> int:

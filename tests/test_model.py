@@ -1,0 +1,136 @@
+"""The generator on tiny configs: real forward passes, save/load, ONNX parity, masking, sampling."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from avatar_service.face import FaceDetector, align_matrix, warp_to_crop
+from avatar_service.model import FaceGenerator, GeneratorConfig
+from avatar_service.model.features import MelConfig, WindowSpec, clip_windows, log_mel
+from avatar_service.runtime.avatar import masked_region, prepare_avatar
+from avatar_service.runtime.backend import OnnxBackend, TorchBackend
+from avatar_service.runtime.export import export_onnx
+from avatar_service.runtime.sampler import sample_latents
+from conftest import ASSETS
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return FaceGenerator.random(GeneratorConfig.tiny(), seed=3)
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    return np.asarray(Image.open(ASSETS / "astronaut.png").convert("RGB"))
+
+
+def test_shapes_and_ranges_through_every_stage(gen, speech_16k):
+    cfg = gen.config
+    windows = clip_windows(speech_16k[:16000], 25, 25.0, cfg.mel, cfg.window)
+    assert windows.shape == (25, 5, cfg.mel.n_mels, 17)
+    assert -1.01 <= windows.min() and windows.max() < 3
+    h, w = cfg.layout.region_shape
+    region = torch.rand(4, 3, h, w) * 2 - 1
+    with torch.no_grad():
+        z = gen.encode(region)
+        assert z.shape == (4, *cfg.latent_shape)
+        tok = gen.audio_tokens(torch.from_numpy(windows[:4]))
+        assert tok.shape == (4, 6, cfg.audio.token_dim) and torch.isfinite(tok).all()
+        out = gen.denoise(z, torch.tensor([999, 500, 10, 0]), z, z, tok)
+        assert out.shape == z.shape
+        assert gen.decode(z).shape == (4, 3, h, w)
+
+
+def test_streaming_mel_equals_offline(speech_16k):
+    cfg = MelConfig()
+    full = log_mel(speech_16k[:32000], cfg)
+    part = log_mel(speech_16k[:32000], cfg, first_frame=37, n_frames=50)
+    np.testing.assert_allclose(part, full[37:87], atol=1e-5)
+    assert np.allclose(log_mel(np.zeros(4000, np.float32), cfg), -1.0)  # silence is the floor
+
+
+def test_lookahead_covers_every_window():
+    spec, mel, fps = WindowSpec(), MelConfig(), 25
+    centres = spec.mel_centres(np.array([10]), fps, mel)
+    last_sample = (centres.max() + spec.mel_radius) * mel.hop + mel.n_fft // 2
+    assert last_sample / mel.sample_rate_hz <= 11 / fps + spec.lookahead_s(fps, mel) + 1e-9
+
+
+def test_save_load_bit_exact(gen, tmp_path):
+    gen.latent_std.fill_(1.7)
+    path = gen.save_pretrained(tmp_path / "m")
+    again = FaceGenerator.from_pretrained(path)
+    assert again.config == gen.config
+    a, b = gen.state_dict(), again.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    gen.latent_std.fill_(1.0)
+
+
+def test_config_round_trips_and_rejects_unknown_keys():
+    cfg = GeneratorConfig.tiny()
+    assert GeneratorConfig.from_dict(cfg.to_dict()) == cfg
+    d = cfg.to_dict()
+    d["denoiser"]["bogus"] = 1
+    with pytest.raises(ValueError, match="bogus"):
+        GeneratorConfig.from_dict(d)
+
+
+def test_onnx_matches_torch(gen, tmp_path, portrait, speech_16k):
+    export_onnx(gen, tmp_path / "onnx")
+    tb, ob = TorchBackend(gen), OnnxBackend(tmp_path / "onnx")
+    state = prepare_avatar(tb, [portrait], 128)
+    windows = clip_windows(speech_16k[:8000], 5, 25.0, gen.config.mel, gen.config.window)
+    noise = np.random.default_rng(0).standard_normal((5, *gen.config.latent_shape)).astype(np.float32)
+    zm, zr = np.repeat(state.z_masked, 5, 0), np.repeat(state.z_ref[None], 5, 0)
+    outs = []
+    for b in (tb, ob):
+        z0 = sample_latents(b, noise, zm, zr, b.audio_tokens(windows), steps=2, guidance=1.5)
+        outs.append(b.decode(z0))
+    assert np.abs(outs[0] - outs[1]).max() < 1e-3  # the stated tolerance: 1e-3 in [-1, 1] pixel units
+    np.testing.assert_allclose(tb.encode(np.zeros((1, 3, *gen.config.layout.region_shape), np.float32)),
+                               ob.encode(np.zeros((1, 3, *gen.config.layout.region_shape), np.float32)), atol=1e-4)
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "dpmsolver++"])
+@pytest.mark.parametrize("steps", [1, 2, 4, 12])
+def test_sampling_any_step_count(gen, steps, scheduler):
+    b = TorchBackend(gen)
+    c = gen.config
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((2, *c.latent_shape)).astype(np.float32)
+    tokens = b.null_tokens(2)
+    out = sample_latents(b, z, z, z, tokens, steps, 1.0, scheduler)
+    assert out.shape == z.shape and np.isfinite(out).all()
+    again = sample_latents(b, z, z, z, tokens, steps, 1.0, scheduler)
+    assert np.array_equal(out, again)  # same seed, same batch: bit-identical
+
+
+def test_mask_leaks_no_lip_shape(portrait):
+    """Two crops that differ only inside the mask give identical masked regions."""
+    layout = GeneratorConfig().layout
+    face = FaceDetector().one_face(portrait)
+    crop = warp_to_crop(portrait, align_matrix(face.landmarks, layout), layout)
+    other = crop.copy()
+    r0 = layout.region_rows[0]
+    hard = layout.region_mask() > 0
+    other[r0:][hard] = 255 - other[r0:][hard]
+    _, m1 = masked_region(crop, layout)
+    _, m2 = masked_region(other, layout)
+    assert np.array_equal(m1, m2)
+    # and the mask really covers the mouth: both mouth corners lie inside it
+    corners = np.c_[face.landmarks[3:], np.ones(2)] @ align_matrix(face.landmarks, layout).T
+    for x, y in corners:
+        assert hard[int(y) - r0, int(x)]
+
+
+def test_composite_changes_only_the_mouth_area(gen, portrait):
+    state = prepare_avatar(TorchBackend(gen), [portrait], 128)
+    h, w = gen.config.layout.region_shape
+    frame = state.composite(0, np.ones((3, h, w), np.float32))  # a white mouth region
+    diff = np.abs(frame.astype(int) - state.textures[0]).sum(axis=2) > 0
+    (x, y, rw, rh), _, weight = state._blend[0]
+    assert diff.any() and not diff[:y].any() and not diff[:, :x].any()
+    # seamless: the blend weight fades to zero at the rectangle's edge
+    assert weight[0].max() < 0.05 and weight[:, 0].max() < 0.05
