@@ -239,8 +239,11 @@ def summarize(results: list[StreamResult], args, peak_mb: float | None, wall_s: 
         "lag_ms_p50": _pct(lag, 50), "lag_ms_p99": _pct(lag, 99), "lag_ms_max": max(lag, default=None),
         "lookahead_ms": max((r.lookahead_ms for r in results), default=0),
         "min_stream_fps": min((r.fps_received for r in ok), default=0.0),
+        "aggregate_fps": sum(r.received for r in results) / max(wall_s, 1e-9),
         "mbit_per_s": sum(r.bytes for r in results) * 8 / 1e6 / max(wall_s, 1e-9),
         "peak_server_rss_mb": peak_mb, "memory_of": memory_of, "wall_s": wall_s,
+        # other work on the machine skews real-time numbers: say how busy it was
+        "cpus": os.cpu_count(), "load_avg_1min_after": round(os.getloadavg()[0], 2),
     }
     summary["holds_realtime"] = bool(
         args.realtime and len(ok) == len(results) and summary["frames_lost"] == 0 and summary["frames_duplicated"] == 0

@@ -2,7 +2,6 @@
 portraits, sessions held open, certificates made on the fly."""
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import pathlib
@@ -17,6 +16,7 @@ import grpc
 import numpy as np
 
 from avatar_service.api import pb, pb_grpc
+from avatar_service.server import inprocess
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ASSETS = REPO / "avatar_service" / "assets"
@@ -138,32 +138,8 @@ def status_of(fn) -> tuple[grpc.StatusCode, str]:
 
 
 # ------------------------------------------------------------------------------------- servers
-class InProcessServer:
-    """A real server on a loopback port, in its own thread and event loop (for monkeypatching)."""
-
-    def __init__(self, settings):
-        from avatar_service.server.app import start
-        self.settings = settings
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.error = None
-
-        def run():
-            asyncio.set_event_loop(self.loop)
-            try:
-                self.server, self.port, self.app = self.loop.run_until_complete(start(settings))
-            except BaseException as e:  # noqa: BLE001 - re-raised in the test's thread
-                self.error = e
-            ready.set()
-            if self.error is None:
-                self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        ready.wait(180)
-        if self.error:
-            raise self.error
-        self.target = f"127.0.0.1:{self.port}"
+class InProcessServer(inprocess.InProcessServer):
+    """The shared in-process server (own thread and event loop, so tests can monkeypatch it), with TLS channels."""
 
     def channel(self, credentials=None) -> grpc.Channel:
         if credentials is not None:
@@ -172,12 +148,6 @@ class InProcessServer:
 
     def stub(self, credentials=None):
         return pb_grpc.AvatarServiceStub(self.channel(credentials))
-
-    def stop(self, grace: float = 0.5):
-        from avatar_service.server.app import stop
-        asyncio.run_coroutine_threadsafe(stop(self.server, self.app, grace), self.loop).result(60)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 def settings(tmp, **overrides):

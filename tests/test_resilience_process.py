@@ -110,7 +110,7 @@ def test_kill9_while_storing_an_avatar_leaves_nothing_half_written_and_restart_s
 
 # ------------------------------------------------------------------------------------ shared server
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def proc_server(tmp_path_factory):
     """One session at a time, so a session left behind by a vanished client blocks the next one."""
     srv = ServerProcess(tmp_path_factory.mktemp("proc") / "store", grace_s=8,
                         env={"AVATARLAB_MAX_CONCURRENT_SESSIONS": "1", "AVATARLAB_MAX_MESSAGE_BYTES": str(1 << 20),
@@ -140,18 +140,18 @@ CLIENT = textwrap.dedent("""
 """)
 
 
-def test_client_process_killed_mid_stream_frees_its_session_within_a_second(server):
-    code = CLIENT.format(tests=str(REPO / "tests"), avatar=server.avatar_id, target=server.target)
+def test_client_process_killed_mid_stream_frees_its_session_within_a_second(proc_server):
+    code = CLIENT.format(tests=str(REPO / "tests"), avatar=proc_server.avatar_id, target=proc_server.target)
     client = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                               env=dict(os.environ, PYTHONPATH=str(REPO)))
     try:
         assert client.stdout.readline().strip() == "streaming"
-        stub = server.stub()
-        code_, detail = status_of(lambda: stub.Animate(requests(server.avatar_id, speech(0.1)), timeout=10))
+        stub = proc_server.stub()
+        code_, detail = status_of(lambda: stub.Animate(requests(proc_server.avatar_id, speech(0.1)), timeout=10))
         assert code_ == grpc.StatusCode.RESOURCE_EXHAUSTED  # the one slot is the vanished client's
         client.kill()
         client.wait(5)
-        took = freed_within(stub, server.avatar_id, None, 1.0)
+        took = freed_within(stub, proc_server.avatar_id, None, 1.0)
         print(f"slot freed {1000 * took:.0f} ms after the client was killed")
     finally:
         if client.poll() is None:
@@ -331,16 +331,16 @@ def _fuzz(server, examples: int, images: list[bytes]) -> dict:
     return seen
 
 
-def test_fuzzed_requests_get_client_errors_only_and_the_server_stays_up_in_bounded_memory(server):
+def test_fuzzed_requests_get_client_errors_only_and_the_server_stays_up_in_bounded_memory(proc_server):
     images = _images()
-    _fuzz(server, 4, images)  # warm every path once, so the baseline includes what stays allocated
-    before = server.rss_kb()
-    seen = _fuzz(server, 100, images)
-    after = server.rss_kb()
+    _fuzz(proc_server, 4, images)  # warm every path once, so the baseline includes what stays allocated
+    before = proc_server.rss_kb()
+    seen = _fuzz(proc_server, 100, images)
+    after = proc_server.rss_kb()
     print(f"server RSS {before / 1024:.0f} MB -> {after / 1024:.0f} MB; statuses seen: {seen}")
-    assert server.proc.poll() is None
-    assert server.stub().GetServerInfo(pb.GetServerInfoRequest(), timeout=10).api_version == "avatarlab.v1"
-    frames, _ = run_session(server.stub(), server.avatar_id, speech(0.2))  # still does real work
+    assert proc_server.proc.poll() is None
+    assert proc_server.stub().GetServerInfo(pb.GetServerInfoRequest(), timeout=10).api_version == "avatarlab.v1"
+    frames, _ = run_session(proc_server.stub(), proc_server.avatar_id, speech(0.2))  # still does real work
     assert len(frames) == 5
     assert after - before < 100 * 1024, f"RSS grew {(after - before) / 1024:.0f} MB over the fuzz run"
     # the fuzzer got past validation (sessions ran on random audio) as well as into each check
@@ -348,9 +348,9 @@ def test_fuzzed_requests_get_client_errors_only_and_the_server_stays_up_in_bound
 
 
 # ------------------------------------------------------------------------------------ shutdown
-def test_sigterm_drains_the_stream_in_flight_and_turns_new_ones_away(server):
+def test_sigterm_drains_the_stream_in_flight_and_turns_new_ones_away(proc_server):
     """Last in this file: it ends the shared server."""
-    srv, stub, avatar_id = server, server.stub(), server.avatar_id
+    srv, stub, avatar_id = proc_server, proc_server.stub(), proc_server.avatar_id
     got: dict = {}
     first_frame = threading.Event()
 
