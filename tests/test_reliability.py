@@ -19,7 +19,7 @@ from avatar_service.api import pb
 from reliability_support import (HeldSession, InProcessServer, make_pki, pcm16, portrait_jpeg, requests, run_session,
                                  settings, speech, status_of)
 
-TOKENS = ["token-alpha-0123456789", "token-bravo-0123456789", "token-charlie-012345678"]
+TOKENS = ["alpha-shared-suffix-0123456789", "bravo-shared-suffix-0123456789", "charlie-shared-suffix-012345678"]  # same last 12+ chars
 A, B, C = ([("authorization", f"Bearer {t}")] for t in TOKENS)
 LIMITS = dict(max_concurrent_sessions=2, max_sessions_per_client=1, max_audio_seconds_per_session=2,
               max_message_bytes=64 * 1024, max_portrait_pixels=300 * 300, max_avatars=2)
