@@ -271,3 +271,53 @@ def make_pki(folder: pathlib.Path) -> dict[str, pathlib.Path]:
                                    usage=ExtendedKeyUsageOID.CLIENT_AUTH))
     del other
     return {k: folder / k for k in ("ca", "server", "client", "rogue")}
+
+
+# ------------------------------------------------------------------------------------- network faults
+class BlackHoleProxy:
+    """A TCP relay to `target` that can go silent: after `freeze()` it neither forwards nor closes,
+    like a client host that lost power or network (no FIN, no RST ever reaches the server)."""
+
+    def __init__(self, target: str):
+        host, port = target.rsplit(":", 1)
+        self.upstream = (host, int(port))
+        self.frozen = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.target = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            self.sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket):
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                return
+            if not data or self.frozen.is_set():
+                self.frozen.wait()  # swallow everything from now on, keep the sockets open
+                return
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def freeze(self):
+        self.frozen.set()
+
+    def close(self):
+        self.listener.close()
+        for s in self.sockets:
+            s.close()

@@ -16,7 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from avatar_service.api import pb
-from reliability_support import (HeldSession, InProcessServer, make_pki, pcm16, portrait_jpeg, requests, run_session,
+from reliability_support import (BlackHoleProxy, HeldSession, freed_within, InProcessServer, make_pki, pcm16, portrait_jpeg, requests, run_session,
                                  settings, speech, status_of)
 
 TOKENS = ["alpha-shared-suffix-0123456789", "bravo-shared-suffix-0123456789", "charlie-shared-suffix-012345678"]  # same last 12+ chars
@@ -161,6 +161,26 @@ def test_sessions_per_client_and_concurrent_sessions(limited):
             second.close()
     finally:
         first.close()
+
+
+def test_client_that_goes_silent_is_dropped_by_keepalive(tmp_path):
+    """No FIN, no RST: the client's host is simply gone. Unanswered pings end its session."""
+    srv = InProcessServer(settings(tmp_path, max_concurrent_sessions=1, keepalive_s=0.5, keepalive_timeout_s=0.5))
+    proxy = BlackHoleProxy(srv.target)
+    try:
+        direct = srv.stub()
+        avatar_id = direct.CreateAvatar(pb.CreateAvatarRequest(portrait_image=portrait_jpeg())).avatar_id
+        from avatar_service.api import pb_grpc
+        ghost = pb_grpc.AvatarServiceStub(grpc.insecure_channel(proxy.target))
+        held = HeldSession(ghost, avatar_id)
+        proxy.freeze()
+        took = freed_within(direct, avatar_id, None, 5.0)
+        print(f"silent client dropped {1000 * took:.0f} ms after it went silent (keepalive 0.5 s + 0.5 s)")
+        assert srv.app.slots.active == 0
+        held.release.set()
+    finally:
+        proxy.close()
+        srv.stop()
 
 
 def test_audio_over_the_session_limit(limited):
