@@ -300,3 +300,21 @@ def test_generation_error_ends_only_that_session_with_an_incident_id(open_server
     for seed in (1, 2):
         frames, ended = results[seed]
         assert [f.index for _, f in frames] == list(range(38)) and ended.stats.frames_sent == 38
+
+
+# ------------------------------------------------------------------------------------ load test tool
+def test_loadtest_counts_every_frame_of_concurrent_sessions(tmp_path, capsys):
+    import json
+
+    from avatar_service.cli import main
+    out = tmp_path / "load.json"
+    assert main(["loadtest", "--streams", "3", "--seconds", "1.5", "--in-process", "--model", "tiny",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    s = report["summary"]
+    assert s["streams_ok"] == 3 and s["frames_expected"] == 3 * 38 == s["frames_received"]
+    assert s["frames_lost"] == s["frames_duplicated"] == s["frames_out_of_order"] == 0
+    assert s["max_abs_pts_drift_ms"] <= 0.5 and s["max_abs_end_drift_ms"] < 40  # pts on the audio clock
+    assert 0 < s["latency_ms_p50"] <= s["latency_ms_p99"] and s["peak_server_rss_mb"] > 50
+    assert [len(r["latencies_ms"]) for r in report["streams"]] == [38, 38, 38]
+    assert "frames_received" in capsys.readouterr().out  # the table
