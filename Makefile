@@ -5,7 +5,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.installed
 # torch is pinned to the CPU build that ships on this kind of machine; a bare `torch` would pull CUDA.
 TORCH  ?= torch==2.13.0
-EXTRAS ?= dev,train,data
+EXTRAS ?= dev,train,data,speech
 
 .PHONY: setup demo test proto bench clean
 

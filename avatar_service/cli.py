@@ -14,6 +14,7 @@ COMMANDS = [
     "avatar_service.data.cli",  # prepare
     "avatar_service.runtime.export",  # export
     "avatar_service.bench",  # bench
+    "avatar_service.training.cli",  # train autoencoder|denoiser|sync
     "avatar_service.loadtest",  # loadtest
 ]
 

@@ -56,7 +56,7 @@ class FrameProducer:
     """Turns an AudioStream into VideoFrames through the engine. Shared by Animate and Speak."""
 
     def __init__(self, engine: Engine, avatar: AvatarState, audio: AudioStream, video: VideoSpec, gen: GenSpec,
-                 max_inflight: int = 16):
+                 max_inflight: int = 16, first_batch: int | None = None):
         self.engine, self.avatar, self.audio, self.video, self.gen = engine, avatar, audio, video, gen
         cfg = engine.backend.config
         self.mel_cfg, self.window = cfg.mel, cfg.window
@@ -68,6 +68,9 @@ class FrameProducer:
         self.error: BaseException | None = None
         self.counters = SessionCounters()
         self.max_inflight = max_inflight
+        # Speak hands over a whole sentence at once: a small first submission gets frame 0 out after a
+        # batch of `first_batch` frames rather than a full one.
+        self.first_batch = first_batch or max_inflight
         self._loop = asyncio.get_running_loop()
 
     def base_frame(self) -> pb.VideoFrame:
@@ -118,7 +121,7 @@ class FrameProducer:
                 if self.error:
                     raise self.error
                 ready = self.ready_frames()
-                room = self.max_inflight - len(pending)
+                room = (self.max_inflight if next_submit else self.first_batch) - len(pending)
                 if next_submit < ready and room > 0:
                     stop = min(ready, next_submit + room)
                     pending.extend(self._submit(next_submit, stop))

@@ -117,6 +117,8 @@ async def stop(server: grpc.aio.Server, app: App, grace_s: float) -> None:
     app.ready = False
     await _set_health(app, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.stop(grace_s)
+    if app.speech is not None:
+        app.speech.close()
     await asyncio.to_thread(app.engine.close)
 
 

@@ -7,6 +7,8 @@ import pathlib
 
 from pydantic import BaseModel, Field
 
+from avatar_service.speech.config import SpeechConfig
+
 
 class Limits(BaseModel):
     max_concurrent_sessions: int = Field(16, ge=1)
@@ -39,6 +41,7 @@ class ServerSettings(BaseModel):
     tls_client_ca: str | None = None  # set for mutual TLS
     metrics_port: int = 0  # Prometheus endpoint; 0 = off
     limits: Limits = Limits()
+    speech: SpeechConfig = SpeechConfig()
 
     @classmethod
     def load(cls, file: str | None = None, env: dict[str, str] | None = None, **overrides) -> "ServerSettings":
@@ -48,7 +51,7 @@ class ServerSettings(BaseModel):
         env = os.environ if env is None else env
         for name, field in cls.model_fields.items():
             key = f"AVATARLAB_{name.upper()}"
-            if key in env and name != "limits":
+            if key in env and name not in ("limits", "speech"):
                 raw = env[key]
                 data[name] = [t for t in raw.split(",") if t] if name == "auth_tokens" else raw
         limits = dict(data.get("limits", {}))

@@ -1,0 +1,40 @@
+"""The TTS backend contract and the registry that builds a voice from its VoiceConfig.
+
+Every backend turns text into one float32 mono array per sentence, lazily, so the caller can stream
+the first sentence while later ones are still being synthesized, and stop by simply not asking for
+more (or by setting `cancel`, which backends that can abort mid-sentence also honour)."""
+from __future__ import annotations
+
+import threading
+from typing import Iterator, Protocol
+
+import numpy as np
+
+from avatar_service.speech.config import VoiceConfig
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend's library or voice data is not installed on this machine."""
+
+
+class Synthesizer(Protocol):
+    config: VoiceConfig
+    backend_name: str  # reported in ServerInfo.voices
+    sample_rate_hz: int  # native rate of the arrays `sentences` yields
+    license: str  # of the engine and voice data, for ServerInfo.voices
+
+    def sentences(self, text: str, cancel: threading.Event) -> Iterator[np.ndarray]:
+        """Validated text -> one (N,) float32 array in [-1, 1] per sentence at `sample_rate_hz`.
+        Runs in a worker thread; must be safe to call from several threads at once."""
+        ...
+
+
+def load_voice(cfg: VoiceConfig) -> Synthesizer:
+    """Build the voice; BackendUnavailable when its backend is not installed."""
+    if cfg.backend == "piper":
+        from avatar_service.speech.piper_backend import PiperSynthesizer
+        return PiperSynthesizer(cfg)
+    if cfg.backend == "espeak-ng":
+        from avatar_service.speech.espeak import EspeakSynthesizer
+        return EspeakSynthesizer(cfg)
+    raise ValueError(f"unknown TTS backend {cfg.backend!r} (known: piper, espeak-ng)")

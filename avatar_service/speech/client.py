@@ -1,0 +1,42 @@
+"""Client side of Speak: raw stream, and whole arrays for offline rendering (`avatarlab render --text`)."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from avatar_service.api import pb
+from avatar_service.client import AvatarLabClient, Surface
+
+
+def speak_stream(client: AvatarLabClient, avatar_id: str, text: str, voice_id: str = "",
+                 video: pb.VideoOptions | None = None, generation: pb.GenerationOptions | None = None,
+                 audio_sample_rate_hz: int = 0, timeout_s: float | None = None) -> Iterator[pb.SpeakResponse]:
+    """The raw SpeakResponse stream (a grpc call object: `.cancel()` stops the line)."""
+    req = pb.SpeakRequest(avatar_id=avatar_id, text=text, voice_id=voice_id, video=video or pb.VideoOptions(),
+                          generation=generation or pb.GenerationOptions(), audio_sample_rate_hz=audio_sample_rate_hz)
+    return client.stub.Speak(req, metadata=client.metadata, timeout=timeout_s)
+
+
+def speak_to_arrays(client: AvatarLabClient, avatar_id: str, text: str, voice_id: str = "",
+                    video: pb.VideoOptions | None = None, generation: pb.GenerationOptions | None = None,
+                    audio_sample_rate_hz: int = 0) -> tuple[list[np.ndarray], np.ndarray, int]:
+    """Whole frames (H, W, 3) uint8 RGB with deltas applied, mono float32 audio, and its sample rate."""
+    frames: list[np.ndarray] = []
+    pcm: list[bytes] = []
+    surface, rate, ended = None, 0, False
+    for msg in speak_stream(client, avatar_id, text, voice_id, video, generation, audio_sample_rate_hz):
+        kind = msg.WhichOneof("message")
+        if kind == "started":
+            surface, rate = Surface(msg.started.video), msg.started.audio_sample_rate_hz
+        elif kind == "audio":
+            pcm.append(msg.audio.pcm_s16le)
+        elif kind == "frame":
+            surface.apply(msg.frame)
+            frames.append(surface.image.copy())
+        elif kind == "ended":
+            ended = True
+    if not ended:
+        raise RuntimeError("the Speak stream closed without SessionEnded")
+    audio = np.frombuffer(b"".join(pcm), "<i2").astype(np.float32) / 32768.0
+    return frames, audio, rate

@@ -1,0 +1,218 @@
+"""Reading the talking-face dataset (the data pipeline's format) and still face photos.
+
+DATASET/manifest.json: {"version": 1, "layout": FaceLayout, "mel": MelConfig, "fps": 25,
+                        "clips": [{"id", "identity", "split", "path", "frames", "seconds", "source"}]}
+DATASET/clips/<id>.npz: crops (T,S,S,3) uint8 RGB aligned; audio float32 16 kHz; mel (T_mel, n_mels);
+                        lips (T,40,2); mouth_open (T,); valid (T,) bool; matrices (T,2,3).
+
+Only the lower-half `region` of each crop is kept in memory: every stage works on it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import pathlib
+
+import cv2
+import numpy as np
+import torch
+
+from avatar_service.face.align import FaceLayout, align_matrix, warp_to_crop
+from avatar_service.model.features import MelConfig, WindowSpec, log_mel, silence_value
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+@dataclasses.dataclass
+class Clip:
+    id: str
+    identity: str
+    split: str
+    path: pathlib.Path
+    regions: np.ndarray  # (T, H, W, 3) uint8: the generator's region of each aligned crop
+    mel: np.ndarray  # (T_mel, n_mels) float32, 100 frames a second
+    valid: np.ndarray  # (T,) bool: frames whose alignment the pipeline trusts
+
+    def __len__(self) -> int:
+        return len(self.regions)
+
+
+def _layout_matches(stored: dict, layout: FaceLayout) -> bool:
+    """Same crop geometry in relative terms; only the pixel size may differ (crops are resized)."""
+    other = dataclasses.replace(layout, **{k: tuple(v) if isinstance(v, list) else v
+                                           for k, v in stored.items() if k in {f.name for f in dataclasses.fields(FaceLayout)}})
+    return dataclasses.replace(other, crop_px=layout.crop_px) == layout
+
+
+def region_of(crops: np.ndarray, layout: FaceLayout) -> np.ndarray:
+    """(N, S', S', 3) crops of any size -> (N, H, W, 3) regions at `layout`'s size."""
+    s = layout.crop_px
+    if crops.shape[1] != s:
+        interp = cv2.INTER_AREA if crops.shape[1] > s else cv2.INTER_LINEAR
+        crops = np.stack([cv2.resize(c, (s, s), interpolation=interp) for c in crops]) if len(crops) else crops.reshape(0, s, s, 3)
+    r0, r1 = layout.region_rows
+    return np.ascontiguousarray(crops[:, r0:r1])
+
+
+class TalkingDataset:
+    """All clips of one dataset folder, regions resized to the training layout."""
+
+    def __init__(self, root: str | pathlib.Path, layout: FaceLayout, mel: MelConfig,
+                 splits: tuple[str, ...] = ("train", "val")):
+        self.root = pathlib.Path(root)
+        path = self.root / MANIFEST
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: --data must be a folder written by the data pipeline")
+        manifest = json.loads(path.read_text())
+        if manifest.get("version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: dataset version {manifest.get('version')} is not supported (expected {FORMAT_VERSION})")
+        if not _layout_matches(manifest["layout"], layout):
+            raise ValueError(f"{path}: crops were aligned with layout {manifest['layout']}, the model uses "
+                             f"{dataclasses.asdict(layout)}; rebuild the dataset or train with a matching config")
+        self.layout, self.mel_config = layout, mel
+        self.fps = float(manifest["fps"])
+        self.manifest_digest = hashlib.sha1(path.read_bytes()).hexdigest()
+        recompute_mel = manifest["mel"] != json.loads(json.dumps(dataclasses.asdict(mel)))
+        if recompute_mel:
+            log.info("dataset mel settings differ from the model's: recomputing mel from audio")
+        self.clips: list[Clip] = []
+        for entry in manifest["clips"]:
+            if entry["split"] not in splits:
+                continue
+            with np.load(self.root / entry["path"]) as z:
+                regions = region_of(z["crops"], layout)
+                mel_frames = log_mel(z["audio"], mel) if recompute_mel else z["mel"].astype(np.float32)
+                valid = z["valid"].astype(bool)
+            if len(valid) != len(regions):
+                raise ValueError(f"{entry['path']}: {len(regions)} crops but {len(valid)} valid flags")
+            self.clips.append(Clip(entry["id"], entry["identity"], entry["split"], self.root / entry["path"],
+                                   regions, mel_frames, valid))
+        if not self.clips:
+            raise ValueError(f"{path}: no clips in splits {splits}")
+
+    def split(self, name: str) -> list[Clip]:
+        return [c for c in self.clips if c.split == name]
+
+    def load_media(self, clip: Clip) -> tuple[np.ndarray, np.ndarray]:
+        """Full crops (T, S, S, 3) at the training size and the 16 kHz audio, for videos."""
+        with np.load(clip.path) as z:
+            crops, audio = z["crops"], z["audio"].astype(np.float32)
+        s = self.layout.crop_px
+        if crops.shape[1] != s:
+            crops = np.stack([cv2.resize(c, (s, s), interpolation=cv2.INTER_AREA) for c in crops])
+        return crops, audio
+
+
+class FrameIndex:
+    """Uniform sampling over the valid frames of a list of clips (long clips weigh more)."""
+
+    def __init__(self, clips: list[Clip], span: int = 1):
+        """`span`: frames needed from the sampled one on (5 for the sync expert's windows)."""
+        if not clips:
+            raise ValueError("no clips to sample from: the dataset has none in this split")
+        self.clips = clips
+        rows = []
+        for ci, c in enumerate(clips):
+            ok = c.valid.copy()
+            if span > 1:  # every frame of the window must be valid
+                win = np.lib.stride_tricks.sliding_window_view(c.valid, span).all(axis=1)
+                ok = np.zeros_like(c.valid)
+                ok[: len(win)] = win
+            idx = np.flatnonzero(ok)
+            rows.append(np.stack([np.full_like(idx, ci), idx], axis=1))
+        self.rows = np.concatenate(rows) if rows else np.zeros((0, 2), np.int64)
+        if len(self.rows) == 0:
+            raise ValueError(f"no valid frames (need {span} in a row) in {len(clips)} clips")
+        self.valid_by_clip = [np.flatnonzero(c.valid) for c in clips]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """(n, 2) rows of (clip index, frame index)."""
+        return self.rows[rng.integers(0, len(self.rows), n)]
+
+    def references(self, rng: np.random.Generator, rows: np.ndarray, min_gap: int = 5) -> np.ndarray:
+        """A random other valid frame of the same clip for each row, at least `min_gap` frames away
+        where the clip allows it, so the reference shows the person, not the current lip shape."""
+        out = np.empty(len(rows), np.int64)
+        for k, (ci, i) in enumerate(rows):
+            cand = self.valid_by_clip[ci]
+            far = cand[np.abs(cand - i) >= min_gap]
+            pool = far if len(far) else cand
+            out[k] = pool[rng.integers(0, len(pool))]
+        return out
+
+
+def to_tensor(regions: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(regions)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) in [-1, 1] -> (N, H, W, 3) uint8."""
+    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte()
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def mask_regions(regions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero (grey in [-1, 1]) the mask box: pose and skin stay, no lip shape leaks through.
+    regions (N, 3, H, W); mask (H, W) with 1 where the generator redraws."""
+    return regions * (1.0 - mask)
+
+
+def audio_windows(clip: Clip, frames: np.ndarray, fps: float, mel: MelConfig, spec: WindowSpec) -> np.ndarray:
+    """(N, 2r+1, n_mels, 2m+1) mel windows for video frames `frames` of `clip` (features.clip_windows
+    computed from the stored mel)."""
+    return spec.gather(clip.mel, 0, spec.mel_centres(np.asarray(frames), fps, mel), mel)
+
+
+def sync_mel(mel_frames: np.ndarray, start_frames: np.ndarray, fps: float, mel: MelConfig, n_mel: int) -> np.ndarray:
+    """(N, n_mels, n_mel) mel frames from the start of video frame s on, for each start s (a video
+    window [s, s + w) is covered by n_mel = w / fps * 100 mel frames); out of range reads as silence."""
+    first = np.round(np.asarray(start_frames) / fps * mel.frames_per_second).astype(np.int64)
+    idx = first[:, None] + np.arange(n_mel)[None, :]
+    ok = (idx >= 0) & (idx < len(mel_frames))
+    out = np.where(ok[..., None], mel_frames[np.clip(idx, 0, max(0, len(mel_frames) - 1))], silence_value(mel))
+    return np.ascontiguousarray(out.transpose(0, 2, 1), dtype=np.float32)
+
+
+def load_face_photos(folder: str | pathlib.Path, layout: FaceLayout, cache_dir: pathlib.Path) -> np.ndarray:
+    """(N, H, W, 3) uint8 regions of every photo in `folder` with exactly one usable face, aligned like
+    the dataset. The aligned crops are cached in `cache_dir`, keyed by folder and layout."""
+    from avatar_service.face.detect import FaceDetector, FaceError
+
+    folder = pathlib.Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"--faces {folder}: no images (.jpg/.png) there")
+    key = hashlib.sha1(json.dumps([str(folder.resolve()), [p.name for p in files],
+                                   dataclasses.asdict(layout)]).encode()).hexdigest()[:12]
+    cache = cache_dir / f"faces_{key}.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            return region_of(z["crops"], layout)
+    detector, crops, skipped = FaceDetector(), [], 0
+    for p in files:
+        bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if bgr is None:
+            skipped += 1
+            continue
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        try:
+            face = detector.one_face(rgb, min_face_px=32)
+            crops.append(warp_to_crop(rgb, align_matrix(face.landmarks, layout), layout))
+        except (FaceError, ValueError):  # no face, several, too small, or degenerate landmarks
+            skipped += 1
+    if not crops:
+        raise ValueError(f"--faces {folder}: no photo had a usable face")
+    log.info("aligned %d face photos from %s (%d skipped)", len(crops), folder, skipped)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, crops=np.stack(crops))
+    return region_of(np.stack(crops), layout)

@@ -1,0 +1,259 @@
+"""Stage 2: the audio encoder and the latent denoiser, with the autoencoder frozen (DiffTalk, sec. 3).
+
+Per training sample (frame i of a clip):
+  z0       = E(region_i)                     target latent
+  z_masked = E(region_i with the mask grey)  pose, skin and background; no lip shape
+  z_ref    = E(region_j), j another frame    identity and lip appearance
+  tokens   = AudioEncoder(mel windows of i)  null tokens with p = cfg_drop (classifier-free guidance)
+  z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps;   target v = sqrt(abar_t) eps - sqrt(1 - abar_t) z0
+  loss = mean(w * (M(z_t, t, z_masked, z_ref, tokens) - v)^2),  w = mask_weight inside the mask, 1 outside
+Latents of every frame are computed once and cached, so a step costs only the audio encoder and M.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import pathlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avatar_service.model import FaceGenerator
+from avatar_service.training import media
+from avatar_service.training.config import TrainConfig
+from avatar_service.training.dataset import (FrameIndex, TalkingDataset, audio_windows, mask_regions, to_tensor,
+                                             to_uint8)
+from avatar_service.training.loop import Stage
+from avatar_service.training.runtime import Logger, Runtime, eval_mode
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def sample_latents(generator: FaceGenerator, z_masked: torch.Tensor, z_ref: torch.Tensor, windows: torch.Tensor,
+                   steps: int, guidance: float = 1.0, noise: torch.Tensor | None = None,
+                   scheduler: str = "ddim") -> torch.Tensor:
+    """DDIM (or DPM-Solver++) sampling of region latents.
+    z_masked, z_ref (B, C, h, w); windows (B, K, n_mels, M) -> z0 (B, C, h, w)."""
+    sched = generator.make_scheduler(scheduler)
+    sched.set_timesteps(steps, device=z_masked.device)
+    z = torch.randn_like(z_masked) if noise is None else noise.to(z_masked)
+    cond = generator.audio_tokens(windows)
+    b = z.shape[0]
+    for t in sched.timesteps:
+        tt = t.expand(b).to(z_masked.device)
+        if guidance == 1.0:
+            pred = generator.denoise(z, tt, z_masked, z_ref, cond)
+        else:  # v_uncond + g (v_cond - v_uncond), one batched pass
+            both = generator.denoise(torch.cat([z, z]), torch.cat([tt, tt]), torch.cat([z_masked, z_masked]),
+                                     torch.cat([z_ref, z_ref]), torch.cat([cond, generator.null_tokens(b)]))
+            pc, pu = both.chunk(2)
+            pred = pu + guidance * (pc - pu)
+        z = sched.step(pred.float(), t, z).prev_sample
+    return z
+
+
+class DenoiserObjective(nn.Module):
+    """The trainable part (audio encoder + denoiser) and its v-prediction loss."""
+
+    def __init__(self, generator: FaceGenerator, loss_weight: torch.Tensor, tc: TrainConfig):
+        super().__init__()
+        self.audio_encoder, self.denoiser = generator.audio_encoder, generator.denoiser
+        self.prediction_type = generator.config.denoiser.prediction_type
+        abar = generator.make_scheduler("ddim").alphas_cumprod.float()
+        self.register_buffer("sqrt_abar", abar.sqrt(), persistent=False)
+        self.register_buffer("sqrt_one_minus_abar", (1 - abar).sqrt(), persistent=False)
+        self.register_buffer("loss_weight", loss_weight, persistent=False)  # (1, 1, h, w)
+
+    def forward(self, z0, z_masked, z_ref, windows, t, noise, drop):
+        tokens = self.audio_encoder(windows)  # (B, K+1, D)
+        # torch.where rather than skipping the encoder: every parameter gets a gradient each step (DDP).
+        tokens = torch.where(drop[:, None, None], self.audio_encoder.null_tokens.to(tokens.dtype).expand_as(tokens), tokens)
+        a = self.sqrt_abar[t][:, None, None, None]
+        s = self.sqrt_one_minus_abar[t][:, None, None, None]
+        z_t = a * z0 + s * noise
+        if self.prediction_type == "v_prediction":
+            target = a * noise - s * z0
+        elif self.prediction_type == "epsilon":
+            target = noise
+        else:
+            raise ValueError(f"prediction_type {self.prediction_type!r} is not trainable here: use v_prediction or epsilon")
+        pred = self.denoiser(z_t, t, z_masked, z_ref, tokens).float()
+        err = (pred - target) ** 2
+        loss = (self.loss_weight * err).mean() / self.loss_weight.mean()
+        return loss, {"loss": loss.detach(), "mse": err.mean().detach()}
+
+
+class DenoiserStage(Stage):
+    name = "denoiser"
+
+    def __init__(self, rt: Runtime, tc: TrainConfig, run_dir: pathlib.Path, data: str, init: str | None,
+                 state: dict | None = None):
+        self.rt, self.tc, self.run_dir = rt, tc, run_dir
+        if state is not None:
+            from avatar_service.model import GeneratorConfig
+
+            self.generator = FaceGenerator(GeneratorConfig.from_dict(state["generator_config"]))
+            self.generator.load_state_dict(state["generator"])
+        elif init:
+            self.generator = FaceGenerator.from_pretrained(init)
+        else:
+            raise ValueError("denoiser: --init MODEL_DIR (the autoencoder stage's RUN_DIR/model) is required")
+        g = self.generator
+        if torch.all(g.latent_mean == 0) and torch.all(g.latent_std == 1):
+            log.warning("latent statistics are unset (mean 0, std 1): was --init trained by the autoencoder stage?")
+        self.config = cfg = g.config
+        g.to(rt.device)
+        g.autoencoder.requires_grad_(False).eval()
+        self.ema = None
+        if tc.ema_decay > 0:
+            self.ema = copy.deepcopy(g).requires_grad_(False).eval()
+            if state is not None and "ema" in state:
+                self.ema.load_state_dict(state["ema"])
+
+        self.ds = TalkingDataset(data, cfg.layout, cfg.mel)
+        self.mask = torch.from_numpy(cfg.layout.region_mask()).to(rt.device)  # (H, W)
+        _, lh, lw = cfg.latent_shape
+        latent_mask = F.adaptive_avg_pool2d(self.mask[None, None], (lh, lw))  # (1, 1, h, w)
+        weight = 1.0 + (tc.mask_weight - 1.0) * latent_mask
+        self.trainable = DenoiserObjective(g, weight, tc).to(rt.device)
+
+        clips = self.ds.clips
+        self.offsets = np.cumsum([0] + [len(c) for c in clips])
+        self.z, self.z_masked = self._latents(clips)
+        windows = [audio_windows(c, np.arange(len(c)), self.ds.fps, cfg.mel, cfg.window) for c in clips]
+        # (N, K, n_mels, M) on the device, ~7 KB a frame in fp16: batches are pure indexing
+        self.windows = torch.from_numpy(np.concatenate(windows)).half().to(rt.device)
+        self.train_index = FrameIndex([c for c in clips if c.split == "train"])
+        self.train_pos = [clips.index(c) for c in self.train_index.clips]
+        val = [i for i, c in enumerate(clips) if c.split == "val"] or self.train_pos
+        self.val_clip = val[0]
+        vr = np.random.default_rng(1234)  # fixed frames and noise: grids comparable across steps
+        vidx = FrameIndex([clips[i] for i in val])
+        rows = vidx.sample(vr, 4)
+        refs = vidx.references(vr, rows)
+        gpos = np.array([val[c] for c in rows[:, 0]])
+        self.sample_flat = self.offsets[gpos] + rows[:, 1]
+        self.sample_ref_flat = self.offsets[gpos] + refs
+        self.sample_noise = torch.from_numpy(vr.standard_normal((4, *cfg.latent_shape)).astype(np.float32))
+
+    # -- latent cache ----------------------------------------------------------------------------
+    def _latents(self, clips) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, C, h, w) latents of every frame's region and masked region, cached on disk."""
+        h = hashlib.sha1(self.ds.manifest_digest.encode() + self.config.to_json().encode())
+        for k, v in sorted(self.generator.autoencoder.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().float().cpu().numpy().tobytes())
+        h.update(self.generator.latent_mean.cpu().numpy().tobytes() + self.generator.latent_std.cpu().numpy().tobytes())
+        path = self.run_dir / "cache" / f"latents_{h.hexdigest()[:16]}.pt"
+        if self.rt.is_main and not path.exists():
+            z, zm = [], []
+            with torch.no_grad(), self.rt.autocast():
+                for c in clips:
+                    for i in range(0, len(c), 256):
+                        x = to_tensor(c.regions[i: i + 256]).to(self.rt.device)
+                        z.append(self.generator.encode(x).float().cpu())
+                        zm.append(self.generator.encode(mask_regions(x, self.mask)).float().cpu())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"z": torch.cat(z).half(), "z_masked": torch.cat(zm).half()}, path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").replace(path)
+            log.info("cached latents of %d frames in %s", len(torch.cat(z)), path)
+        self.rt.barrier()
+        d = torch.load(path, map_location="cpu")
+        return d["z"].float().to(self.rt.device), d["z_masked"].float().to(self.rt.device)
+
+    # -- training --------------------------------------------------------------------------------
+    def batch(self, rng):
+        b, dev = self.tc.batch_size, self.rt.device
+        rows = self.train_index.sample(rng, b)
+        refs = self.train_index.references(rng, rows)
+        base = self.offsets[np.array(self.train_pos)[rows[:, 0]]]
+        i, j = torch.from_numpy(base + rows[:, 1]).to(dev), torch.from_numpy(base + refs).to(dev)
+        return {
+            "z0": self.z[i], "z_masked": self.z_masked[i], "z_ref": self.z[j],
+            "windows": self.windows[i].float(),
+            "t": torch.randint(0, self.config.denoiser.num_train_timesteps, (b,), device=dev),
+            "noise": torch.randn(self.z[i].shape, device=dev),
+            "drop": torch.rand(b, device=dev) < self.tc.cfg_drop,
+        }
+
+    def loss(self, model, batch):
+        return model(**batch)
+
+    def after_step(self, step: int) -> None:
+        if self.ema is None:
+            return
+        d = min(self.tc.ema_decay, (1 + step) / (10 + step))  # short warm-up so early samples are not stale
+        with torch.no_grad():
+            for name in ("audio_encoder", "denoiser"):
+                src, dst = getattr(self.generator, name), getattr(self.ema, name)
+                for pe, p in zip(dst.parameters(), src.parameters()):
+                    pe.lerp_(p.detach(), 1 - d)
+
+    def state_dict(self) -> dict:
+        out = {"generator_config": self.config.to_dict(), "generator": self.generator.state_dict()}
+        if self.ema is not None:
+            out["ema"] = self.ema.state_dict()
+        return out
+
+    @property
+    def served(self) -> FaceGenerator:
+        """The weights that samples and the saved model use."""
+        return self.ema if self.ema is not None else self.generator
+
+    # -- samples ---------------------------------------------------------------------------------
+    def _generate(self, flat: np.ndarray, ref_flat: np.ndarray, noise: torch.Tensor) -> torch.Tensor:
+        g, dev = self.served, self.rt.device
+        i, j = torch.from_numpy(flat).to(dev), torch.from_numpy(ref_flat).to(dev)
+        with eval_mode(g), self.rt.autocast():
+            z = sample_latents(g, self.z_masked[i], self.z[j], self.windows[i].float(),
+                               self.tc.sample_steps, g.config.sampling.default_guidance, noise.to(dev))
+            return g.decode(z).float()
+
+    def _pixels(self, flat: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 real regions of flat frame indices."""
+        ci = np.searchsorted(self.offsets, flat, side="right") - 1
+        return np.stack([self.ds.clips[c].regions[f - self.offsets[c]] for c, f in zip(ci, flat)])
+
+    def write_samples(self, step: int, logger: Logger) -> None:
+        real = self._pixels(self.sample_flat)
+        masked = to_uint8(mask_regions(to_tensor(real).to(self.rt.device), self.mask))
+        gen = to_uint8(self._generate(self.sample_flat, self.sample_ref_flat, self.sample_noise))
+        ref = self._pixels(self.sample_ref_flat)
+        img = media.grid([[m, g, r, rf] for m, g, r, rf in zip(masked, gen, real, ref)])
+        media.save_png(self.run_dir / "samples" / f"denoiser_{step:08d}.png", img, scale=2)
+        logger.image(step, "denoiser/masked_generated_real_reference", img)
+
+    def write_video(self) -> pathlib.Path:
+        """A val clip: real crop | crop with the generated region pasted in, with the clip's sound."""
+        ci = self.val_clip
+        clip = self.ds.clips[ci]
+        crops, audio = self.ds.load_media(clip)
+        n = min(len(clip), int(self.tc.video_seconds * self.ds.fps))
+        valid = np.flatnonzero(clip.valid)
+        ref = int(valid[len(valid) // 2]) if len(valid) else 0
+        flat = self.offsets[ci] + np.arange(n)
+        noise = self.sample_noise[:1]  # one noise for every frame: steadier video
+        gen = []
+        for k in range(0, n, 32):
+            f = flat[k: k + 32]
+            gen.append(to_uint8(self._generate(f, np.full_like(f, self.offsets[ci] + ref), noise.expand(len(f), -1, -1, -1))))
+        gen = np.concatenate(gen).astype(np.float32)
+        soft = self.config.layout.region_mask(soft=True)[None, :, :, None]
+        r0 = self.config.layout.region_rows[0]
+        out = crops[:n].copy()
+        out[:, r0:] = np.round(out[:, r0:] * (1 - soft) + gen * soft).astype(np.uint8)
+        frames = np.concatenate([crops[:n], out], axis=2)  # side by side
+        seg = audio[: int(round(n / self.ds.fps * self.config.mel.sample_rate_hz))]
+        return media.write_mp4(self.run_dir / "samples" / f"val_{clip.id}.mp4", frames, self.ds.fps, seg,
+                               self.config.mel.sample_rate_hz)
+
+    def finish(self, logger: Logger) -> pathlib.Path:
+        out = self.served.save_pretrained(self.run_dir / "model")
+        log.info("saved %s", out)
+        video = self.write_video()
+        log.info("wrote %s", video)
+        return out

@@ -1,0 +1,234 @@
+"""Training stages on the tiny config, on CPU, with real faces and speech from ../shared/data."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from avatar_service.face import FaceLayout
+from avatar_service.model import FaceGenerator, GeneratorConfig
+from avatar_service.training.cli import main as train_main
+from avatar_service.training.config import TrainConfig
+from avatar_service.training.dataset import (FrameIndex, TalkingDataset, audio_windows, load_face_photos,
+                                             mask_regions, to_tensor)
+from avatar_service.training.runtime import Runtime
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import training_data  # noqa: E402
+
+NO_DATA = f"real data absent at {training_data.DATA} (set AVATARLAB_DATA to the shared data folder)"
+
+TINY = GeneratorConfig.tiny()
+CPU = Runtime(device=torch.device("cpu"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine, OpenMP threads that spin-wait for a busy
+    core make tiny-model steps tens of times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> pathlib.Path:
+    """Three real clips (two train identities, one val) in the pipeline's format, 128 px crops."""
+    if not (training_data.DATA / "talking").is_dir():
+        pytest.skip(NO_DATA)
+    return training_data.build(tmp_path_factory.mktemp("talking"))
+
+
+@pytest.fixture(scope="module")
+def ae_model(dataset, tmp_path_factory) -> pathlib.Path:
+    """A tiny autoencoder stage run through the CLI (the denoiser's --init)."""
+    out = tmp_path_factory.mktemp("ae")
+    assert train_main(["train", "autoencoder", "--data", str(dataset), "--out", str(out), "--config", "tiny",
+                       "--steps", "3", "--batch-size", "4", "--device", "cpu", "--faces", "none"]) == 0
+    return out / "model"
+
+
+def fit(objective: torch.nn.Module, batch: dict, steps: int, lr: float) -> tuple[float, float]:
+    """Loss on one fixed batch before and after `steps` Adam steps on it."""
+    def loss():
+        torch.manual_seed(0)  # the autoencoder's posterior sample is the only randomness left
+        return objective(**batch)[0]
+
+    opt = torch.optim.Adam([p for p in objective.parameters() if p.requires_grad], lr=lr)
+    with torch.no_grad():
+        before = loss().item()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    with torch.no_grad():
+        return before, loss().item()
+
+
+def test_reader_resizes_regions_masks_and_windows(dataset):
+    ds = TalkingDataset(dataset, TINY.layout, TINY.mel)
+    assert [c.split for c in ds.clips] == ["train", "train", "val"]
+    h, w = TINY.layout.region_shape
+    clip = ds.clips[0]
+    assert clip.regions.shape == (100, h, w, 3) and clip.regions.dtype == np.uint8
+    x = to_tensor(clip.regions[:2])
+    mask = torch.from_numpy(TINY.layout.region_mask())
+    masked = mask_regions(x, mask)
+    assert torch.all(masked[:, :, mask > 0] == 0)  # grey: no lip pixels survive
+    assert torch.equal(masked[:, :, mask == 0], x[:, :, mask == 0])
+    idx = FrameIndex(ds.split("train"))
+    rows = idx.sample(np.random.default_rng(0), 64)
+    refs = idx.references(np.random.default_rng(0), rows)
+    assert np.all(np.abs(refs - rows[:, 1]) >= 5)
+    win = audio_windows(clip, np.array([0, 50]), ds.fps, TINY.mel, TINY.window)
+    assert win.shape == (2, 5, TINY.mel.n_mels, 17)
+    other = FaceLayout(mask_box=(0.1, 0.5, 0.9, 1.0))
+    with pytest.raises(ValueError, match="layout"):
+        TalkingDataset(dataset, other, TINY.mel)
+
+
+def test_face_photos_are_aligned_and_cached(tmp_path):
+    photos = sorted((training_data.DATA / "portraits" / "real").glob("*.jpg"))[:4]
+    if not photos:
+        pytest.skip(NO_DATA)
+    src = tmp_path / "photos"
+    src.mkdir()
+    for p in photos:
+        (src / p.name).symlink_to(p)
+    regions = load_face_photos(src, TINY.layout, tmp_path / "cache")
+    assert regions.shape[1:] == (*TINY.layout.region_shape, 3) and 1 <= len(regions) <= 4
+    assert len(list((tmp_path / "cache").glob("faces_*.npz"))) == 1
+    assert np.array_equal(load_face_photos(src, TINY.layout, tmp_path / "cache"), regions)
+
+
+def test_autoencoder_steps_lower_loss_on_a_fixed_real_batch(dataset, tmp_path):
+    from avatar_service.training.autoencoder import AutoencoderStage
+
+    tc = TrainConfig(batch_size=8, warmup_steps=0)
+    stage = AutoencoderStage(CPU, tc, tmp_path, str(dataset), TINY)
+    batch = stage.batch(np.random.default_rng(0))
+    before, after = fit(stage.trainable, batch, steps=25, lr=3e-3)
+    assert after < 0.8 * before, (before, after)
+
+
+def test_autoencoder_run_saves_generator_with_latent_statistics(ae_model):
+    g = FaceGenerator.from_pretrained(ae_model)
+    assert g.config == TINY
+    assert not torch.allclose(g.latent_std, torch.ones_like(g.latent_std))
+    run = ae_model.parent
+    assert list((run / "samples").glob("autoencoder_*.png"))
+    assert list((run / "tensorboard").iterdir())
+
+
+def test_denoiser_steps_lower_loss_on_a_fixed_real_batch(dataset, ae_model, tmp_path):
+    from avatar_service.training.denoiser import DenoiserStage
+
+    tc = TrainConfig(batch_size=8, warmup_steps=0, ema_decay=0)
+    stage = DenoiserStage(CPU, tc, tmp_path, str(dataset), str(ae_model))
+    batch = stage.batch(np.random.default_rng(0))  # fixed t, noise and audio drop too
+    frozen = {k: v.clone() for k, v in stage.generator.autoencoder.state_dict().items()}
+    before, after = fit(stage.trainable, batch, steps=25, lr=2e-3)
+    assert after < 0.7 * before, (before, after)
+    assert all(torch.equal(v, stage.generator.autoencoder.state_dict()[k]) for k, v in frozen.items())
+
+
+def _log_steps(run: pathlib.Path) -> list[int]:
+    rows = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    return [r["step"] for r in rows if "denoiser/loss" in r]
+
+
+def test_denoiser_resume_continues_from_the_saved_step(dataset, ae_model, tmp_path):
+    run = tmp_path / "dn"
+    common = ["train", "denoiser", "--data", str(dataset), "--out", str(run), "--init", str(ae_model),
+              "--batch-size", "4", "--device", "cpu", "--log-every", "1", "--sample-every", "2"]
+    assert train_main(common + ["--steps", "3"]) == 0
+    first = torch.load(run / "checkpoints" / "step_00000003.pt", weights_only=False)
+    assert train_main(common + ["--steps", "5", "--resume"]) == 0
+    assert _log_steps(run) == [1, 2, 3, 4, 5]  # the second run started at 4, not 1
+    last = torch.load(run / "checkpoints" / "step_00000005.pt", weights_only=False)
+    adam_steps = {int(s["step"]) for s in last["optimizer"]["state"].values()}
+    assert adam_steps == {5}  # optimizer state was restored, not restarted
+    assert not torch.equal(first["stage"]["generator"]["denoiser.unet.conv_in.weight"],
+                           last["stage"]["generator"]["denoiser.unet.conv_in.weight"])
+    # what the run leaves behind: a complete model, sample grids and a val video with sound
+    g = FaceGenerator.from_pretrained(run / "model")
+    assert torch.equal(g.denoiser.unet.conv_in.weight, last["stage"]["ema"]["denoiser.unet.conv_in.weight"])
+    assert (run / "samples" / "denoiser_00000002.png").exists()
+    with av.open(str(next((run / "samples").glob("val_*.mp4")))) as c:
+        assert {s.type for s in c.streams} == {"video", "audio"}
+        assert c.streams.video[0].frames == 35
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_cpu_processes_gloo(dataset, ae_model, tmp_path):
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "avatar_service.training", "train", "denoiser",
+           "--data", str(dataset), "--out", str(run), "--init", str(ae_model), "--steps", "3", "--batch-size", "2",
+           "--device", "cpu", "--log-every", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env,
+                       cwd=pathlib.Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert set(re.findall(r"process (\d) of 2", r.stderr)) == {"0", "1"}
+    assert _log_steps(run) == [1, 2, 3]
+    assert (run / "model" / "model.safetensors").exists()
+
+
+def test_sync_expert_scores_aligned_above_shifted_after_a_few_steps(dataset, tmp_path):
+    from avatar_service.training.dataset import sync_mel
+    from avatar_service.training.sync import SyncConfig, SyncExpert, SyncStage, offset_distances, video_windows
+
+    stage = SyncStage(CPU, TrainConfig(batch_size=16, warmup_steps=0), tmp_path, str(dataset), SyncConfig.tiny())
+    cfg, clips = stage.config, stage.index.clips
+    b = stage.make_batch(np.random.default_rng(0), 8, stage.index)
+    assert b["frames"].shape == (8, cfg.frames, 3, *cfg.layout.region_shape)
+    assert b["mel"].shape == (8, cfg.mel.n_mels, cfg.mel_frames) and set(b["label"].tolist()) <= {0.0, 1.0}
+    rows = stage.index.sample(np.random.default_rng(0), 16)
+    shift = np.where(rows[:, 1] >= 10, -8, 8)  # 8 frames off, staying inside the clip
+
+    def mel_at(offsets):
+        return torch.from_numpy(np.concatenate([sync_mel(clips[c].mel, np.array([s + d]), cfg.fps, cfg.mel, cfg.mel_frames)
+                                                for (c, s), d in zip(rows, offsets)]))
+
+    frames = torch.cat([video_windows(clips[c].regions, np.array([s]), cfg.frames) for c, s in rows])
+    aligned, shifted = mel_at(np.zeros(16, int)), mel_at(shift)
+    expert = stage.expert
+    with torch.no_grad():
+        gap0 = (expert(frames, aligned) - expert(frames, shifted)).mean().item()
+    fit(stage.trainable, {"frames": torch.cat([frames, frames]), "mel": torch.cat([aligned, shifted]),
+                          "label": torch.cat([torch.ones(16), torch.zeros(16)])}, steps=30, lr=2e-3)
+    expert.eval()
+    with torch.no_grad():
+        p_pos, p_neg = expert(frames, aligned), expert(frames, shifted)
+    assert (p_pos - p_neg).mean().item() > gap0 + 0.2, (gap0, p_pos, p_neg)
+    assert (p_pos > p_neg).float().mean().item() >= 0.8
+    # the saved expert is the same function, and clip-level evaluation (LSE-D/C) runs on it
+    again = SyncExpert.from_pretrained(expert.save_pretrained(tmp_path / "sync"))
+    with torch.no_grad():
+        assert torch.equal(again(frames, aligned), p_pos)
+    clip = stage.val[0]
+    res = offset_distances(again, clip.regions, clip.mel, max_offset=3)
+    assert res["distances"].shape == (7,) and res["lse_c"] >= 0 and -3 <= res["offset"] <= 3
+
+
+def test_bench_times_every_stage_on_the_tiny_config():
+    from avatar_service.training.bench import main as bench
+
+    out = bench(["--config", "tiny", "--device", "cpu", "--steps", "1", "--batch-size", "2"])
+    assert all(out[s]["s_per_step"] > 0 and out[s]["batch"] == 2 for s in ("autoencoder", "denoiser", "sync"))
