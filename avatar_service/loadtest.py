@@ -90,7 +90,8 @@ def _one_stream(k: int, target: str, avatar_id: str, pcm: bytes, duration_s: flo
     res = StreamResult(stream=k, expected=math.ceil(duration_s * fps - 1e-9))
     chunk_bytes = 2 * rate * args.chunk_ms // 1000
     sent_at: list[tuple[float, float]] = []  # (audio seconds sent so far, wall time)
-    fmt = {"jpeg": pb.PIXEL_FORMAT_JPEG, "rgb8": pb.PIXEL_FORMAT_RGB8, "rgba8": pb.PIXEL_FORMAT_RGBA8}[args.pixel_format]
+    fmt = {"jpeg": pb.PIXEL_FORMAT_JPEG, "rgb8": pb.PIXEL_FORMAT_RGB8,
+           "rgba8": pb.PIXEL_FORMAT_RGBA8}[args.pixel_format]
     config = pb.AnimateConfig(
         avatar_id=avatar_id,
         audio_format=pb.AudioFormat(encoding=pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=rate, channels=1),
@@ -192,7 +193,8 @@ def local_server(model: str, backend: str, streams: int):
     env = dict(os.environ, AVATARLAB_MAX_CONCURRENT_SESSIONS=str(max(streams, 1)),
                AVATARLAB_MAX_SESSIONS_PER_CLIENT=str(max(streams, 1)))
     env.pop("AVATARLAB_AUTH_TOKENS", None)
-    proc = subprocess.Popen([sys.executable, "-m", "avatar_service.cli", "serve", "--model", model, "--backend", backend,
+    proc = subprocess.Popen([sys.executable, "-m", "avatar_service.cli", "serve", "--model", model,
+                             "--backend", backend,
                              "--store", store.name, "--listen", f"127.0.0.1:{port}"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -229,7 +231,8 @@ def summarize(results: list[StreamResult], args, peak_mb: float | None, wall_s: 
     summary = {
         "streams": args.streams, "seconds": args.seconds, "realtime": args.realtime, "fps": args.fps,
         "size_px": args.size, "pixel_format": args.pixel_format, "model": None if args.server else args.model,
-        "streams_ok": len(ok), "streams_failed": {r.stream: f"{r.status}: {r.detail}" for r in results if r.status != "OK"},
+        "streams_ok": len(ok),
+        "streams_failed": {r.stream: f"{r.status}: {r.detail}" for r in results if r.status != "OK"},
         "frames_expected": sum(r.expected for r in results), "frames_received": sum(r.received for r in results),
         "frames_lost": sum(r.lost for r in results), "frames_duplicated": sum(r.duplicated for r in results),
         "frames_out_of_order": sum(r.out_of_order for r in results),

@@ -16,10 +16,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from avatar_service.api import pb
-from reliability_support import (BlackHoleProxy, HeldSession, freed_within, InProcessServer, make_pki, pcm16, portrait_jpeg, requests, run_session,
-                                 settings, speech, status_of)
+from reliability_support import (BlackHoleProxy, HeldSession, InProcessServer, free_port, freed_within, make_pki, pcm16,
+                                 portrait_jpeg, requests, run_session, settings, speech, status_of)
 
-TOKENS = ["alpha-shared-suffix-0123456789", "bravo-shared-suffix-0123456789", "charlie-shared-suffix-012345678"]  # same last 12+ chars
+# the tokens share their last 20 characters: clients must still be told apart
+TOKENS = ["alpha-shared-suffix-0123456789", "bravo-shared-suffix-0123456789", "charlie-shared-suffix-012345678"]
 A, B, C = ([("authorization", f"Bearer {t}")] for t in TOKENS)
 LIMITS = dict(max_concurrent_sessions=2, max_sessions_per_client=1, max_audio_seconds_per_session=2,
               max_message_bytes=64 * 1024, max_portrait_pixels=300 * 300, max_avatars=2)
@@ -77,7 +78,8 @@ def test_tls_and_mutual_tls(tmp_path):
     pki = make_pki(tmp_path / "pki")
     read = lambda p: p.read_bytes()  # noqa: E731
     trust = grpc.ssl_channel_credentials(root_certificates=read(pki["ca"].with_suffix(".crt")))
-    with_cert = grpc.ssl_channel_credentials(read(pki["ca"].with_suffix(".crt")), read(pki["client"].with_suffix(".key")),
+    with_cert = grpc.ssl_channel_credentials(read(pki["ca"].with_suffix(".crt")),
+                                             read(pki["client"].with_suffix(".key")),
                                              read(pki["client"].with_suffix(".crt")))
     rogue = grpc.ssl_channel_credentials(read(pki["ca"].with_suffix(".crt")), read(pki["rogue"].with_suffix(".key")),
                                          read(pki["rogue"].with_suffix(".crt")))
@@ -118,27 +120,30 @@ def test_health_is_not_serving_and_calls_unavailable_until_the_model_is_warm(tmp
         gate.wait(60)
         real(self)
     monkeypatch.setattr(App, "warmup", slow_warmup)
-    port = __import__("reliability_support").free_port()
+    port = free_port()
     box = {}
-    t = threading.Thread(target=lambda: box.setdefault("srv", InProcessServer(settings(tmp_path, listen=f"127.0.0.1:{port}"))))
+    t = threading.Thread(target=lambda: box.setdefault(
+        "srv", InProcessServer(settings(tmp_path, listen=f"127.0.0.1:{port}"))))
     t.start()
     try:
         while not entered.wait(0.2):
             assert t.is_alive(), "the server failed to start"
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             health = health_pb2_grpc.HealthStub(ch)
-            assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+            assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == not_serving
             assert health.Check(health_pb2.HealthCheckRequest(service="avatarlab.v1.AvatarService"),
                                 timeout=5).status == health_pb2.HealthCheckResponse.NOT_SERVING
             from avatar_service.api import pb_grpc
             stub = pb_grpc.AvatarServiceStub(ch)
-            code, detail = status_of(lambda: stub.CreateAvatar(pb.CreateAvatarRequest(portrait_image=portrait_jpeg()), timeout=5))
+            req = pb.CreateAvatarRequest(portrait_image=portrait_jpeg())
+            code, detail = status_of(lambda: stub.CreateAvatar(req, timeout=5))
             assert code == grpc.StatusCode.UNAVAILABLE and "retry" in detail
             code, _ = status_of(lambda: stub.Animate(requests("x", speech(0.1)), timeout=5))
             assert code == grpc.StatusCode.UNAVAILABLE
             gate.set()
             t.join(120)
-            assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+            assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == serving
     finally:
         gate.set()
         t.join(120)
@@ -155,7 +160,8 @@ def test_sessions_per_client_and_concurrent_sessions(limited):
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "limit of 1 open sessions" in detail
         second = HeldSession(stub, limited.avatar_id, B)  # another client is admitted
         try:
-            code, detail = status_of(lambda: stub.Animate(requests(limited.avatar_id, speech(0.2)), metadata=C, timeout=10))
+            code, detail = status_of(lambda: stub.Animate(requests(limited.avatar_id, speech(0.2)), metadata=C,
+                                                          timeout=10))
             assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "limit of 2 sessions" in detail
         finally:
             second.close()

@@ -28,7 +28,7 @@ class Avatars:
         self._local = threading.local()  # one face detector per worker thread
         # Avatar creation is heavy (detection, encoding); bound how many run at once.
         self._create_slots = asyncio.Semaphore(2)
-        self._creating = 0  # admitted creates not yet stored; counted against max_avatars so racing creates cannot overshoot
+        self._creating = 0  # admitted, not yet stored; counted against max_avatars so racing creates cannot overshoot
 
     def _detector(self) -> FaceDetector:
         if not hasattr(self._local, "det"):

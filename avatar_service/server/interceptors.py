@@ -76,14 +76,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             return None
         method = handler_call_details.method
         check = self._check(method)
+        parse, serialize = tolerant_deserializer(handler.request_deserializer), handler.response_serializer
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(_wrap(handler.unary_unary, False, method, check, False),
-                                                       tolerant_deserializer(handler.request_deserializer), handler.response_serializer)
+                                                       parse, serialize)
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(_wrap(handler.unary_stream, True, method, check, False),
-                                                        tolerant_deserializer(handler.request_deserializer), handler.response_serializer)
+                                                        parse, serialize)
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(_wrap(handler.stream_unary, False, method, check, True),
-                                                        tolerant_deserializer(handler.request_deserializer), handler.response_serializer)
+                                                        parse, serialize)
         return grpc.stream_stream_rpc_method_handler(_wrap(handler.stream_stream, True, method, check, True),
-                                                     tolerant_deserializer(handler.request_deserializer), handler.response_serializer)
+                                                     parse, serialize)
