@@ -83,7 +83,13 @@ async def start(settings: ServerSettings) -> tuple[grpc.aio.Server, int, App]:
         options=[("grpc.max_receive_message_length", lim.max_message_bytes),
                  ("grpc.max_send_message_length", max(lim.max_message_bytes, 64 * 1024 * 1024)),
                  # notice vanished clients quickly
-                 ("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 5_000),
+                 ("grpc.keepalive_time_ms", int(settings.keepalive_s * 1000)),
+                 ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_s * 1000)),
+                 # keep probing a connection that carries no data (a session waiting for audio); grpc's
+                 # defaults would space such pings minutes apart
+                 ("grpc.http2.max_pings_without_data", 0),
+                 ("grpc.http2.min_time_between_pings_ms", int(settings.keepalive_s * 1000)),
+                 ("grpc.http2.ping_timeout_ms", int(settings.keepalive_timeout_s * 1000)),
                  ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
                  ("grpc.keepalive_permit_without_calls", 1)])
     pb_grpc.add_AvatarServiceServicer_to_server(AvatarServicer(app), server)

@@ -28,6 +28,7 @@ class Avatars:
         self._local = threading.local()  # one face detector per worker thread
         # Avatar creation is heavy (detection, encoding); bound how many run at once.
         self._create_slots = asyncio.Semaphore(2)
+        self._creating = 0  # admitted, not yet stored; counted against max_avatars so racing creates cannot overshoot
 
     def _detector(self) -> FaceDetector:
         if not hasattr(self._local, "det"):
@@ -39,15 +40,20 @@ class Avatars:
             raise InvalidArgument("display_name is longer than 128 characters")
         if not portrait and not video:
             raise InvalidArgument("set portrait_image or idle_video")
-        if await asyncio.to_thread(self.store.count) >= self.settings.limits.max_avatars:
-            raise ResourceExhausted(f"the avatar store holds its limit of {self.settings.limits.max_avatars} avatars")
-        async with self._create_slots:
-            state = await asyncio.to_thread(self._prepare, portrait, video)
-            record = AvatarRecord(
-                avatar_id=uuid.uuid4().hex[:20], display_name=display_name,
-                source_kind=PORTRAIT if portrait else IDLE_VIDEO, face_px=state.texture_px,
-                pose_frame_count=state.pose_count, create_time_unix_ms=int(time.time() * 1000), model_id=self.model_id)
-            await asyncio.to_thread(self.store.put, record, state.to_bytes())
+        if await asyncio.to_thread(self.store.count) + self._creating >= self.settings.limits.max_avatars:
+            raise ResourceExhausted(f"the avatar store holds its limit of {self.settings.limits.max_avatars} avatars; "
+                                    "delete some first")
+        self._creating += 1
+        try:
+            async with self._create_slots:
+                state = await asyncio.to_thread(self._prepare, portrait, video)
+                record = AvatarRecord(
+                    avatar_id=uuid.uuid4().hex[:20], display_name=display_name,
+                    source_kind=PORTRAIT if portrait else IDLE_VIDEO, face_px=state.texture_px,
+                    pose_frame_count=state.pose_count, create_time_unix_ms=int(time.time() * 1000), model_id=self.model_id)
+                await asyncio.to_thread(self.store.put, record, state.to_bytes())
+        finally:
+            self._creating -= 1
         self._remember(record.avatar_id, state)
         return record
 

@@ -13,6 +13,7 @@ from typing import Callable
 import grpc
 
 from avatar_service.errors import AvatarLabError
+from avatar_service.server.wire import CheckedRequests, check_request, tolerant_deserializer
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +23,15 @@ OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")  # probes and di
 ErrorHook = Callable[[str, grpc.StatusCode], None]  # (method, code): counts errors by status code
 
 
-def _wrap(behavior, streaming_response: bool, method: str, check, on_error: ErrorHook):
+def _wrap(behavior, streaming_response: bool, method: str, check, on_error: ErrorHook, streaming_request: bool):
+    def checked(request):
+        return CheckedRequests(request) if streaming_request else check_request(request)
+
     if streaming_response:
         async def stream_wrapper(request, context):
             try:
                 check(context)
-                async for item in behavior(request, context):
+                async for item in behavior(checked(request), context):
                     yield item
             except Exception as e:  # noqa: BLE001 - mapped to a status below
                 await _abort(context, e, method, on_error)
@@ -36,7 +40,7 @@ def _wrap(behavior, streaming_response: bool, method: str, check, on_error: Erro
     async def unary_wrapper(request, context):
         try:
             check(context)
-            result = behavior(request, context)
+            result = behavior(checked(request), context)
             return await result if inspect.isawaitable(result) else result
         except Exception as e:  # noqa: BLE001
             await _abort(context, e, method, on_error)
@@ -80,15 +84,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             return None
         method = handler_call_details.method
         check = self._check(method)
+        parse, serialize = tolerant_deserializer(handler.request_deserializer), handler.response_serializer
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_wrap(handler.unary_unary, False, method, check,
-                                                             self.on_error),
-                                                       handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_unary_rpc_method_handler(_wrap(handler.unary_unary, False, method, check, self.on_error, False),
+                                                       parse, serialize)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_wrap(handler.unary_stream, True, method, check, self.on_error),
-                                                        handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_stream_rpc_method_handler(_wrap(handler.unary_stream, True, method, check, self.on_error, False),
+                                                        parse, serialize)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_wrap(handler.stream_unary, False, method, check, self.on_error),
-                                                        handler.request_deserializer, handler.response_serializer)
-        return grpc.stream_stream_rpc_method_handler(_wrap(handler.stream_stream, True, method, check, self.on_error),
-                                                     handler.request_deserializer, handler.response_serializer)
+            return grpc.stream_unary_rpc_method_handler(_wrap(handler.stream_unary, False, method, check, self.on_error, True),
+                                                        parse, serialize)
+        return grpc.stream_stream_rpc_method_handler(_wrap(handler.stream_stream, True, method, check, self.on_error, True),
+                                                     parse, serialize)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 
 from avatar_service.errors import ResourceExhausted
 from avatar_service.server.settings import Limits
@@ -11,8 +12,8 @@ from avatar_service.server.settings import Limits
 def client_key(context) -> str:
     """A client is its bearer token when auth is on, else its peer address (host, without port)."""
     md = dict(context.invocation_metadata() or ())
-    if md.get("authorization"):
-        return "token:" + md["authorization"][-12:]
+    if md.get("authorization"):  # hashed whole: tokens sharing a suffix are still different clients
+        return "token:" + hashlib.sha256(md["authorization"].encode()).hexdigest()[:16]
     peer = context.peer() or ""
     return peer.rsplit(":", 1)[0]
 

@@ -34,6 +34,10 @@ class ServerSettings(BaseModel):
     max_batch: int = Field(32, ge=1)
     batch_wait_ms: float = Field(3.0, ge=0)
     grace_s: float = Field(10.0, ge=0)  # SIGTERM drain time for in-flight streams
+    # A client whose host vanishes without closing its connection is found by unanswered HTTP/2 pings:
+    # its sessions end within keepalive_s + keepalive_timeout_s.
+    keepalive_s: float = Field(10.0, ge=0.1)
+    keepalive_timeout_s: float = Field(5.0, ge=0.1)
     auth_tokens: list[str] = []  # bearer tokens; empty = no auth (loopback default)
     tls_cert: str | None = None
     tls_key: str | None = None
