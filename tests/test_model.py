@@ -134,3 +134,17 @@ def test_composite_changes_only_the_mouth_area(gen, portrait):
     assert diff.any() and not diff[:y].any() and not diff[:, :x].any()
     # seamless: the blend weight fades to zero at the rectangle's edge
     assert weight[0].max() < 0.05 and weight[:, 0].max() < 0.05
+
+
+def test_half_size_weights_keep_parity(gen, tmp_path):
+    """The shipped model stores fp16 weights (safetensors and ONNX); both backends compute in fp32 from them."""
+    gen.save_pretrained(tmp_path / "m", dtype=torch.float16)
+    half = FaceGenerator.from_pretrained(tmp_path / "m")
+    assert next(half.parameters()).dtype == torch.float32
+    assert (tmp_path / "m" / "model.safetensors").stat().st_size < 0.6 * sum(p.numel() * 4 for p in gen.parameters())
+    export_onnx(half, tmp_path / "onnx", fp16_weights=True)
+    tb, ob = TorchBackend(half), OnnxBackend(tmp_path / "onnx")
+    z = np.random.default_rng(2).standard_normal((3, *half.config.latent_shape)).astype(np.float32)
+    assert np.abs(tb.decode(z) - ob.decode(z)).max() < 1e-4
+    t = np.array([5, 400, 999])
+    assert np.abs(tb.denoise(z, t, z, z, tb.null_tokens(3)) - ob.denoise(z, t, z, z, ob.null_tokens(3))).max() < 1e-4

@@ -70,12 +70,14 @@ class FaceGenerator(nn.Module):
         raise ValueError(f"unknown scheduler {kind!r}: use 'ddim' or 'dpmsolver++'")
 
     # -- persistence ------------------------------------------------------------------------------
-    def save_pretrained(self, path: str | os.PathLike) -> pathlib.Path:
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> pathlib.Path:
+        """`dtype=torch.float16` halves the file (weights are loaded back into fp32 modules)."""
         path = pathlib.Path(path)
         path.mkdir(parents=True, exist_ok=True)
         meta = {"format_version": FORMAT_VERSION, "generator": self.config.to_dict()}
         (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True))
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        state = {k: v.detach().to(dtype if dtype and v.is_floating_point() else v.dtype).contiguous().cpu()
+                 for k, v in self.state_dict().items()}
         save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt", "name": self.config.name})
         return path
 
