@@ -30,6 +30,18 @@ METHODS = ("model", "static", "ground_truth")
 KEYS = ("lmd", "lse_d", "lse_c", "psnr", "ssim", "identity", "flicker", "mouth_open_r")
 
 
+def load_clip(path: pathlib.Path, layout: FaceLayout, max_seconds: float, fps: float):
+    """A prepared clip's first `max_seconds`: crops resized to the model's crop size, audio, mel."""
+    import cv2
+
+    with np.load(path) as z:
+        t = min(len(z["crops"]), int(max_seconds * fps))
+        real, audio, mel = z["crops"][:t], z["audio"][: int(t / fps * 16000)], z["mel"]
+    if real.shape[1] != layout.crop_px:
+        real = np.stack([cv2.resize(f, (layout.crop_px, layout.crop_px), interpolation=cv2.INTER_AREA) for f in real])
+    return real, audio, mel
+
+
 def blend_region(crops: np.ndarray, regions: np.ndarray, layout: FaceLayout) -> np.ndarray:
     """Paste (T, 3, H, W) regions in [-1, 1] into (T, S, S, 3) crops with the feathered mask, as the
     server does in texture space."""
@@ -119,14 +131,8 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
     fps = float(manifest.get("fps", 25))
     per_clip = []
     for n, c in enumerate(clips):
-        with np.load(root / c["path"]) as z:
-            t = min(len(z["crops"]), int(max_seconds * fps))
-            real = z["crops"][:t]
-            audio = z["audio"][: int(t / fps * 16000)]
-            mel = z["mel"]
-        if real.shape[1] != layout.crop_px:
-            import cv2
-            real = np.stack([cv2.resize(f, (layout.crop_px, layout.crop_px), interpolation=cv2.INTER_AREA) for f in real])
+        real, audio, mel = load_clip(root / c["path"], layout, max_seconds, fps)
+        t = len(real)
         reference = real[:1]
         generated = blend_region(real, synthesize(backend, real, audio, fps, steps, guidance), layout)
         static_region = masked_region(real[0], layout)[0][None].repeat(len(real), 0)
@@ -147,6 +153,29 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
     return {"model_id": getattr(backend, "model_id", backend.config.name), "steps": steps, "guidance": guidance,
             "split": split, "clips": len(per_clip), "frames": sum(r["frames"] for r in per_clip),
             **overall, "per_clip": per_clip}
+
+
+def steps_grid(backend: Backend, dataset: str | pathlib.Path, path: str | pathlib.Path, steps=(1, 2, 4, 25),
+               split: str = "val", frames: int = 8, guidance: float = 1.0) -> pathlib.Path:
+    """A picture of quality against sampler steps: one row per step count (plus the real frames on top),
+    `frames` evenly spaced frames of the first held-out clip."""
+    from PIL import Image
+
+    root = pathlib.Path(dataset)
+    manifest = json.loads((root / "manifest.json").read_text())
+    clip = next(c for c in manifest["clips"] if c["split"] == split)
+    fps = float(manifest.get("fps", 25))
+    real, audio, _ = load_clip(root / clip["path"], backend.config.layout, 4.0, fps)
+    t = len(real)
+    pick = np.linspace(0, t - 1, frames).astype(int)
+    rows = [np.concatenate(list(real[pick]), axis=1)]
+    for n in steps:
+        gen = blend_region(real, synthesize(backend, real, audio, fps, n, guidance), backend.config.layout)
+        rows.append(np.concatenate(list(gen[pick]), axis=1))
+    out = pathlib.Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, axis=0)).save(out)
+    return out
 
 
 def _mean_scores(rows: list[dict]) -> dict[str, float]:
@@ -191,6 +220,7 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, help="at most this many clips")
     p.add_argument("--videos", help="write side-by-side mp4s (real | static | model) with sound here")
     p.add_argument("--report", help="write a markdown report here")
+    p.add_argument("--steps-grid", help="also write a PNG: real frames, then rows at 1, 2, 4 and 25 steps")
     p.set_defaults(func=_run)
 
 
@@ -213,6 +243,8 @@ def _run(args) -> int:
     pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.json).write_text(json.dumps(result, indent=2))
     print(json.dumps({m: result[m] for m in METHODS}, indent=2))
+    if args.steps_grid:
+        steps_grid(backend, args.clips, args.steps_grid, guidance=args.guidance or cfg.default_guidance)
     if args.report:
         cmd = "avatarlab " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "avatarlab eval"
         pathlib.Path(args.report).parent.mkdir(parents=True, exist_ok=True)
