@@ -17,7 +17,6 @@ import pathlib
 import sys
 
 import numpy as np
-import torch
 
 from avatar_service.evaluation import metrics
 from avatar_service.face.align import FaceLayout
@@ -75,31 +74,20 @@ def synthesize(backend: Backend, crops: np.ndarray, audio16k: np.ndarray, fps: f
 
 
 class SyncScorer:
-    """LSE-D/C with the project's sync expert: per-frame video embeddings (5-frame mouth windows
-    starting at each frame) against per-frame audio embeddings, over +-15 frame offsets (metrics.lse)."""
+    """LSE-D/C with the project's sync expert (Wav2Lip's recipe through metrics.sync_scores: one
+    embedding per frame for video and audio, distances over +-15 frame offsets)."""
 
     def __init__(self, path: str | pathlib.Path):
         from avatar_service.training.sync import SyncExpert
 
-        self.expert = SyncExpert.from_pretrained(path)
+        self.embed_video, self.embed_audio = SyncExpert.from_pretrained(path).per_frame_embedders()
 
-    @torch.no_grad()
-    def __call__(self, crops: np.ndarray, mel_frames: np.ndarray, fps: float) -> metrics.LSEResult:
-        from avatar_service.training.dataset import region_of, sync_mel
-        from avatar_service.training.sync import video_windows
-
-        cfg = self.expert.config
-        regions = region_of(crops, cfg.layout)[:, cfg.layout.region_rows[0]:] if crops.shape[1] == crops.shape[2] else crops
-        starts = np.arange(0, len(regions) - cfg.frames + 1)
-        v = torch.cat([self.expert.embed_video(video_windows(regions, starts[k:k + 128], cfg.frames))
-                       for k in range(0, len(starts), 128)]).numpy()
-        mel = torch.from_numpy(sync_mel(mel_frames, starts, fps, cfg.mel, cfg.mel_frames))
-        a = torch.cat([self.expert.embed_audio(mel[k:k + 128]) for k in range(0, len(mel), 128)]).numpy()
-        return metrics.lse(v, a)
+    def __call__(self, crops: np.ndarray, audio16k: np.ndarray) -> metrics.LSEResult:
+        return metrics.sync_scores(crops, audio16k, self.embed_video, self.embed_audio)
 
 
 def score(frames: np.ndarray, real: np.ndarray, real_track: metrics.MouthTrack, reference: np.ndarray,
-          mel_frames: np.ndarray, fps: float, layout: FaceLayout, sync: SyncScorer | None) -> dict[str, float]:
+          audio16k: np.ndarray, layout: FaceLayout, sync: SyncScorer | None) -> dict[str, float]:
     track = metrics.mouth_track(frames)
     iod = np.where(np.isfinite(real_track.inter_ocular), real_track.inter_ocular, np.nanmedian(real_track.inter_ocular))
     out = {
@@ -111,7 +99,7 @@ def score(frames: np.ndarray, real: np.ndarray, real_track: metrics.MouthTrack, 
         "mouth_open_r": metrics.mouth_open_correlation(track.mouth_open, real_track.mouth_open),
     }
     if sync is not None:
-        r = sync(frames, mel_frames, fps)
+        r = sync(frames, audio16k)
         out.update(lse_d=r.distance, lse_c=r.confidence, sync_offset_frames=r.offset_frames)
     return out
 
@@ -131,7 +119,7 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
     fps = float(manifest.get("fps", 25))
     per_clip = []
     for n, c in enumerate(clips):
-        real, audio, mel = load_clip(root / c["path"], layout, max_seconds, fps)
+        real, audio, _ = load_clip(root / c["path"], layout, max_seconds, fps)
         t = len(real)
         reference = real[:1]
         generated = blend_region(real, synthesize(backend, real, audio, fps, steps, guidance), layout)
@@ -140,7 +128,7 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
         real_track = metrics.mouth_track(real)
         row = {"clip": c["id"], "identity_label": c["identity"], "frames": int(t)}
         for name, frames in (("model", generated), ("static", static), ("ground_truth", real)):
-            row[name] = score(frames, real, real_track, reference, mel, fps, layout, sync)
+            row[name] = score(frames, real, real_track, reference, audio, layout, sync)
         per_clip.append(row)
         log(f"[{n + 1}/{len(clips)}] {c['id']}: lmd model {row['model']['lmd']:.4f} static {row['static']['lmd']:.4f}"
             + (f", lse_c model {row['model']['lse_c']:.2f} static {row['static']['lse_c']:.2f} real {row['ground_truth']['lse_c']:.2f}" if sync else ""))
