@@ -40,7 +40,7 @@ test-native: setup
 test-unity: test-native
 	@if [ ! -f unity_plugin/run_tests.sh ]; then true; \
 	elif command -v mcs >/dev/null && command -v nunit-console >/dev/null; then \
-	    AVATARLAB_BIN=$(CURDIR)/$(VENV)/bin/avatarlab bash unity_plugin/run_tests.sh; \
+	    AVL_REQUIRE_LIVE=1 AVATARLAB_BIN=$(CURDIR)/$(VENV)/bin/avatarlab bash unity_plugin/run_tests.sh; \
 	elif [ -n "$$CI" ]; then echo "CI needs mono-complete and nunit-console (see .ci/run)"; exit 1; \
 	else echo "skipping Unity binding tests: apt-get install mono-complete nunit-console"; fi
 
