@@ -145,3 +145,8 @@ async def serve_forever(settings: ServerSettings) -> None:
     await asyncio.wait([wait, asyncio.create_task(done.wait())], return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down: draining streams for up to %.0f s", settings.grace_s)
     await stop(server, app, settings.grace_s)
+    # Drained and stopped: a repeated SIGTERM during interpreter teardown must not turn this clean exit
+    # into death by signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_IGN)
