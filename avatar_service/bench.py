@@ -23,6 +23,7 @@ def register(sub) -> None:
     p.add_argument("--streams", default="1,2,4,8")
     p.add_argument("--seconds", type=float, default=4.0, help="audio per stream")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.set_defaults(func=run)
 
 
@@ -96,6 +97,7 @@ def run(args) -> int:
         for size in map(int, args.sizes.split(",")):
             with tempfile.TemporaryDirectory() as store:
                 settings = ServerSettings(listen="127.0.0.1:0", model=args.model, backend=backend, device=args.device,
+                                          dtype=args.dtype if backend == "torch" else "float32",
                                           store_dir=store, face_px=size)
                 with InProcessServer(settings) as srv:
                     avatar = srv.stub().CreateAvatar(pb.CreateAvatarRequest(portrait_image=portrait)).avatar_id

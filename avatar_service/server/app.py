@@ -34,7 +34,7 @@ class App:
         self.settings = settings
         self.metrics = Metrics()  # always counted; served over HTTP only when metrics_port is set
         self.metrics_port = 0
-        self.backend = load_backend(settings.model, settings.backend, settings.device)
+        self.backend = load_backend(settings.model, settings.backend, settings.device, settings.dtype)
         self.engine = Engine(self.backend, settings.max_batch, settings.batch_wait_ms, observer=self.metrics)
         self.store = open_store(settings.store_url or settings.store_dir)
         self.avatars = Avatars(self.store, self.backend, settings)

@@ -12,6 +12,7 @@ def register(sub) -> None:
     p.add_argument("--model", help="'default' (embedded), 'tiny' (random weights, for tests) or a model folder")
     p.add_argument("--backend", choices=["torch", "onnx"])
     p.add_argument("--device", help="cpu or cuda")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="torch backend precision (GPU: bfloat16)")
     p.add_argument("--store", dest="store_dir", help="avatar store directory (default ./avatars)")
     p.add_argument("--store-url", help="shared avatar registry, postgresql://user@host:port/db (overrides --store)")
     p.add_argument("--face-px", type=int, help="face texture size of new avatars (default 256)")
@@ -28,7 +29,7 @@ def run(args) -> int:
     from avatar_service.server.app import serve_forever
     from avatar_service.server.settings import ServerSettings
 
-    keys = ["listen", "model", "backend", "device", "store_dir", "face_px", "grace_s", "max_concurrent_sessions",
+    keys = ["listen", "model", "backend", "device", "dtype", "store_dir", "face_px", "grace_s", "max_concurrent_sessions",
             "metrics_port", "store_url", "log_format"]
     settings = ServerSettings.load(args.config, **{k: getattr(args, k) for k in keys})
     logs.configure(settings.log_format)

@@ -26,6 +26,7 @@ class ServerSettings(BaseModel):
     model: str = "default"  # 'default' (embedded), 'tiny' (random, for tests) or a model folder
     backend: str = Field("torch", pattern="^(torch|onnx)$")
     device: str = "cpu"
+    dtype: str = Field("float32", pattern="^(float32|bfloat16|float16)$")  # torch backend; half types for GPUs
     store_dir: str = "avatars"
     # Shared avatar registry for several replicas, e.g. postgresql://user@db:5432/avatarlab (password from
     # the URL or PGPASSWORD / ~/.pgpass); unset = the local store_dir.
