@@ -29,6 +29,7 @@ def test_eval_scores_model_and_baselines(dataset, tmp_path):
     assert gt["lmd"] == 0 and gt["ssim"] == 1 and gt["mouth_open_r"] == 1 and math.isinf(gt["psnr"])
     assert static["lmd"] > 0 and static["mouth_open_r"] < 0.9
     assert 0 < result["model"]["identity"] <= 1
+    assert result["model"]["lse_d"] is None and result["model"]["lse_c"] is None  # no expert given: no number
     clip = result["per_clip"][0]["clip"]
     assert (tmp_path / "videos" / f"{clip}.mp4").stat().st_size > 1000
     assert "| model |" in markdown(result, "avatarlab eval ...")

@@ -101,6 +101,8 @@ def score(frames: np.ndarray, real: np.ndarray, real_track: metrics.MouthTrack, 
     if sync is not None:
         r = sync(frames, audio16k)
         out.update(lse_d=r.distance, lse_c=r.confidence, sync_offset_frames=r.offset_frames)
+    else:  # no trained sync expert: say so (null in the JSON) rather than print a number from an untrained one
+        out.update(lse_d=None, lse_c=None)
     return out
 
 
@@ -131,7 +133,8 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
             row[name] = score(frames, real, real_track, reference, audio, layout, sync)
         per_clip.append(row)
         log(f"[{n + 1}/{len(clips)}] {c['id']}: lmd model {row['model']['lmd']:.4f} static {row['static']['lmd']:.4f}"
-            + (f", lse_c model {row['model']['lse_c']:.2f} static {row['static']['lse_c']:.2f} real {row['ground_truth']['lse_c']:.2f}" if sync else ""))
+            + (f", lse_c model {row['model']['lse_c']:.2f} static {row['static']['lse_c']:.2f} real {row['ground_truth']['lse_c']:.2f}" if sync else "")
+            + f", mouth-open r model {row['model']['mouth_open_r']:.2f} static {row['static']['mouth_open_r']:.2f}")
         if videos:
             vdir = pathlib.Path(videos)
             vdir.mkdir(parents=True, exist_ok=True)
@@ -170,6 +173,9 @@ def _mean_scores(rows: list[dict]) -> dict[str, float]:
     keys = rows[0].keys()
     out = {}
     for k in keys:
+        if any(r[k] is None for r in rows):
+            out[k] = None
+            continue
         vals = np.array([r[k] for r in rows], np.float64)
         vals = vals[np.isfinite(vals)]
         out[k] = float(vals.mean()) if len(vals) else math.inf
@@ -185,7 +191,9 @@ def markdown(result: dict, command: str) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for m in METHODS:
         r = result[m]
-        lines.append(f"| {m} | {r['lmd']:.4f} | {r.get('lse_d', float('nan')):.3f} | {r.get('lse_c', float('nan')):.3f} | "
+        lse_d = "n/a" if r.get("lse_d") is None else f"{r['lse_d']:.3f}"
+        lse_c = "n/a" if r.get("lse_c") is None else f"{r['lse_c']:.3f}"
+        lines.append(f"| {m} | {r['lmd']:.4f} | {lse_d} | {lse_c} | "
                      f"{r['psnr']:.2f} | {r['ssim']:.4f} | {r['identity']:.3f} | {r['flicker']:.2f} | {r['mouth_open_r']:.3f} |")
     lines += ["", "Per clip (LMD model / static, mouth-open r model / static):", ""]
     for row in result["per_clip"]:
