@@ -42,15 +42,14 @@ def load_clip(path: pathlib.Path, layout: FaceLayout, max_seconds: float, fps: f
 
 
 def blend_region(crops: np.ndarray, regions: np.ndarray, layout: FaceLayout) -> np.ndarray:
-    """Paste (T, 3, H, W) regions in [-1, 1] into (T, S, S, 3) crops with the feathered mask, as the
-    server does in texture space."""
-    r0 = layout.region_rows[0]
-    w = layout.region_mask(soft=True)[None, ..., None]
-    gen = np.clip((regions.transpose(0, 2, 3, 1) + 1) * 127.5, 0, 255)
-    out = crops.copy()
-    base = out[:, r0:].astype(np.float32)
-    out[:, r0:] = np.clip(base + w * (gen - base) + 0.5, 0, 255).astype(np.uint8)
-    return out
+    """Paste (T, 3, H, W) regions in [-1, 1] into (T, S, S, 3) crops exactly as the server does
+    (AvatarState.composite, with each crop as its own texture)."""
+    from avatar_service.runtime.avatar import AvatarState
+
+    eye = np.repeat(np.eye(2, 3, dtype=np.float32)[None], len(crops), 0)
+    state = AvatarState(textures=np.asarray(crops), crop_to_texture=eye, z_masked=np.zeros((len(crops), 0)),
+                        z_ref=np.zeros(0), layout=layout)
+    return np.stack([state.composite(i, r) for i, r in enumerate(regions)])
 
 
 def synthesize(backend: Backend, crops: np.ndarray, audio16k: np.ndarray, fps: float, steps: int,

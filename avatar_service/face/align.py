@@ -27,6 +27,9 @@ class FaceLayout:
     # Mask box in crop coordinates (x0, y0, x1, y1); y1 = 1 lets the jaw drop freely.
     mask_box: tuple[float, float, float, float] = (0.2, 0.58, 0.8, 1.0)
     feather: float = 0.04  # soft edge of the blend, relative to S
+    # What is shown of the generated region: an ellipse over lips and chin inside the mask box. The model
+    # redraws the whole box (so no lip shape leaks in), but cheeks and neck look best left as they were.
+    blend_box: tuple[float, float, float, float] = (0.2, 0.58, 0.8, 1.0)
 
     def template(self) -> np.ndarray:
         """(5, 2) landmark targets in crop pixels."""
@@ -46,16 +49,21 @@ class FaceLayout:
         return r1 - r0, self.crop_px
 
     def region_mask(self, soft: bool = False) -> np.ndarray:
-        """(H, W) float32 in [0, 1]: 1 where the generator redraws. Soft masks are feathered inward
-        so the blend weight reaches 0 before the box edge: no seam, and nothing outside the box changes."""
+        """(H, W) float32 in [0, 1]. Hard: 1 where the generator redraws (the mask box). Soft: the blend
+        weight, an ellipse inside `blend_box` feathered inward so it reaches 0 before its edge: no seam,
+        and nothing outside the mask box ever changes."""
         h, w = self.region_shape
         r0 = self.region_rows[0]
-        x0, y0, x1, y1 = self.mask_box
         s = self.crop_px
         m = np.zeros((h, w), np.float32)
-        m[max(0, int(y0 * s) - r0): int(y1 * s) - r0, int(x0 * s): int(x1 * s)] = 1.0
         if not soft:
+            x0, y0, x1, y1 = self.mask_box
+            m[max(0, int(y0 * s) - r0): int(y1 * s) - r0, int(x0 * s): int(x1 * s)] = 1.0
             return m
+        x0, y0, x1, y1 = self.blend_box
+        centre = (int(round((x0 + x1) / 2 * s)), int(round((y0 + y1) / 2 * s)) - r0)
+        axes = (int(round((x1 - x0) / 2 * s)), int(round((y1 - y0) / 2 * s)))
+        cv2.ellipse(m, centre, axes, 0, 0, 360, 1.0, thickness=-1)
         k = max(1, int(self.feather * s))
         eroded = cv2.erode(m, np.ones((2 * k + 1, 2 * k + 1), np.uint8), borderType=cv2.BORDER_REPLICATE)
         return cv2.GaussianBlur(eroded, (0, 0), sigmaX=k / 2, borderType=cv2.BORDER_REPLICATE)

@@ -46,10 +46,12 @@ class AvatarState:
 
     # -- compositing --------------------------------------------------------------------------------
     @functools.cached_property
-    def _blend(self) -> list[tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]]:
-        """Per pose: texture rect (x, y, w, h) the region lands in, region->rect affine, blend weights."""
+    def _blend(self) -> list[tuple[tuple[int, int, int, int], np.ndarray, np.ndarray, np.ndarray]]:
+        """Per pose: texture rect (x, y, w, h) the region lands in, region->rect affine, blend weights, and
+        colour-match weights (redrawn by the model but not shown: where its colour cast is measured)."""
         r0 = self.layout.region_rows[0]
         soft = self.layout.region_mask(soft=True)
+        ring = self.layout.region_mask() * (soft < 0.01)
         rh, rw = soft.shape
         out = []
         t = self.texture_px
@@ -61,17 +63,22 @@ class AvatarState:
             x0, y0, x1, y1 = max(0, x0), max(0, y0), min(t, x1), min(t, y1)
             a_rect = a.copy()
             a_rect[:, 2] -= (x0, y0)
-            w = cv2.warpAffine(soft, a_rect, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0)
-            out.append(((x0, y0, x1 - x0, y1 - y0), a_rect.astype(np.float32), w[..., None]))
+            size = (x1 - x0, y1 - y0)
+            w = cv2.warpAffine(soft, a_rect, size, flags=cv2.INTER_LINEAR, borderValue=0)
+            c = cv2.warpAffine(ring, a_rect, size, flags=cv2.INTER_NEAREST, borderValue=0)
+            out.append(((x0, y0, x1 - x0, y1 - y0), a_rect.astype(np.float32), w[..., None], c[..., None]))
         return out
 
     def composite(self, pose: int, region: np.ndarray) -> np.ndarray:
         """region (3, H, W) float in [-1, 1] -> the full texture frame (T, T, 3) uint8."""
-        (x, y, w, h), a_rect, weight = self._blend[pose]
+        (x, y, w, h), a_rect, weight, ring = self._blend[pose]
         frame = self.textures[pose].copy()
         rgb = np.clip((region.transpose(1, 2, 0) + 1) * 127.5, 0, 255).astype(np.float32)
         warped = cv2.warpAffine(rgb, a_rect, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         base = frame[y:y + h, x:x + w].astype(np.float32)
+        n = float(ring.sum())
+        if n > 0:  # remove the decoder's colour cast, measured where it redrew but is not shown
+            warped += ((base - warped) * ring).sum(axis=(0, 1)) / n
         frame[y:y + h, x:x + w] = np.clip(base + weight * (warped - base) + 0.5, 0, 255).astype(np.uint8)
         return frame
 
