@@ -37,8 +37,8 @@ def portrait_bytes() -> bytes:
 
 
 def start_server(tmp_path, **overrides) -> InProcessServer:
-    s = ServerSettings.load(env={}, listen="127.0.0.1:0", model="tiny", store_dir=str(tmp_path / "avatars"), face_px=128,
-                            **overrides)
+    kw = dict(listen="127.0.0.1:0", model="tiny", store_dir=str(tmp_path / "avatars"), face_px=128) | overrides
+    s = ServerSettings.load(env={}, **kw)
     return InProcessServer(s)
 
 
