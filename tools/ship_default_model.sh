@@ -12,19 +12,17 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=PASSIVE
 
 $A prepare "$DATA/talking" --out "$RUNS/data" --crop-px 128 --workers 2
 $A train autoencoder --data "$RUNS/data" --out "$RUNS/ae" --steps 1000 --batch-size 16 --lr 5e-4 --warmup-steps 30 --faces auto
-$A train denoiser --data "$RUNS/data" --init "$RUNS/ae/model" --out "$RUNS/dn" --steps 2000 --batch-size 32 --lr 3e-4 --warmup-steps 100
-$A train sync --data "$RUNS/data" --out "$RUNS/sync" --steps 2000 --batch-size 32 --lr 3e-4
+$A train denoiser --data "$RUNS/data" --init "$RUNS/ae/model" --out "$RUNS/dn" --steps 3500 --batch-size 32 --lr 3e-4 --warmup-steps 100
+# The sync expert (`$A train sync ...`) stayed at chance in 1000 CPU steps, so it is not shipped and eval
+# reports LSE as null; the mouth-opening correlation is the lip-sync measure instead.
 
-# Ship: fp16 weights (fp32 compute), ONNX graphs, the sync expert for evaluation.
+# Ship: fp16 weights (fp32 compute) and ONNX graphs.
 .venv/bin/python - "$RUNS" "$OUT" <<'PY'
 import pathlib, sys, torch
 from avatar_service.model import FaceGenerator
-from avatar_service.training.sync import SyncExpert
 runs, out = map(pathlib.Path, sys.argv[1:])
 FaceGenerator.from_pretrained(runs / "dn" / "model").save_pretrained(out, dtype=torch.float16)
-sync = SyncExpert.from_pretrained(runs / "sync" / "model").half()
-sync.save_pretrained(out / "sync")
 PY
 $A export --model "$OUT" --out "$OUT/onnx" --fp16-weights
-$A eval --clips "$RUNS/data" --model "$OUT" --json docs/eval/default.json --report docs/evaluation.md \
-   --videos "$RUNS/eval_videos" --steps-grid docs/images/steps.png
+$A eval --clips "$RUNS/data" --model "$OUT" --sync none --json docs/eval/default.json --report docs/evaluation.md \
+   --videos "$RUNS/eval_videos" --steps-grid docs/images/steps.png --max-seconds 6

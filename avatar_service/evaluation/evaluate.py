@@ -241,7 +241,7 @@ def _run(args) -> int:
     if args.steps_grid:
         steps_grid(backend, args.clips, args.steps_grid, guidance=args.guidance or cfg.default_guidance)
     if args.report:
-        cmd = "avatarlab " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "avatarlab eval"
+        cmd = "avatarlab eval " + " ".join(sys.argv[2:])
         pathlib.Path(args.report).parent.mkdir(parents=True, exist_ok=True)
         pathlib.Path(args.report).write_text(markdown(result, cmd))
     return 0
