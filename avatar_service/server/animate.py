@@ -56,7 +56,7 @@ class FrameProducer:
     """Turns an AudioStream into VideoFrames through the engine. Shared by Animate and Speak."""
 
     def __init__(self, engine: Engine, avatar: AvatarState, audio: AudioStream, video: VideoSpec, gen: GenSpec,
-                 max_inflight: int = 16, first_batch: int | None = None):
+                 max_inflight: int = 16, first_batch: int | None = 2):
         self.engine, self.avatar, self.audio, self.video, self.gen = engine, avatar, audio, video, gen
         cfg = engine.backend.config
         self.mel_cfg, self.window = cfg.mel, cfg.window
@@ -68,8 +68,8 @@ class FrameProducer:
         self.error: BaseException | None = None
         self.counters = SessionCounters()
         self.max_inflight = max_inflight
-        # Speak hands over a whole sentence at once: a small first submission gets frame 0 out after a
-        # batch of `first_batch` frames rather than a full one.
+        # When much audio arrives at once (a sentence from TTS, a buffered clip), a small first submission
+        # gets frame 0 out after a batch of `first_batch` frames rather than a full one.
         self.first_batch = first_batch or max_inflight
         self._loop = asyncio.get_running_loop()
 
