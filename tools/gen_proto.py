@@ -9,7 +9,6 @@ from __future__ import annotations
 import pathlib
 import re
 import sys
-import tempfile
 
 from grpc_tools import protoc
 import grpc_tools

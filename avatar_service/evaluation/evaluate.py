@@ -10,7 +10,6 @@ its own speech. Three videos are scored against the real one:
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import pathlib

@@ -10,13 +10,12 @@ import grpc
 
 from avatar_service import __version__
 from avatar_service.api import pb, pb_grpc
-from avatar_service.errors import InvalidArgument, ResourceExhausted, Unavailable
+from avatar_service.errors import InvalidArgument
 from avatar_service.runtime.audio_stream import AudioStream
 from avatar_service.server.animate import FrameProducer, GenSpec, read_audio_requests
 from avatar_service.server import logs
 from avatar_service.server.avatars import Avatars
 from avatar_service.server.frames import VideoSpec
-from avatar_service.server.sessions import SessionSlots
 from avatar_service.store import AvatarRecord
 
 log = logging.getLogger(__name__)
