@@ -5,21 +5,16 @@ A saved model is a folder with `config.json` (the frozen GeneratorConfig plus la
 """
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
-from safetensors.torch import load_file, save_file
 from torch import nn
 
+from avatar_service.model.checkpoint import load_config, load_weights, save_module
 from avatar_service.model.config import GeneratorConfig
 from avatar_service.model.networks import AudioEncoder, Denoiser, build_autoencoder
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-FORMAT_VERSION = 1
 
 
 class FaceGenerator(nn.Module):
@@ -72,26 +67,12 @@ class FaceGenerator(nn.Module):
     # -- persistence ------------------------------------------------------------------------------
     def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> pathlib.Path:
         """`dtype=torch.float16` halves the file (weights are loaded back into fp32 modules)."""
-        path = pathlib.Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        meta = {"format_version": FORMAT_VERSION, "generator": self.config.to_dict()}
-        (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True))
-        state = {k: v.detach().to(dtype if dtype and v.is_floating_point() else v.dtype).contiguous().cpu()
-                 for k, v in self.state_dict().items()}
-        save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt", "name": self.config.name})
-        return path
+        return save_module(self, path, "generator", self.config.to_dict(), self.config.name, dtype)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: str = "cpu") -> "FaceGenerator":
-        path = pathlib.Path(path)
-        if not (path / CONFIG_NAME).exists():
-            raise FileNotFoundError(f"{path} is not a saved AvatarLab model: {CONFIG_NAME} is missing")
-        meta = json.loads((path / CONFIG_NAME).read_text())
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: model format {meta.get('format_version')} is not supported (expected {FORMAT_VERSION})")
-        model = cls(GeneratorConfig.from_dict(meta["generator"]))
-        model.load_state_dict(load_file(str(path / WEIGHTS_NAME), device=device), strict=True)
-        return model.to(device).eval()
+        model = cls(GeneratorConfig.from_dict(load_config(path, "generator", "AvatarLab model")))
+        return load_weights(model, path, device)
 
     @classmethod
     def random(cls, config: GeneratorConfig, seed: int = 0) -> "FaceGenerator":

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from avatar_service.model import FaceGenerator
-from avatar_service.model.generator import CONFIG_NAME, FORMAT_VERSION
+from avatar_service.model.checkpoint import CONFIG_NAME, FORMAT_VERSION
 
 
 class _Stage(nn.Module):

@@ -14,7 +14,6 @@ are unit vectors, so distances lie in [0, 2] and are not on the scale of the pub
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
-from safetensors.torch import load_file, save_file
+from avatar_service.model.checkpoint import load_config, load_weights, save_module
 from torch import nn
 
 from avatar_service.face.align import FaceLayout
@@ -38,9 +37,6 @@ from avatar_service.training.runtime import Logger, Runtime, eval_mode
 
 log = logging.getLogger(__name__)
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-FORMAT_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,26 +164,12 @@ class SyncExpert(nn.Module):
 
         return embed_video, embed_audio
 
-    def save_pretrained(self, path: str | os.PathLike) -> pathlib.Path:
-        path = pathlib.Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        meta = {"format_version": FORMAT_VERSION, "sync": self.config.to_dict()}
-        (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True))
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(path / WEIGHTS_NAME),
-                  metadata={"format": "pt", "name": self.config.name})
-        return path
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> pathlib.Path:
+        return save_module(self, path, "sync", self.config.to_dict(), self.config.name, dtype)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: str = "cpu") -> "SyncExpert":
-        path = pathlib.Path(path)
-        if not (path / CONFIG_NAME).exists():
-            raise FileNotFoundError(f"{path} is not a saved sync expert: {CONFIG_NAME} is missing")
-        meta = json.loads((path / CONFIG_NAME).read_text())
-        if meta.get("format_version") != FORMAT_VERSION or "sync" not in meta:
-            raise ValueError(f"{path}: not a sync expert of format {FORMAT_VERSION}")
-        model = cls(SyncConfig.from_dict(meta["sync"]))
-        model.load_state_dict(load_file(str(path / WEIGHTS_NAME), device=device), strict=True)
-        return model.to(device).eval()
+        return load_weights(cls(SyncConfig.from_dict(load_config(path, "sync", "sync expert"))), path, device)
 
 
 def video_windows(regions: np.ndarray, starts: np.ndarray, frames: int) -> torch.Tensor:
