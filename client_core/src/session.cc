@@ -406,17 +406,7 @@ Error Session::RunAnimate(grpc::ClientContext* context) {
     cv_.notify_all();
   }
   writer.join();
-  grpc::Status status = stream->Finish();
-  if (!handled.ok()) return handled;
-  bool cancelled = false;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    cancelled = cancel_requested_;
-  }
-  if (status.ok() && !ended) {
-    return MakeError(AVL_ERR_PROTOCOL, "Animate: stream closed without SessionEnded");
-  }
-  return FromGrpcStatus(status, "Animate", connection_->config().target, cancelled);
+  return Outcome(stream->Finish(), handled, ended, "Animate");
 }
 
 void Session::WriteAudio(
@@ -470,7 +460,10 @@ Error Session::RunSpeak(grpc::ClientContext* context) {
     while (stream->Read(&response)) {
     }
   }
-  grpc::Status status = stream->Finish();
+  return Outcome(stream->Finish(), handled, ended, "Speak");
+}
+
+Error Session::Outcome(const grpc::Status& status, const Error& handled, bool ended, const char* rpc) {
   if (!handled.ok()) return handled;
   bool cancelled = false;
   {
@@ -478,9 +471,9 @@ Error Session::RunSpeak(grpc::ClientContext* context) {
     cancelled = cancel_requested_;
   }
   if (status.ok() && !ended) {
-    return MakeError(AVL_ERR_PROTOCOL, "Speak: stream closed without SessionEnded");
+    return MakeError(AVL_ERR_PROTOCOL, std::string(rpc) + ": stream closed without SessionEnded");
   }
-  return FromGrpcStatus(status, "Speak", connection_->config().target, cancelled);
+  return FromGrpcStatus(status, rpc, connection_->config().target, cancelled);
 }
 
 // ------------------------------------------------------------------ stream messages

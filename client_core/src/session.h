@@ -73,6 +73,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void WriteAudio(grpc::ClientReaderWriter<avatarlab::v1::AnimateRequest,
                                            avatarlab::v1::AnimateResponse>* stream);
   Error OnStarted(const avatarlab::v1::SessionStarted& started, int32_t audio_rate_hz);
+  // How a finished stream ended: a local handling error first, then cancel, a missing SessionEnded, or the status.
+  Error Outcome(const grpc::Status& status, const Error& handled, bool ended, const char* rpc);
   Error OnFrame(const avatarlab::v1::VideoFrame& frame);
   void OnSpeech(const avatarlab::v1::SpeechAudio& audio);
   void OnEnded(const avatarlab::v1::SessionEnded& ended);
