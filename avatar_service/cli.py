@@ -16,6 +16,7 @@ COMMANDS = [
     "avatar_service.bench",  # bench
     "avatar_service.training.cli",  # train autoencoder|denoiser|sync
     "avatar_service.evaluation.evaluate",  # eval
+    "avatar_service.evaluation.audio_probe",  # probe-audio
     "avatar_service.dub",  # dub
     "avatar_service.loadtest",  # loadtest
 ]

@@ -80,7 +80,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
     n_speech = math.ceil(len(speech) / cfg.mel.sample_rate_hz * fps - 1e-9)
     n_gen = min(n_video, n_speech)
     n_out = n_gen if trim else n_video
-    windows = clip_windows(speech, n_gen, fps, cfg.mel, cfg.window)
+    windows = clip_windows(speech, n_gen, fps, cfg.feature_extractor(), cfg.window)
     noise = np.random.default_rng(seed).standard_normal(cfg.latent_shape).astype(np.float32)
     frames_iter = iter_frames(info, fps, max_frames=n_out)
     z_ref = None

@@ -24,13 +24,13 @@ img = np.asarray(Image.open("avatar_service/assets/astronaut.png").convert("RGB"
 state = prepare_avatar(b, [img], 256)
 audio = read_audio("avatar_service/assets/demo_line.wav")
 n = args.batch
-windows = clip_windows(audio, n, 25.0, cfg.mel, cfg.window)
+windows = clip_windows(audio, n, 25.0, cfg.feature_extractor(), cfg.window)
 noise = np.random.default_rng(0).standard_normal((n, *cfg.latent_shape)).astype(np.float32)
 zm, zr = np.repeat(state.z_masked, n, 0), np.repeat(state.z_ref[None], n, 0)
 t = {"audio features (mel windows)": 0.0, "audio encoder": 0.0, f"denoiser x{args.steps} + scheduler": 0.0,
      "decoder": 0.0, "composite (warp + blend)": 0.0}
 for r in range(args.repeats + 2):
-    t0 = time.perf_counter(); w = clip_windows(audio, n, 25.0, cfg.mel, cfg.window); t1 = time.perf_counter()
+    t0 = time.perf_counter(); w = clip_windows(audio, n, 25.0, cfg.feature_extractor(), cfg.window); t1 = time.perf_counter()
     tok = b.audio_tokens(w); t2 = time.perf_counter()
     z0 = sample_latents(b, noise, zm, zr, tok, args.steps, 1.0); t3 = time.perf_counter()
     reg = b.decode(z0); t4 = time.perf_counter()

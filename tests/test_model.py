@@ -28,7 +28,7 @@ def portrait():
 
 def test_shapes_and_ranges_through_every_stage(gen, speech_16k):
     cfg = gen.config
-    windows = clip_windows(speech_16k[:16000], 25, 25.0, cfg.mel, cfg.window)
+    windows = clip_windows(speech_16k[:16000], 25, 25.0, cfg.feature_extractor(), cfg.window)
     assert windows.shape == (25, 5, cfg.mel.n_mels, 17)
     assert -1.01 <= windows.min() and windows.max() < 3
     h, w = cfg.layout.region_shape
@@ -37,7 +37,10 @@ def test_shapes_and_ranges_through_every_stage(gen, speech_16k):
         z = gen.encode(region)
         assert z.shape == (4, *cfg.latent_shape)
         tok = gen.audio_tokens(torch.from_numpy(windows[:4]))
-        assert tok.shape == (4, 6, cfg.audio.token_dim) and torch.isfinite(tok).all()
+        # the smoothed feature, one per neighbour (5) and the predicted lip-shape token
+        assert tok.shape == (4, 7, cfg.audio.token_dim) and torch.isfinite(tok).all()
+        _, lips = gen.audio_encoder.encode(torch.from_numpy(windows[:4]))
+        assert lips.shape == (4, cfg.audio.lip_components)
         out = gen.denoise(z, torch.tensor([999, 500, 10, 0]), z, z, tok)
         assert out.shape == z.shape
         assert gen.decode(z).shape == (4, 3, h, w)
@@ -51,11 +54,27 @@ def test_streaming_mel_equals_offline(speech_16k):
     assert np.allclose(log_mel(np.zeros(4000, np.float32), cfg), -1.0)  # silence is the floor
 
 
-def test_lookahead_covers_every_window():
-    spec, mel, fps = WindowSpec(), MelConfig(), 25
-    centres = spec.mel_centres(np.array([10]), fps, mel)
-    last_sample = (centres.max() + spec.mel_radius) * mel.hop + mel.n_fft // 2
-    assert last_sample / mel.sample_rate_hz <= 11 / fps + spec.lookahead_s(fps, mel) + 1e-9
+@pytest.mark.parametrize("kind", ["logmel", "whisper"])
+def test_streamed_windows_equal_offline_ones(kind, speech_16k):
+    """Audio arriving in uneven chunks gives each frame, once `frames_ready` says it is final, the very
+    window offline featurisation (training, eval) gives it; and frame 0 needs only the first 200 ms."""
+    from avatar_service.model.features import AudioFeatureConfig
+
+    spec = WindowSpec(mel_radius=8 if kind == "logmel" else 4)
+    cfg = GeneratorConfig(features=AudioFeatureConfig(kind=kind), window=spec)
+    feat, fps = cfg.feature_extractor(), 25.0
+    audio = speech_16k[:48000]
+    offline = clip_windows(audio, 75, fps, feat, spec)
+    assert spec.frames_ready(3200, fps, feat) >= 1  # the first frame after 200 ms of audio
+    cache, done, have = {}, 0, 0
+    for size in [700, 2500, 161, 9000, 4000, 16000, 15639]:
+        have += size
+        ready = spec.frames_ready(have, fps, feat)
+        if ready > done:
+            got = spec.windows(audio[:have], done, ready, fps, feat, cache)
+            np.testing.assert_allclose(got, offline[done:ready], atol=1e-4)
+            done = ready
+    assert done >= 70
 
 
 def test_save_load_bit_exact(gen, tmp_path):
@@ -81,7 +100,7 @@ def test_onnx_matches_torch(gen, tmp_path, portrait, speech_16k):
     export_onnx(gen, tmp_path / "onnx")
     tb, ob = TorchBackend(gen), OnnxBackend(tmp_path / "onnx")
     state = prepare_avatar(tb, [portrait], 128)
-    windows = clip_windows(speech_16k[:8000], 5, 25.0, gen.config.mel, gen.config.window)
+    windows = clip_windows(speech_16k[:8000], 5, 25.0, gen.config.feature_extractor(), gen.config.window)
     noise = np.random.default_rng(0).standard_normal((5, *gen.config.latent_shape)).astype(np.float32)
     zm, zr = np.repeat(state.z_masked, 5, 0), np.repeat(state.z_ref[None], 5, 0)
     outs = []

@@ -90,11 +90,33 @@ def test_reader_resizes_regions_masks_and_windows(dataset):
     rows = idx.sample(np.random.default_rng(0), 64)
     refs = idx.references(np.random.default_rng(0), rows)
     assert np.all(np.abs(refs - rows[:, 1]) >= 5)
-    win = audio_windows(clip, np.array([0, 50]), ds.fps, TINY.mel, TINY.window)
+    win = audio_windows(clip.mel, np.array([0, 50]), ds.fps, TINY.feature_extractor(), TINY.window)
     assert win.shape == (2, 5, TINY.mel.n_mels, 17)
     other = FaceLayout(face_scale=0.8)  # faces aligned differently: the crops do not fit the model
     with pytest.raises(ValueError, match="face_scale"):
         TalkingDataset(dataset, other, TINY.mel)
+
+
+def test_lip_coefficients_are_whitened_and_track_mouth_opening(dataset):
+    """The denoiser's lip condition: PCA of per-clip-centred mediapipe lips. On real speech its first
+    component must follow the measured inner-lip opening, and training frames' coefficients are whitened."""
+    from avatar_service.training.denoiser import lip_basis, lip_coefficients
+
+    ds = TalkingDataset(dataset, TINY.layout, TINY.mel)
+    train = ds.split("train")
+    basis, std = lip_basis(train, 4)
+    assert np.allclose(basis.T @ basis, np.eye(4), atol=1e-5)
+    coef = np.concatenate([lip_coefficients(c.lips, basis, std) for c in train])
+    coef = coef[np.isfinite(coef).all(axis=1)]
+    assert len(coef) > 100 and np.allclose(coef.std(axis=0), 1.0, atol=0.05)
+    np.testing.assert_array_equal(lip_basis(train, 4)[0], basis)  # same data, same basis (signs fixed)
+    for clip in train:
+        with np.load(clip.path) as z:
+            opening = z["mouth_open"]
+        c = lip_coefficients(clip.lips, basis, std)
+        ok = np.isfinite(opening) & np.isfinite(c).all(axis=1)
+        r = max(abs(np.corrcoef(c[ok, k], opening[ok])[0, 1]) for k in range(4))  # the top two are often lip position
+        assert r > 0.6, (clip.id, r)
 
 
 def test_face_photos_are_aligned_and_cached(tmp_path):

@@ -58,7 +58,7 @@ def synthesize(backend: Backend, crops: np.ndarray, audio16k: np.ndarray, fps: f
     layout = cfg.layout
     regions, masked = zip(*(masked_region(c, layout) for c in crops))
     z_ref = backend.encode(np.stack(regions[:1]))[0]
-    windows = clip_windows(audio16k, len(crops), fps, cfg.mel, cfg.window)
+    windows = clip_windows(audio16k, len(crops), fps, cfg.feature_extractor(), cfg.window)
     noise = np.random.default_rng(seed).standard_normal(cfg.latent_shape).astype(np.float32)
     out = []
     for i in range(0, len(crops), batch):

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from avatar_service.face.align import FaceLayout
-from avatar_service.model.features import MelConfig, WindowSpec
+from avatar_service.model.features import AudioFeatureConfig, MelConfig, WindowSpec, feature_extractor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,7 +18,7 @@ class AutoencoderConfig:
     # 4 levels = factor 8; narrow high-resolution levels keep the decoder near 9 ms a frame on 2 cores
     block_out_channels: tuple[int, ...] = (16, 32, 64, 64)
     layers_per_block: int = 1
-    latent_channels: int = 8  # more channels than SD's 4: the region is small, detail matters
+    latent_channels: int = 16  # 4x SD's: a small net trained for an hour blurs lips at 8 (tried)
     norm_num_groups: int = 8
     scaling_factor: float = 1.0  # latents are normalised by training statistics (set after AE training)
 
@@ -32,6 +32,11 @@ class AudioEncoderConfig:
     hidden: int = 128  # per-frame feature width (AudioNet output)
     token_dim: int = 128  # cross-attention width
     dropout: float = 0.0
+    # Audio -> lip shape: a small head predicts the leading PCA coefficients of the frame's lip landmarks
+    # (centred per clip, whitened) and feeds them back as one more token. Training shows the denoiser
+    # the measured coefficients instead, so it learns to draw a given lip shape from few minutes of
+    # video, and the head learns audio -> lips by plain regression. 0 = off.
+    lip_components: int = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +47,18 @@ class DenoiserConfig:
     norm_num_groups: int = 16
     prediction_type: str = "v_prediction"  # v-pred with zero terminal SNR: good 1-4 step samples
     num_train_timesteps: int = 1000
+    # > 0: diffuse the residual (z0 - z_ref) / residual_scale instead of z0, so the sample starts from the
+    # reference's sharp latent and the network only has to draw what differs (mostly the mouth).
+    # Set by the denoiser stage to the residual's measured std; 0 = diffuse z0 itself.
+    residual_scale: float = 0.0
+
+    def to_latent(self, x, z_ref):
+        """Sampled x -> region latent z0 (numpy or torch)."""
+        return x * self.residual_scale + z_ref if self.residual_scale > 0 else x
+
+    def to_target(self, z0, z_ref):
+        """Region latent z0 -> what the diffusion runs on (inverse of `to_latent`)."""
+        return (z0 - z_ref) / self.residual_scale if self.residual_scale > 0 else z0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,12 +72,21 @@ class SamplingConfig:
 class GeneratorConfig:
     name: str = "avatarlab-face"
     layout: FaceLayout = FaceLayout()
-    mel: MelConfig = MelConfig()
-    window: WindowSpec = WindowSpec()
+    mel: MelConfig = MelConfig()  # sample rate, and the log-mel front end when features.kind is "logmel"
+    features: AudioFeatureConfig = AudioFeatureConfig(kind="whisper")
+    window: WindowSpec = WindowSpec(mel_radius=4)  # +-80 ms of 50 Hz Whisper states
     autoencoder: AutoencoderConfig = AutoencoderConfig()
     audio: AudioEncoderConfig = AudioEncoderConfig()
     denoiser: DenoiserConfig = DenoiserConfig()
     sampling: SamplingConfig = SamplingConfig()
+
+    @property
+    def feature_dims(self) -> int:
+        """Channels of one audio feature frame (the AudioNet's input)."""
+        return self.mel.n_mels if self.features.kind == "logmel" else self.features.whisper.dims
+
+    def feature_extractor(self):
+        return feature_extractor(self.mel, self.features)
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -103,8 +129,10 @@ class GeneratorConfig:
         return cls(
             name="avatarlab-face-tiny",
             layout=FaceLayout(crop_px=64),
+            features=AudioFeatureConfig(kind="logmel"), window=WindowSpec(mel_radius=8),  # no Whisper load in unit tests
             autoencoder=AutoencoderConfig(block_out_channels=(8, 16, 16), latent_channels=4, norm_num_groups=4),
-            audio=AudioEncoderConfig(hidden=32, token_dim=32),
-            denoiser=DenoiserConfig(block_out_channels=(16, 32), attention_head_dim=8, norm_num_groups=4),
+            audio=AudioEncoderConfig(hidden=32, token_dim=32, lip_components=4),
+            denoiser=DenoiserConfig(block_out_channels=(16, 32), attention_head_dim=8, norm_num_groups=4,
+                                    residual_scale=0.5),
             sampling=SamplingConfig(default_steps=2),
         )

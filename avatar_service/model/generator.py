@@ -40,7 +40,7 @@ class FaceGenerator(nn.Module):
         return self.autoencoder.decode(z).sample
 
     def audio_tokens(self, windows: torch.Tensor) -> torch.Tensor:
-        """mel windows (B, K, n_mels, M) -> tokens (B, K+1, D)."""
+        """mel windows (B, K, n_mels, M) -> tokens (B, T, D)."""
         return self.audio_encoder(windows)
 
     def null_tokens(self, batch: int) -> torch.Tensor:

@@ -35,7 +35,7 @@ class AudioEncoder(nn.Module):
 
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
-        a, n_mels = cfg.audio, cfg.mel.n_mels
+        a, n_mels = cfg.audio, cfg.feature_dims
         k = 2 * cfg.window.neighbour_radius + 1
         self.audionet = nn.Sequential(
             nn.Conv1d(n_mels, a.hidden, 3, padding=1), nn.LeakyReLU(0.02),
@@ -49,17 +49,37 @@ class AudioEncoder(nn.Module):
         )
         self.position = nn.Parameter(torch.zeros(1, k + 1, a.hidden))
         self.to_tokens = nn.Sequential(nn.Linear(a.hidden, a.token_dim), nn.LayerNorm(a.token_dim))
+        self.lip_components = a.lip_components
+        if a.lip_components:
+            self.lip_head = nn.Sequential(nn.Linear((k + 1) * a.hidden, a.hidden), nn.LeakyReLU(0.02),
+                                          nn.Linear(a.hidden, a.lip_components))
+            self.lip_embed = nn.Sequential(nn.Linear(a.lip_components, a.token_dim), nn.LayerNorm(a.token_dim))
+        self.num_tokens = k + 1 + (1 if a.lip_components else 0)
         # Classifier-free guidance: the "no audio" condition, learned while audio is dropped in training.
-        self.null_tokens = nn.Parameter(torch.zeros(1, k + 1, a.token_dim))
+        self.null_tokens = nn.Parameter(torch.zeros(1, self.num_tokens, a.token_dim))
 
-    def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        """windows (B, K, n_mels, M) -> tokens (B, K+1, token_dim)."""
+    def encode(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """windows (B, K, n_mels, M) -> audio tokens (B, K+1, token_dim) and predicted lip
+        coefficients (B, lip_components) (None without a lip head)."""
         b, k, c, m = windows.shape
         f = self.audionet(windows.reshape(b * k, c, m)).mean(dim=2)  # (B*K, hidden)
         f = self.audionet_out(f).reshape(b, k, -1)  # (B, K, hidden)
         w = torch.softmax(self.attnet(f.transpose(1, 2)).squeeze(1), dim=1)  # (B, K)
         smooth = (w.unsqueeze(-1) * f).sum(dim=1, keepdim=True)  # (B, 1, hidden)
-        return self.to_tokens(torch.cat([smooth, f], dim=1) + self.position)
+        h = torch.cat([smooth, f], dim=1) + self.position
+        lips = self.lip_head(h.flatten(1)) if self.lip_components else None
+        return self.to_tokens(h), lips
+
+    def tokens(self, audio_tokens: torch.Tensor, lips: torch.Tensor | None) -> torch.Tensor:
+        """Audio tokens plus the lip-shape token of `lips` (B, lip_components) -> (B, num_tokens, D)."""
+        if not self.lip_components:
+            return audio_tokens
+        return torch.cat([audio_tokens, self.lip_embed(lips)[:, None]], dim=1)
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        """windows (B, K, n_mels, M) -> tokens (B, num_tokens, token_dim), lips predicted from audio."""
+        audio, lips = self.encode(windows)
+        return self.tokens(audio, lips)
 
 
 class Denoiser(nn.Module):

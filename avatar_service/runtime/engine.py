@@ -84,7 +84,7 @@ class Engine:
         """One real frame through every stage, so the first session does not pay for lazy init."""
         cfg = self.backend.config
         k, m = 2 * cfg.window.neighbour_radius + 1, 2 * cfg.window.mel_radius + 1
-        windows = np.full((1, k, cfg.mel.n_mels, m), -1.0, np.float32)
+        windows = np.zeros((1, k, cfg.feature_dims, m), np.float32)
         self._compute([(avatar, 0, windows[0], np.zeros(cfg.latent_shape, np.float32))], steps, guidance)
 
     # -- worker thread ------------------------------------------------------------------------------

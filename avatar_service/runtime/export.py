@@ -57,10 +57,10 @@ def export_onnx(generator: FaceGenerator, out_dir: str | pathlib.Path, opset: in
     k, m = 2 * cfg.window.neighbour_radius + 1, 2 * cfg.window.mel_radius + 1
     b = 2
     z = torch.randn(b, c, lh, lw)
-    tokens = torch.randn(b, k + 1, cfg.audio.token_dim)
+    tokens = torch.randn(b, g.audio_encoder.num_tokens, cfg.audio.token_dim)
     graphs = {
         "encoder": ("encode", (torch.randn(b, 3, h, w),), ["region"], ["z"]),
-        "audio_encoder": ("audio_tokens", (torch.randn(b, k, cfg.mel.n_mels, m),), ["windows"], ["tokens"]),
+        "audio_encoder": ("audio_tokens", (torch.randn(b, k, cfg.feature_dims, m),), ["windows"], ["tokens"]),
         "denoiser": ("denoise", (z, torch.full((b,), 500, dtype=torch.long), z, z, tokens),
                      ["z_t", "t", "z_masked", "z_ref", "tokens"], ["prediction"]),
         "decoder": ("decode", (z,), ["z"], ["region"]),

@@ -32,4 +32,4 @@ def sample_latents(backend: Backend, noise: np.ndarray, z_masked: np.ndarray, z_
         else:
             out = backend.denoise(xin, np.full(b, int(t)), z_masked, z_ref, tokens)
         x = sched.step(torch.from_numpy(out), t, x).prev_sample
-    return x.numpy()
+    return backend.config.denoiser.to_latent(x.numpy(), z_ref)

@@ -18,7 +18,6 @@ import numpy as np
 
 from avatar_service.api import pb
 from avatar_service.errors import InvalidArgument
-from avatar_service.model.features import log_mel
 from avatar_service.runtime.audio_stream import AudioStream
 from avatar_service.runtime.avatar import AvatarState
 from avatar_service.runtime.engine import Engine, FrameJob
@@ -59,9 +58,10 @@ class FrameProducer:
                  max_inflight: int = 16, first_batch: int | None = 2):
         self.engine, self.avatar, self.audio, self.video, self.gen = engine, avatar, audio, video, gen
         cfg = engine.backend.config
-        self.mel_cfg, self.window = cfg.mel, cfg.window
+        self.features, self.window = cfg.feature_extractor(), cfg.window
+        self.feature_cache: dict = {}  # finished feature blocks of this stream (Whisper encodes each once)
         # 10 ms margin: the streaming resampler holds back a few samples
-        self.lookahead_s = self.window.lookahead_s(video.fps, self.mel_cfg) + 0.01
+        self.lookahead_s = self.window.lookahead_s(video.fps, self.features) + 0.01
         self.noise = np.random.default_rng(gen.seed).standard_normal(cfg.latent_shape).astype(np.float32)
         self.encoder = FrameEncoder(video)
         self.changed = asyncio.Event()
@@ -93,16 +93,13 @@ class FrameProducer:
         total = self.total_frames()
         if total is not None:
             return total
-        return max(0, math.floor((self.audio.duration_s - self.lookahead_s) * self.video.fps + 1e-9))
+        # samples actually in the buffer, not the input clock: the resampler may still hold a few back
+        return self.window.frames_ready(len(self.audio.samples), self.video.fps, self.features)
 
     def _windows(self, start: int, stop: int) -> np.ndarray:
-        centres = self.window.mel_centres(np.arange(start, stop), self.video.fps, self.mel_cfg)
-        lo, hi = int(centres.min()) - self.window.mel_radius, int(centres.max()) + self.window.mel_radius + 1
-        mel = log_mel(self.audio.samples, self.mel_cfg, lo, hi - lo)
-        return self.window.gather(mel, lo, centres, self.mel_cfg)
+        return self.window.windows(self.audio.samples, start, stop, self.video.fps, self.features, self.feature_cache)
 
-    def _submit(self, start: int, stop: int) -> list[asyncio.Future]:
-        windows = self._windows(start, stop)
+    def _submit(self, start: int, stop: int, windows: np.ndarray) -> list[asyncio.Future]:
         jobs = []
         for k, i in enumerate(range(start, stop)):
             fut = self._loop.create_future()
@@ -124,7 +121,9 @@ class FrameProducer:
                 room = (self.max_inflight if next_submit else self.first_batch) - len(pending)
                 if next_submit < ready and room > 0:
                     stop = min(ready, next_submit + room)
-                    pending.extend(self._submit(next_submit, stop))
+                    # feature extraction can be a Whisper encoder call: keep it off the event loop
+                    windows = await asyncio.to_thread(self._windows, next_submit, stop)
+                    pending.extend(self._submit(next_submit, stop, windows))
                     next_submit = stop
                 if pending:
                     (x, y, w, h), data = (res := await pending.popleft())[0]

@@ -31,18 +31,25 @@ def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class AutoencoderObjective(nn.Module):
     """x (B, 3, H, W) in [-1, 1] -> (loss, logs): reconstruct through a sampled latent."""
 
-    def __init__(self, autoencoder: nn.Module, tc: TrainConfig):
+    def __init__(self, autoencoder: nn.Module, tc: TrainConfig, mask: torch.Tensor | None = None):
+        """`mask` (H, W), 1 where the generator redraws: only that part is ever shown, so its pixels
+        weigh `tc.ae_mask_weight` times the rest (the rest still matters: it carries pose context)."""
         super().__init__()
         self.autoencoder = autoencoder
         self.kl_weight, self.edge_weight = tc.kl_weight, tc.edge_weight
+        w = torch.ones(1, 1, 1, 1) if mask is None else 1.0 + (tc.ae_mask_weight - 1.0) * mask[None, None].float()
+        self.register_buffer("pixel_weight", w / w.mean(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         posterior = self.autoencoder.encode(x).latent_dist
         rec = self.autoencoder.decode(posterior.sample()).sample.float()  # (B, 3, H, W)
-        l1 = (rec - x).abs().mean()
+        w = self.pixel_weight
+        l1 = ((rec - x).abs() * w).mean()
         kl = posterior.kl().float().mean() / x[0].numel()  # summed over the latent, per pixel
         (gx, gy), (rx, ry) = image_gradients(x), image_gradients(rec)
-        edge = (gx - rx).abs().mean() + (gy - ry).abs().mean()
+        wx = w[..., :, 1:] if w.shape[-1] > 1 else w  # a (1, 1, 1, 1) weight broadcasts as it is
+        wy = w[..., 1:, :] if w.shape[-2] > 1 else w
+        edge = ((gx - rx).abs() * wx).mean() + ((gy - ry).abs() * wy).mean()
         loss = l1 + self.kl_weight * kl + self.edge_weight * edge
         return loss, {"loss": loss.detach(), "l1": l1.detach(), "kl": kl.detach(), "edge": edge.detach()}
 
@@ -64,7 +71,8 @@ class AutoencoderStage(Stage):
             config = self.generator.config
         self.config = config
         self.generator.to(rt.device)
-        self.trainable = AutoencoderObjective(self.generator.autoencoder, tc)
+        mask = torch.from_numpy(config.layout.region_mask(soft=True)).to(rt.device)
+        self.trainable = AutoencoderObjective(self.generator.autoencoder, tc, mask)
         self.frames = self.val = None
         if data:
             ds = TalkingDataset(data, config.layout, config.mel)

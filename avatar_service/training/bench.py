@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
            "threads": torch.get_num_threads(), "bf16": args.bf16, "config": args.config}
 
     tc = DEFAULTS["autoencoder"]
-    ae = AutoencoderObjective(g.autoencoder, tc)
+    ae = AutoencoderObjective(g.autoencoder, tc, torch.from_numpy(cfg.layout.region_mask(soft=True))).to(dev)
     b = bs["autoencoder"]
     out["autoencoder"] = {"batch": b, "params": _params(ae), "s_per_step": _time(ae, lambda: {"x": torch.rand(b, 3, h, w, device=dev) * 2 - 1},
                                                             args.steps, rt)}
@@ -74,8 +74,9 @@ def main(argv: list[str] | None = None) -> dict:
     def dn_batch():
         z = lambda: torch.randn(b, c, lh, lw, device=dev)  # noqa: E731
         return {"z0": z(), "z_masked": z(), "z_ref": z(), "noise": z(),
-                "windows": torch.randn(b, k, cfg.mel.n_mels, m, device=dev),
-                "t": torch.randint(0, 1000, (b,), device=dev), "drop": torch.rand(b, device=dev) < 0.1}
+                "windows": torch.randn(b, k, cfg.feature_dims, m, device=dev),
+                "t": torch.randint(0, 1000, (b,), device=dev), "drop": torch.rand(b, device=dev) < 0.1,
+                "lips": torch.randn(b, cfg.audio.lip_components, device=dev)}
     out["denoiser"] = {"batch": b, "params": _params(dn), "s_per_step": _time(dn, dn_batch, args.steps, rt)}
 
     sy = SyncObjective(SyncExpert(scfg).to(dev))

@@ -25,11 +25,15 @@ class TrainConfig:
     # autoencoder
     kl_weight: float = 1e-6  # per pixel, as LDM's KL-f8 (KL summed, divided by pixels)
     edge_weight: float = 0.5  # L1 on image gradients: keeps teeth and lip edges sharp
+    ae_mask_weight: float = 4.0  # loss weight of pixels inside the mouth mask (the only ones shown)
     faces_fraction: float = 0.3  # share of each batch drawn from still face photos
     stats_batches: int = 50  # batches measured for latent mean/std after training
     # denoiser
     cfg_drop: float = 0.1  # p(audio replaced by null tokens), for classifier-free guidance
     mask_weight: float = 2.0  # loss weight inside the (downsampled) mask; 1 outside
+    residual: bool = True  # diffuse z0 - z_ref (scaled), see DenoiserConfig.residual_scale
+    lip_weight: float = 0.2  # weight of the audio -> lip-coefficient regression loss
+    lip_noise: float = 0.1  # std of noise on the measured lip coefficients the denoiser is shown
     ema_decay: float = 0.999  # 0 disables; samples and the saved model use the EMA weights
     sample_steps: int = 4  # DDIM steps for sample grids and the final video
     video_seconds: float = 4.0

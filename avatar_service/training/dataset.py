@@ -38,6 +38,7 @@ class Clip:
     regions: np.ndarray  # (T, H, W, 3) uint8: the generator's region of each aligned crop
     mel: np.ndarray  # (T_mel, n_mels) float32, 100 frames a second
     valid: np.ndarray  # (T,) bool: frames whose alignment the pipeline trusts
+    lips: np.ndarray | None = None  # (T, 80) float32: lip landmarks minus the clip's mean, in crop widths; NaN where unmeasured
 
     def __len__(self) -> int:
         return len(self.regions)
@@ -85,13 +86,15 @@ class TalkingDataset:
             if entry["split"] not in splits:
                 continue
             with np.load(self.root / entry["path"]) as z:
-                regions = region_of(z["crops"], layout)
+                crops = z["crops"]
+                regions = region_of(crops, layout)
                 mel_frames = log_mel(z["audio"], mel) if recompute_mel else z["mel"].astype(np.float32)
                 valid = z["valid"].astype(bool)
+                lips = centred_lips(z["lips"], valid, crops_px=crops.shape[1]) if "lips" in z.files else None
             if len(valid) != len(regions):
                 raise ValueError(f"{entry['path']}: {len(regions)} crops but {len(valid)} valid flags")
             self.clips.append(Clip(entry["id"], entry["identity"], entry["split"], self.root / entry["path"],
-                                   regions, mel_frames, valid))
+                                   regions, mel_frames, valid, lips))
         if not self.clips:
             raise ValueError(f"{path}: no clips in splits {splits}")
 
@@ -149,6 +152,18 @@ class FrameIndex:
         return out
 
 
+def centred_lips(lips: np.ndarray, valid: np.ndarray, crops_px: int) -> np.ndarray:
+    """(T, 40, 2) lip landmarks in crop pixels -> (T, 80) offsets from the clip's mean lip shape in crop
+    widths. Centring per clip removes who the person is (lip size, shape) and leaves how they move."""
+    x = np.asarray(lips, np.float64).reshape(len(lips), -1) / crops_px
+    ok = valid & np.isfinite(x).all(axis=1)
+    if not ok.any():
+        return np.full(x.shape, np.nan, np.float32)
+    out = x - x[ok].mean(axis=0)
+    out[~ok] = np.nan
+    return out.astype(np.float32)
+
+
 def to_tensor(regions: np.ndarray) -> torch.Tensor:
     """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 in [-1, 1]."""
     return torch.from_numpy(np.ascontiguousarray(regions)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
@@ -166,10 +181,30 @@ def mask_regions(regions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return regions * (1.0 - mask)
 
 
-def audio_windows(clip: Clip, frames: np.ndarray, fps: float, mel: MelConfig, spec: WindowSpec) -> np.ndarray:
-    """(N, 2r+1, n_mels, 2m+1) mel windows for video frames `frames` of `clip` (features.clip_windows
-    computed from the stored mel)."""
-    return spec.gather(clip.mel, 0, spec.mel_centres(np.asarray(frames), fps, mel), mel)
+def audio_windows(features: np.ndarray, frames: np.ndarray, fps: float, feat, spec: WindowSpec) -> np.ndarray:
+    """(N, 2r+1, dims, 2m+1) windows for video frames `frames` of a clip whose whole-signal feature
+    frames (extractor `feat`) are `features` (features.clip_windows from precomputed features)."""
+    return spec.gather(features, 0, spec.mel_centres(np.asarray(frames), fps, feat), feat)
+
+
+def clip_features(ds: "TalkingDataset", feat, cache_dir: pathlib.Path, key: str) -> list[np.ndarray]:
+    """Whole-signal feature frames of every clip of `ds` for extractor `feat`: the stored log-mel, or
+    computed from the audio once and cached in `cache_dir` (Whisper states: ~1 min for 8 minutes)."""
+    from avatar_service.model.features import LogMelFeatures
+
+    if isinstance(feat, LogMelFeatures) and feat.mel == ds.mel_config:
+        return [c.mel for c in ds.clips]
+    path = cache_dir / f"features_{hashlib.sha1((ds.manifest_digest + key).encode()).hexdigest()[:16]}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return [z[c.id] for c in ds.clips]
+    from tqdm import tqdm
+
+    out = {c.id: feat.all(ds.load_media(c)[1]) for c in tqdm(ds.clips, desc="audio features", unit="clip")}
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(path.with_suffix(".tmp.npz"), **out)
+    path.with_suffix(".tmp.npz").replace(path)
+    return [out[c.id] for c in ds.clips]
 
 
 def sync_mel(mel_frames: np.ndarray, start_frames: np.ndarray, fps: float, mel: MelConfig, n_mel: int) -> np.ndarray:

@@ -4,15 +4,21 @@ Per training sample (frame i of a clip):
   z0       = E(region_i)                     target latent
   z_masked = E(region_i with the mask grey)  pose, skin and background; no lip shape
   z_ref    = E(region_j), j another frame    identity and lip appearance
-  tokens   = AudioEncoder(mel windows of i)  null tokens with p = cfg_drop (classifier-free guidance)
-  z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps;   target v = sqrt(abar_t) eps - sqrt(1 - abar_t) z0
-  loss = mean(w * (M(z_t, t, z_masked, z_ref, tokens) - v)^2),  w = mask_weight inside the mask, 1 outside
+  tokens   = AudioEncoder(mel windows of i) + lip token of the *measured* lip coefficients of frame i
+             (null tokens with p = cfg_drop, for classifier-free guidance)
+  x0  = (z0 - z_ref) / residual_scale        (or z0 when residual_scale = 0)
+  x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps;   target v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0
+  loss = mean(w * (M(x_t, t, z_masked, z_ref, tokens) - v)^2) + lip_weight * |lip_head(audio) - lips_i|^2
+         w = mask_weight inside the mask, 1 outside
+At sampling time the lip token comes from the audio's predicted coefficients.
 Latents of every frame are computed once and cached, so a step costs only the audio encoder and M.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
+import json
 import logging
 import pathlib
 
@@ -24,8 +30,8 @@ from torch import nn
 from avatar_service.model import FaceGenerator
 from avatar_service.training import media
 from avatar_service.training.config import TrainConfig
-from avatar_service.training.dataset import (FrameIndex, TalkingDataset, audio_windows, mask_regions, to_tensor,
-                                             to_uint8)
+from avatar_service.training.dataset import (FrameIndex, TalkingDataset, audio_windows, clip_features, mask_regions,
+                                             to_tensor, to_uint8)
 from avatar_service.training.loop import Stage
 from avatar_service.training.runtime import Logger, Runtime, eval_mode
 
@@ -53,7 +59,26 @@ def sample_latents(generator: FaceGenerator, z_masked: torch.Tensor, z_ref: torc
             pc, pu = both.chunk(2)
             pred = pu + guidance * (pc - pu)
         z = sched.step(pred.float(), t, z).prev_sample
-    return z
+    return generator.config.denoiser.to_latent(z, z_ref)
+
+
+def lip_basis(clips, components: int) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of the clips' centred lip offsets: (80, k) orthonormal basis and (k,) std of each
+    coefficient, so coefficients = offsets @ basis / std are whitened. Signs fixed (largest loading
+    positive) so the same data always gives the same basis."""
+    x = np.concatenate([c.lips[np.isfinite(c.lips).all(axis=1)] for c in clips if c.lips is not None])
+    if len(x) < components:
+        raise ValueError(f"{len(x)} frames with lip landmarks: too few for {components} lip components")
+    _, sv, vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+    basis = vt[:components].T
+    basis *= np.sign(basis[np.abs(basis).argmax(axis=0), np.arange(components)])
+    std = sv[:components] / np.sqrt(len(x) - 1)
+    return basis.astype(np.float32), std.astype(np.float32)
+
+
+def lip_coefficients(lips: np.ndarray, basis: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(N, 80) offsets (NaN rows allowed) -> (N, k) whitened coefficients, NaN where unmeasured."""
+    return (lips @ basis / std).astype(np.float32)
 
 
 class DenoiserObjective(nn.Module):
@@ -63,28 +88,67 @@ class DenoiserObjective(nn.Module):
         super().__init__()
         self.audio_encoder, self.denoiser = generator.audio_encoder, generator.denoiser
         self.prediction_type = generator.config.denoiser.prediction_type
+        self.to_target = generator.config.denoiser.to_target
+        self.lip_weight, self.lip_noise = tc.lip_weight, tc.lip_noise
         abar = generator.make_scheduler("ddim").alphas_cumprod.float()
         self.register_buffer("sqrt_abar", abar.sqrt(), persistent=False)
         self.register_buffer("sqrt_one_minus_abar", (1 - abar).sqrt(), persistent=False)
         self.register_buffer("loss_weight", loss_weight, persistent=False)  # (1, 1, h, w)
 
-    def forward(self, z0, z_masked, z_ref, windows, t, noise, drop):
-        tokens = self.audio_encoder(windows)  # (B, K+1, D)
+    def forward(self, z0, z_masked, z_ref, windows, t, noise, drop, lips=None):
+        """lips (B, k) measured, whitened lip coefficients (NaN where unmeasured): shown to the denoiser
+        (with a little noise) and regressed by the audio encoder's lip head."""
+        audio, lips_pred = self.audio_encoder.encode(windows)  # (B, K+1, D), (B, k)
+        logs = {}
+        lip_loss = 0.0
+        if lips_pred is not None:
+            known = torch.isfinite(lips).all(dim=1)
+            lips = torch.nan_to_num(lips)
+            lip_loss = (((lips_pred.float() - lips) ** 2).mean(dim=1) * known).sum() / known.sum().clamp_min(1)
+            logs["lip_mse"] = lip_loss.detach()
+            lips = lips + self.lip_noise * torch.randn_like(lips)
+        tokens = self.audio_encoder.tokens(audio, lips)
         # torch.where rather than skipping the encoder: every parameter gets a gradient each step (DDP).
         tokens = torch.where(drop[:, None, None], self.audio_encoder.null_tokens.to(tokens.dtype).expand_as(tokens), tokens)
         a = self.sqrt_abar[t][:, None, None, None]
         s = self.sqrt_one_minus_abar[t][:, None, None, None]
-        z_t = a * z0 + s * noise
+        x0 = self.to_target(z0, z_ref)
+        z_t = a * x0 + s * noise
         if self.prediction_type == "v_prediction":
-            target = a * noise - s * z0
+            target = a * noise - s * x0
         elif self.prediction_type == "epsilon":
             target = noise
         else:
             raise ValueError(f"prediction_type {self.prediction_type!r} is not trainable here: use v_prediction or epsilon")
         pred = self.denoiser(z_t, t, z_masked, z_ref, tokens).float()
         err = (pred - target) ** 2
-        loss = (self.loss_weight * err).mean() / self.loss_weight.mean()
-        return loss, {"loss": loss.detach(), "mse": err.mean().detach()}
+        diffusion = (self.loss_weight * err).mean() / self.loss_weight.mean()
+        loss = diffusion + self.lip_weight * lip_loss
+        return loss, {"loss": loss.detach(), "mse": err.mean().detach(), **logs}
+
+
+def _from_autoencoder(path: str) -> FaceGenerator:
+    """A generator whose autoencoder and latent statistics come from the autoencoder stage's model and
+    whose audio encoder and denoiser start fresh (this stage trains them). The config's other parts
+    come from the saved config, with defaults for fields it predates."""
+    from safetensors.torch import load_file
+
+    from avatar_service.model import GeneratorConfig
+    from avatar_service.model.checkpoint import WEIGHTS_NAME, load_config
+
+    g = FaceGenerator(GeneratorConfig.from_dict(load_config(path, "generator", "AvatarLab model")))
+    saved = load_file(str(pathlib.Path(path) / WEIGHTS_NAME))
+    keep = {k: v for k, v in saved.items() if k.startswith("autoencoder.") or k in ("latent_mean", "latent_std")}
+    missing = [k for k in g.state_dict() if (k.startswith("autoencoder.") or k.startswith("latent_")) and k not in keep]
+    if missing:
+        raise ValueError(f"--init {path}: no autoencoder weights for {missing[:3]}...: is it the autoencoder stage's model?")
+    g.load_state_dict(keep, strict=False)
+    return g
+
+
+def _with_residual_scale(cfg, scale: float):
+    log.info("residual diffusion: z0 - z_ref has std %.3f (latent std is 1)", scale)
+    return dataclasses.replace(cfg, denoiser=dataclasses.replace(cfg.denoiser, residual_scale=round(float(scale), 4)))
 
 
 class DenoiserStage(Stage):
@@ -99,36 +163,48 @@ class DenoiserStage(Stage):
             self.generator = FaceGenerator(GeneratorConfig.from_dict(state["generator_config"]))
             self.generator.load_state_dict(state["generator"])
         elif init:
-            self.generator = FaceGenerator.from_pretrained(init)
+            self.generator = _from_autoencoder(init)
         else:
             raise ValueError("denoiser: --init MODEL_DIR (the autoencoder stage's RUN_DIR/model) is required")
         g = self.generator
         if torch.all(g.latent_mean == 0) and torch.all(g.latent_std == 1):
             log.warning("latent statistics are unset (mean 0, std 1): was --init trained by the autoencoder stage?")
-        self.config = cfg = g.config
         g.to(rt.device)
         g.autoencoder.requires_grad_(False).eval()
+        self.ds = TalkingDataset(data, g.config.layout, g.config.mel)
+        clips = self.ds.clips
+        self.offsets = np.cumsum([0] + [len(c) for c in clips])
+        self.z, self.z_masked = self._latents(clips, g)
+        self.train_index = FrameIndex([c for c in clips if c.split == "train"])
+        self.train_pos = [clips.index(c) for c in self.train_index.clips]
+        if state is None and tc.residual and g.config.denoiser.residual_scale == 0:
+            g.config = _with_residual_scale(g.config, self._residual_std())
+        self.config = cfg = g.config
+        self.lip_pca = None
+        self.lips = None
+        if cfg.audio.lip_components:
+            if any(c.lips is None for c in clips):
+                raise ValueError(f"{data}: clips without lip landmarks; rebuild it with `avatarlab prepare`")
+            self.lip_pca = ((state["lip_basis"].numpy(), state["lip_std"].numpy()) if state is not None and "lip_basis" in state
+                            else lip_basis(self.train_index.clips, cfg.audio.lip_components))
+            self.lips = torch.from_numpy(np.concatenate([lip_coefficients(c.lips, *self.lip_pca) for c in clips])).to(rt.device)
         self.ema = None
         if tc.ema_decay > 0:
             self.ema = copy.deepcopy(g).requires_grad_(False).eval()
             if state is not None and "ema" in state:
                 self.ema.load_state_dict(state["ema"])
 
-        self.ds = TalkingDataset(data, cfg.layout, cfg.mel)
         self.mask = torch.from_numpy(cfg.layout.region_mask()).to(rt.device)  # (H, W)
         _, lh, lw = cfg.latent_shape
         latent_mask = F.adaptive_avg_pool2d(self.mask[None, None], (lh, lw))  # (1, 1, h, w)
         weight = 1.0 + (tc.mask_weight - 1.0) * latent_mask
         self.trainable = DenoiserObjective(g, weight, tc).to(rt.device)
 
-        clips = self.ds.clips
-        self.offsets = np.cumsum([0] + [len(c) for c in clips])
-        self.z, self.z_masked = self._latents(clips)
-        windows = [audio_windows(c, np.arange(len(c)), self.ds.fps, cfg.mel, cfg.window) for c in clips]
-        # (N, K, n_mels, M) on the device, ~7 KB a frame in fp16: batches are pure indexing
+        feat = cfg.feature_extractor()
+        feats = clip_features(self.ds, feat, run_dir / "cache", json.dumps(dataclasses.asdict(cfg.features)) + json.dumps(dataclasses.asdict(cfg.mel)))
+        windows = [audio_windows(f, np.arange(len(c)), self.ds.fps, feat, cfg.window) for f, c in zip(feats, clips)]
+        # (N, K, dims, M) on the device, 7 KB (log-mel) to 35 KB (Whisper) a frame in fp16: batches are pure indexing
         self.windows = torch.from_numpy(np.concatenate(windows)).half().to(rt.device)
-        self.train_index = FrameIndex([c for c in clips if c.split == "train"])
-        self.train_pos = [clips.index(c) for c in self.train_index.clips]
         val = [i for i, c in enumerate(clips) if c.split == "val"] or self.train_pos
         self.val_clip = val[0]
         vr = np.random.default_rng(1234)  # fixed frames and noise: grids comparable across steps
@@ -141,13 +217,15 @@ class DenoiserStage(Stage):
         self.sample_noise = torch.from_numpy(vr.standard_normal((4, *cfg.latent_shape)).astype(np.float32))
 
     # -- latent cache ----------------------------------------------------------------------------
-    def _latents(self, clips) -> tuple[torch.Tensor, torch.Tensor]:
+    def _latents(self, clips, g: FaceGenerator) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, C, h, w) latents of every frame's region and masked region, cached on disk."""
-        h = hashlib.sha1(self.ds.manifest_digest.encode() + self.config.to_json().encode())
-        for k, v in sorted(self.generator.autoencoder.state_dict().items()):
+        h = hashlib.sha1(self.ds.manifest_digest.encode() + json.dumps(
+            [dataclasses.asdict(g.config.layout), dataclasses.asdict(g.config.autoencoder)]).encode())
+        for k, v in sorted(g.autoencoder.state_dict().items()):
             h.update(k.encode())
             h.update(v.detach().float().cpu().numpy().tobytes())
-        h.update(self.generator.latent_mean.cpu().numpy().tobytes() + self.generator.latent_std.cpu().numpy().tobytes())
+        h.update(g.latent_mean.cpu().numpy().tobytes() + g.latent_std.cpu().numpy().tobytes())
+        mask = torch.from_numpy(g.config.layout.region_mask()).to(self.rt.device)
         path = self.run_dir / "cache" / f"latents_{h.hexdigest()[:16]}.pt"
         if self.rt.is_main and not path.exists():
             z, zm = [], []
@@ -155,8 +233,8 @@ class DenoiserStage(Stage):
                 for c in clips:
                     for i in range(0, len(c), 256):
                         x = to_tensor(c.regions[i: i + 256]).to(self.rt.device)
-                        z.append(self.generator.encode(x).float().cpu())
-                        zm.append(self.generator.encode(mask_regions(x, self.mask)).float().cpu())
+                        z.append(g.encode(x).float().cpu())
+                        zm.append(g.encode(mask_regions(x, mask)).float().cpu())
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"z": torch.cat(z).half(), "z_masked": torch.cat(zm).half()}, path.with_suffix(".tmp"))
             path.with_suffix(".tmp").replace(path)
@@ -164,6 +242,14 @@ class DenoiserStage(Stage):
         self.rt.barrier()
         d = torch.load(path, map_location="cpu")
         return d["z"].float().to(self.rt.device), d["z_masked"].float().to(self.rt.device)
+
+    def _residual_std(self, n: int = 4096) -> float:
+        """Std of z0 - z_ref over training pairs drawn as `batch` draws them."""
+        rng = np.random.default_rng(7)
+        rows = self.train_index.sample(rng, n)
+        base = self.offsets[np.array(self.train_pos)[rows[:, 0]]]
+        i, j = base + rows[:, 1], base + self.train_index.references(rng, rows)
+        return float((self.z[i] - self.z[j]).std())
 
     # -- training --------------------------------------------------------------------------------
     def batch(self, rng):
@@ -178,6 +264,7 @@ class DenoiserStage(Stage):
             "t": torch.randint(0, self.config.denoiser.num_train_timesteps, (b,), device=dev),
             "noise": torch.randn(self.z[i].shape, device=dev),
             "drop": torch.rand(b, device=dev) < self.tc.cfg_drop,
+            **({"lips": self.lips[i]} if self.lips is not None else {}),
         }
 
     def loss(self, model, batch):
@@ -195,6 +282,9 @@ class DenoiserStage(Stage):
 
     def state_dict(self) -> dict:
         out = {"generator_config": self.config.to_dict(), "generator": self.generator.state_dict()}
+        if self.lip_pca is not None:
+            # the basis from the first start, so a resumed run keeps the coefficients it was trained on
+            out["lip_basis"], out["lip_std"] = (torch.from_numpy(a) for a in self.lip_pca)
         if self.ema is not None:
             out["ema"] = self.ema.state_dict()
         return out
