@@ -214,41 +214,37 @@ def test_ddp_two_cpu_processes_gloo(dataset, ae_model, tmp_path):
 
 def test_sync_expert_scores_aligned_above_shifted_after_a_few_steps(dataset, tmp_path):
     from avatar_service.training.dataset import sync_mel
-    from avatar_service.training.sync import SyncConfig, SyncExpert, SyncStage, offset_distances, video_windows
+    from avatar_service.training.sync import SyncConfig, SyncExpert, SyncStage, lip_windows, offset_distances
 
     stage = SyncStage(CPU, TrainConfig(batch_size=16, warmup_steps=0), tmp_path, str(dataset), SyncConfig.tiny())
     cfg, clips = stage.config, stage.index.clips
     b = stage.make_batch(np.random.default_rng(0), 8, stage.index)
-    assert b["frames"].shape == (8, cfg.frames, 3, *cfg.layout.region_shape)
-    assert b["mel"].shape == (8, cfg.mel.n_mels, cfg.mel_frames) and set(b["label"].tolist()) <= {0.0, 1.0}
+    assert b["lips"].shape == (8, cfg.frames, 2 * cfg.lip_points) and torch.isfinite(b["lips"]).all()
+    assert b["mel"].shape == b["shifted_mel"].shape == (8, cfg.mel.n_mels, cfg.mel_frames)
     # 16 windows 6 frames apart in one clip; window i's off-sync audio is window i+1's, so every audio
-    # window is once a positive and once a negative: only audio *and* video together tell them apart.
+    # window is once a positive and once a negative: only lips *and* audio together tell them apart.
     clip = clips[0]
     starts = np.arange(16) * 6
-    frames = video_windows(clip.regions, starts, cfg.frames)
+    lips = lip_windows(clip.lips, starts, cfg.frames)
     aligned = torch.from_numpy(sync_mel(clip.mel, starts, cfg.fps, cfg.mel, cfg.mel_frames))
     shifted = aligned.roll(-1, dims=0)
-    expert = stage.expert
+    before, after = fit(stage.trainable, {"lips": lips, "mel": aligned, "shifted_mel": shifted}, steps=40, lr=2e-3)
+    assert after < 0.5 * before, (before, after)
+    expert = stage.expert.eval()
     with torch.no_grad():
-        gap0 = (expert(frames, aligned) - expert(frames, shifted)).mean().item()
-    fit(stage.trainable, {"frames": torch.cat([frames, frames]), "mel": torch.cat([aligned, shifted]),
-                          "label": torch.cat([torch.ones(16), torch.zeros(16)])}, steps=30, lr=2e-3)
-    expert.eval()
-    with torch.no_grad():
-        p_pos, p_neg = expert(frames, aligned), expert(frames, shifted)
-    assert (p_pos - p_neg).mean().item() > gap0 + 0.2, (gap0, p_pos, p_neg)
-    assert (p_pos > p_neg).float().mean().item() >= 0.8
+        c_pos, c_neg = expert(lips, aligned), expert(lips, shifted)
+    assert (c_pos > c_neg).float().mean().item() >= 0.8, (c_pos, c_neg)
     # the saved expert is the same function, and clip-level evaluation (LSE-D/C) runs on it
     again = SyncExpert.from_pretrained(expert.save_pretrained(tmp_path / "sync"))
     with torch.no_grad():
-        assert torch.equal(again(frames, aligned), p_pos)
+        assert torch.equal(again(lips, aligned), c_pos)
     clip = stage.val[0]
-    res = offset_distances(again, clip.regions, clip.mel, max_offset=3)
+    res = offset_distances(again, clip.lips, clip.mel, max_offset=3)
     assert res["distances"].shape == (7,) and res["lse_c"] >= 0 and -3 <= res["offset"] <= 3
     # and it plugs into the evaluation metrics: one embedding per video frame from crops and raw audio
     from avatar_service.evaluation import metrics
 
-    crops, audio = TalkingDataset(dataset, cfg.layout, cfg.mel).load_media(clip)
+    crops, audio = TalkingDataset(dataset, TINY.layout, cfg.mel).load_media(clip)
     ev, ea = again.per_frame_embedders()
     assert ev(crops).shape == ea(audio).shape == (len(crops), cfg.embed_dim)
     lse = metrics.sync_scores(crops, audio, ev, ea, max_offset=3)

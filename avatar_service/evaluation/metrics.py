@@ -201,6 +201,7 @@ class LSEResult:
     distance: float  # LSE-D: mean distance at the best offset (lower is better)
     confidence: float  # LSE-C: median over offsets minus the minimum (higher is better)
     offset_frames: int  # best audio offset; positive: the audio leads (syncnet_python's sign)
+    distances: tuple[float, ...] = ()  # mean distance per offset, audio shifted -max_offset..+max_offset
 
 
 def lse(video_emb: np.ndarray, audio_emb: np.ndarray, max_offset: int = 15) -> LSEResult:
@@ -219,7 +220,7 @@ def lse(video_emb: np.ndarray, audio_emb: np.ndarray, max_offset: int = 15) -> L
     mean_d = dists.mean(axis=0)  # stage 3
     best = int(np.argmin(mean_d))
     return LSEResult(distance=float(mean_d[best]), confidence=float(np.median(mean_d) - mean_d[best]),
-                     offset_frames=max_offset - best)
+                     offset_frames=max_offset - best, distances=tuple(float(d) for d in mean_d))
 
 
 SyncEmbedder = Callable[[np.ndarray], np.ndarray]

@@ -85,8 +85,9 @@ class GeneratorConfig:
         """Channels of one audio feature frame (the AudioNet's input)."""
         return self.mel.n_mels if self.features.kind == "logmel" else self.features.whisper.dims
 
-    def feature_extractor(self):
-        return feature_extractor(self.mel, self.features)
+    def feature_extractor(self, device: str = "cpu"):
+        """The audio front end (model.features); `device` "cuda" runs Whisper's encoder on the GPU."""
+        return feature_extractor(self.mel, self.features, device)
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:

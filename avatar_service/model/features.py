@@ -115,14 +115,14 @@ class LogMelFeatures:
         return log_mel(audio, self.mel)
 
 
-def feature_extractor(mel: MelConfig, features: AudioFeatureConfig):
-    """The extractor a model was trained with (Whisper's is loaded once per process)."""
+def feature_extractor(mel: MelConfig, features: AudioFeatureConfig, device: str = "cpu"):
+    """The extractor a model was trained with (Whisper's is loaded once per process and device)."""
     if features.kind == "logmel":
         return LogMelFeatures(mel)
     if features.kind == "whisper":
         from avatar_service.model.whisper import WhisperFeatures
 
-        return WhisperFeatures.shared(features.whisper, mel.sample_rate_hz)
+        return WhisperFeatures.shared(features.whisper, mel.sample_rate_hz, device.split(":")[0])
     raise ValueError(f"unknown audio features {features.kind!r}: use 'logmel' or 'whisper'")
 
 

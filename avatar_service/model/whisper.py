@@ -53,8 +53,8 @@ class WhisperFeatures:
 
     @classmethod
     @functools.lru_cache(maxsize=4)
-    def shared(cls, cfg: WhisperConfig, sample_rate_hz: int = 16000) -> "WhisperFeatures":
-        return cls(cfg, sample_rate_hz)
+    def shared(cls, cfg: WhisperConfig, sample_rate_hz: int = 16000, device: str = "cpu") -> "WhisperFeatures":
+        return cls(cfg, sample_rate_hz, device)
 
     def final_samples(self, j: int) -> int:
         return (j // self.block + 1) * self.block_samples

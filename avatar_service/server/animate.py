@@ -58,7 +58,7 @@ class FrameProducer:
                  max_inflight: int = 16, first_batch: int | None = 2):
         self.engine, self.avatar, self.audio, self.video, self.gen = engine, avatar, audio, video, gen
         cfg = engine.backend.config
-        self.features, self.window = cfg.feature_extractor(), cfg.window
+        self.features, self.window = cfg.feature_extractor(engine.backend.device), cfg.window
         self.feature_cache: dict = {}  # finished feature blocks of this stream (Whisper encodes each once)
         # 10 ms margin: the streaming resampler holds back a few samples
         self.lookahead_s = self.window.lookahead_s(video.fps, self.features) + 0.01

@@ -81,11 +81,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     sy = SyncObjective(SyncExpert(scfg).to(dev))
     b = bs["sync"]
-    sh, sw = scfg.layout.region_shape
     out["sync"] = {"batch": b, "params": _params(sy), "s_per_step": _time(sy, lambda: {
-        "frames": torch.rand(b, scfg.frames, 3, sh, sw, device=dev) * 2 - 1,
+        "lips": torch.randn(b, scfg.frames, 2 * scfg.lip_points, device=dev),
         "mel": torch.randn(b, scfg.mel.n_mels, scfg.mel_frames, device=dev),
-        "label": (torch.rand(b, device=dev) < 0.5).float()}, args.steps, rt)}
+        "shifted_mel": torch.randn(b, scfg.mel.n_mels, scfg.mel_frames, device=dev)}, args.steps, rt)}
     print(json.dumps(out, indent=2))
     return out
 
