@@ -166,3 +166,14 @@ def test_sync_scores_calls_the_expert_per_frame():
     assert r == M.lse(video, audio)
     with pytest.raises(ValueError, match="must match per frame"):
         M.sync_scores(frames, wav, lambda f: video, lambda a: audio[:-1])
+
+
+def test_lse_ignores_padding_at_far_offsets_for_unit_embeddings():
+    """Weakly synced unit embeddings on a short clip: zero padding (distance exactly 1) must not beat
+    the true offset, whose distance is above 1 but below the mismatched frames' ~1.41."""
+    rng = np.random.default_rng(0)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    video = unit(rng.standard_normal((20, 64)))
+    audio = unit(video + 2.5 * unit(rng.standard_normal((20, 64))))  # cos ~0.37 to its frame, ~0 elsewhere
+    r = M.lse(video, audio)
+    assert r.offset_frames == 0 and r.distance > 1.0 and r.confidence > 0.2, r

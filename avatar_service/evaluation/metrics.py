@@ -207,17 +207,24 @@ class LSEResult:
 def lse(video_emb: np.ndarray, audio_emb: np.ndarray, max_offset: int = 15) -> LSEResult:
     """LSE-D / LSE-C from per-frame sync-expert embeddings (T, D) of the video and of the audio,
     following Wav2Lip's evaluation (syncnet_python `calc_pdist` / `evaluate`):
-      1. pad the audio embeddings with `max_offset` zero rows on both sides
+      1. pad the audio embeddings with `max_offset` rows on both sides
       2. d[t, k] = ||v_t - a_{t+k-max_offset}||  for k in 0..2*max_offset
       3. mean over t -> (2*max_offset+1,) mean distance per offset
-      4. LSE-D = min over offsets; LSE-C = median - min; offset = max_offset - argmin."""
+      4. LSE-D = min over offsets; LSE-C = median - min; offset = max_offset - argmin.
+    One departure: syncnet_python pads with zero vectors, and the padded rows enter the mean. Our
+    embeddings are unit vectors, so a zero row sits at distance exactly 1 from every frame and pulls short
+    clips' far offsets towards a fake minimum; here padded rows are left out of each offset's mean."""
     v, a = np.asarray(video_emb, np.float64), np.asarray(audio_emb, np.float64)
     if v.ndim != 2 or a.shape != v.shape:
         raise ValueError(f"expected video and audio embeddings of equal shape (T, D); got {v.shape} and {a.shape}")
     n = len(v)
+    if n <= max_offset:
+        raise ValueError(f"{n} frames: LSE over +-{max_offset} offsets needs more than {max_offset}")
     ap = np.pad(a, ((max_offset, max_offset), (0, 0)))  # stage 1
+    real = np.pad(np.ones(n, bool), max_offset)
     dists = np.stack([np.linalg.norm(v - ap[k:k + n], axis=1) for k in range(2 * max_offset + 1)], axis=1)  # (T, 2m+1)
-    mean_d = dists.mean(axis=0)  # stage 3
+    keep = np.stack([real[k:k + n] for k in range(2 * max_offset + 1)], axis=1)
+    mean_d = (dists * keep).sum(axis=0) / keep.sum(axis=0)  # stage 3, real rows only
     best = int(np.argmin(mean_d))
     return LSEResult(distance=float(mean_d[best]), confidence=float(np.median(mean_d) - mean_d[best]),
                      offset_frames=max_offset - best, distances=tuple(float(d) for d in mean_d))

@@ -64,8 +64,12 @@ class AutoencoderStage(Stage):
         if state is not None:
             config = GeneratorConfig.from_dict(state["generator_config"])
         self.generator = FaceGenerator(config)
-        if state is not None:
-            self.generator.load_state_dict(state["generator"])
+        if state is not None:  # this stage owns only the autoencoder: the rest is trained by the denoiser stage
+            own = {k: v for k, v in state["generator"].items() if k.startswith(("autoencoder.", "latent_"))}
+            missing = [k for k in self.generator.state_dict() if k.startswith("autoencoder.") and k not in own]
+            if missing:
+                raise ValueError(f"checkpoint has no autoencoder weights for {missing[:3]}...")
+            self.generator.load_state_dict(own, strict=False)
         elif init:
             self.generator = FaceGenerator.from_pretrained(init)
             config = self.generator.config

@@ -54,6 +54,7 @@ class SyncConfig:
     video_hidden: tuple[int, ...] = (256, 256)
     audio_channels: tuple[int, ...] = (32, 64, 128, 256)
     embed_dim: int = 128
+    dropout: float = 0.3  # 38 training clips: without it the expert memorises them (val LSE-C fell as train rose)
 
     @property
     def mel_frames(self) -> int:
@@ -115,7 +116,7 @@ def _video_encoder(cfg: SyncConfig) -> nn.Sequential:
     layers: list[nn.Module] = [nn.BatchNorm1d(cfg.frames * cfg.lip_points * 2, affine=False)]
     c = cfg.frames * cfg.lip_points * 2
     for h in cfg.video_hidden:
-        layers += [nn.Linear(c, h), nn.LayerNorm(h), nn.ReLU(inplace=True)]
+        layers += [nn.Linear(c, h), nn.LayerNorm(h), nn.ReLU(inplace=True), nn.Dropout(cfg.dropout)]
         c = h
     return nn.Sequential(*layers, nn.Linear(c, cfg.embed_dim))
 
