@@ -193,10 +193,14 @@ def markdown(result: dict, command: str) -> str:
         lse_c = "n/a" if r.get("lse_c") is None else f"{r['lse_c']:.3f}"
         lines.append(f"| {m} | {r['lmd']:.4f} | {lse_d} | {lse_c} | "
                      f"{r['psnr']:.2f} | {r['ssim']:.4f} | {r['identity']:.3f} | {r['flicker']:.2f} | {r['mouth_open_r']:.3f} |")
-    lines += ["", "Per clip (LMD model / static, mouth-open r model / static):", ""]
+    has_lse = result["model"].get("lse_c") is not None
+    lines += ["", "Per clip (LMD model / static, mouth-open r model / static"
+              + (", LSE-C model / static / real" if has_lse else "") + "):", ""]
     for row in result["per_clip"]:
+        lse = (f", LSE-C {row['model']['lse_c']:.3f} / {row['static']['lse_c']:.3f} / {row['ground_truth']['lse_c']:.3f}"
+               if has_lse else "")
         lines.append(f"- {row['clip']}: LMD {row['model']['lmd']:.4f} / {row['static']['lmd']:.4f}, "
-                     f"r {row['model']['mouth_open_r']:.3f} / {row['static']['mouth_open_r']:.3f}")
+                     f"r {row['model']['mouth_open_r']:.3f} / {row['static']['mouth_open_r']:.3f}{lse}")
     return "\n".join(lines) + "\n"
 
 

@@ -66,6 +66,21 @@ class SamplingConfig:
     default_steps: int = 4  # the served path
     default_guidance: float = 1.0  # classifier-free guidance on audio; 1 = off (half the compute)
     scheduler: str = "ddim"  # or "dpmsolver++"
+    # Where sampling starts, as a fraction of the noise schedule (SDEdit's strength): 1 = pure noise at
+    # t = T; below 1 the start is Gaussian noise at that level around the reference (residual 0), so
+    # the sample keeps the reference's lips and texture and the steps redraw their shape. `steps`
+    # denoiser calls are spread over the part that is run.
+    start_strength: float = 1.0
+
+    def timesteps(self, scheduler, steps: int):
+        """Set `scheduler` up for `steps` calls from `start_strength` down; returns (timesteps, start
+        noise scale)."""
+        total = max(steps, int(round(steps / max(self.start_strength, 1e-3))))
+        scheduler.set_timesteps(total)
+        ts = scheduler.timesteps[-steps:]
+        if total == steps:
+            return ts, float(scheduler.init_noise_sigma)
+        return ts, float((1 - scheduler.alphas_cumprod[int(ts[0])]).sqrt())
 
 
 @dataclasses.dataclass(frozen=True)

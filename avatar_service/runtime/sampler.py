@@ -15,15 +15,15 @@ def sample_latents(backend: Backend, noise: np.ndarray, z_masked: np.ndarray, z_
                    tokens: np.ndarray, steps: int, guidance: float, scheduler: str | None = None) -> np.ndarray:
     """All inputs batched on axis 0 (B, ...). Returns z_0 (B, C, h, w)."""
     sched = backend.make_scheduler(scheduler)
-    sched.set_timesteps(steps)
-    x = torch.from_numpy(noise.astype(np.float32)) * sched.init_noise_sigma
+    timesteps, scale = backend.config.sampling.timesteps(sched, steps)
+    x = torch.from_numpy(noise.astype(np.float32)) * scale
     b = len(noise)
     guided = guidance != 1.0
     if guided:  # one batched call for conditional and unconditional halves
         z_masked2 = np.concatenate([z_masked, z_masked])
         z_ref2 = np.concatenate([z_ref, z_ref])
         tokens2 = np.concatenate([tokens, backend.null_tokens(b)])
-    for t in sched.timesteps:
+    for t in timesteps:
         xin = sched.scale_model_input(x, t).numpy()
         if guided:
             out = backend.denoise(np.concatenate([xin, xin]), np.full(2 * b, int(t)), z_masked2, z_ref2, tokens2)

@@ -45,11 +45,11 @@ def sample_latents(generator: FaceGenerator, z_masked: torch.Tensor, z_ref: torc
     """DDIM (or DPM-Solver++) sampling of region latents.
     z_masked, z_ref (B, C, h, w); windows (B, K, n_mels, M) -> z0 (B, C, h, w)."""
     sched = generator.make_scheduler(scheduler)
-    sched.set_timesteps(steps, device=z_masked.device)
-    z = torch.randn_like(z_masked) if noise is None else noise.to(z_masked)
+    timesteps, scale = generator.config.sampling.timesteps(sched, steps)
+    z = (torch.randn_like(z_masked) if noise is None else noise.to(z_masked)) * scale
     cond = generator.audio_tokens(windows)
     b = z.shape[0]
-    for t in sched.timesteps:
+    for t in timesteps:
         tt = t.expand(b).to(z_masked.device)
         if guidance == 1.0:
             pred = generator.denoise(z, tt, z_masked, z_ref, cond)
@@ -128,9 +128,10 @@ class DenoiserObjective(nn.Module):
 
 
 def _from_autoencoder(path: str) -> FaceGenerator:
-    """A generator whose autoencoder and latent statistics come from the autoencoder stage's model and
-    whose audio encoder and denoiser start fresh (this stage trains them). The config's other parts
-    come from the saved config, with defaults for fields it predates."""
+    """A generator from a saved model: the autoencoder stage's (autoencoder and latent statistics; the
+    audio encoder and denoiser start fresh) or a trained generator to fine-tune (every weight whose name
+    and shape still match is loaded). The config comes from the saved one, with defaults for fields it
+    predates."""
     from safetensors.torch import load_file
 
     from avatar_service.model import GeneratorConfig
@@ -138,10 +139,15 @@ def _from_autoencoder(path: str) -> FaceGenerator:
 
     g = FaceGenerator(GeneratorConfig.from_dict(load_config(path, "generator", "AvatarLab model")))
     saved = load_file(str(pathlib.Path(path) / WEIGHTS_NAME))
-    keep = {k: v for k, v in saved.items() if k.startswith("autoencoder.") or k in ("latent_mean", "latent_std")}
-    missing = [k for k in g.state_dict() if (k.startswith("autoencoder.") or k.startswith("latent_")) and k not in keep]
+    mine = g.state_dict()
+    trained = g.config.denoiser.residual_scale > 0 or any(k.startswith("audio_encoder.lip_") for k in saved)
+    keep = {k: v for k, v in saved.items() if k in mine and v.shape == mine[k].shape
+            and (trained or k.startswith("autoencoder.") or k in ("latent_mean", "latent_std"))}
+    missing = [k for k in mine if (k.startswith("autoencoder.") or k.startswith("latent_")) and k not in keep]
     if missing:
         raise ValueError(f"--init {path}: no autoencoder weights for {missing[:3]}...: is it the autoencoder stage's model?")
+    fresh = sorted({k.split(".")[0] + "." + k.split(".")[1] for k in mine if k not in keep and "." in k})
+    log.info("--init %s: loaded %d tensors%s", path, len(keep), f"; starting fresh: {', '.join(fresh)}" if fresh else "")
     g.load_state_dict(keep, strict=False)
     return g
 
