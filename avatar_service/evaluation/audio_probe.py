@@ -63,7 +63,7 @@ def probe(dataset: str, kinds: list[str], lam: float = 1.0, log=print) -> dict:
     result = {"dataset": str(dataset), "target": "inner-lip opening / inter-ocular distance",
               "train_clips": len(ds.split("train")), "val_clips": len(ds.split("val")), "features": {}}
     for kind in kinds:
-        feats = {c.id: clip_features(kind, c, ds.load_media(c)[1], ds.fps, whisper) for c in ds.clips}
+        feats = {c.id: clip_features(kind, c, ds.load_audio(c), ds.fps, whisper) for c in ds.clips}
         tr = [c for c in ds.split("train")]
         ok = {cid: np.isfinite(opening[cid]) for cid in feats}
         x = np.concatenate([feats[c.id][ok[c.id]] for c in tr])

@@ -33,9 +33,10 @@ class AudioEncoderConfig:
     token_dim: int = 128  # cross-attention width
     dropout: float = 0.0
     # Audio -> lip shape: a small head predicts the leading PCA coefficients of the frame's lip landmarks
-    # (centred per clip, whitened) and feeds them back as one more token. Training shows the denoiser
-    # the measured coefficients instead, so it learns to draw a given lip shape from few minutes of
-    # video, and the head learns audio -> lips by plain regression. 0 = off.
+    # (shape only: per-frame centroid and the clip's mean removed; whitened) and feeds them back as one
+    # more token. Training shows the denoiser the measured coefficients instead, so it learns to draw a
+    # given lip shape from few minutes of video, and the head learns audio -> lips by plain regression.
+    # 0 = off.
     lip_components: int = 8
 
 

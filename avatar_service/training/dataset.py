@@ -38,7 +38,7 @@ class Clip:
     regions: np.ndarray  # (T, H, W, 3) uint8: the generator's region of each aligned crop
     mel: np.ndarray  # (T_mel, n_mels) float32, 100 frames a second
     valid: np.ndarray  # (T,) bool: frames whose alignment the pipeline trusts
-    lips: np.ndarray | None = None  # (T, 80) float32: lip landmarks minus the clip's mean, in crop widths; NaN where unmeasured
+    lips: np.ndarray | None = None  # (T, 80) float32: lip shape offsets (centred_lips), in crop widths; NaN where unmeasured
 
     def __len__(self) -> int:
         return len(self.regions)
@@ -100,6 +100,12 @@ class TalkingDataset:
 
     def split(self, name: str) -> list[Clip]:
         return [c for c in self.clips if c.split == name]
+
+    @staticmethod
+    def load_audio(clip: Clip) -> np.ndarray:
+        """The clip's 16 kHz mono audio, without decompressing its crops."""
+        with np.load(clip.path) as z:
+            return z["audio"].astype(np.float32)
 
     def load_media(self, clip: Clip) -> tuple[np.ndarray, np.ndarray]:
         """Full crops (T, S, S, 3) at the training size and the 16 kHz audio, for videos."""
@@ -203,7 +209,7 @@ def clip_features(ds: "TalkingDataset", feat, cache_dir: pathlib.Path, key: str)
             return [z[c.id] for c in ds.clips]
     from tqdm import tqdm
 
-    out = {c.id: feat.all(ds.load_media(c)[1]) for c in tqdm(ds.clips, desc="audio features", unit="clip")}
+    out = {c.id: feat.all(ds.load_audio(c)) for c in tqdm(ds.clips, desc="audio features", unit="clip")}
     cache_dir.mkdir(parents=True, exist_ok=True)
     np.savez(path.with_suffix(".tmp.npz"), **out)
     path.with_suffix(".tmp.npz").replace(path)

@@ -127,7 +127,7 @@ class DenoiserObjective(nn.Module):
         return loss, {"loss": loss.detach(), "mse": err.mean().detach(), **logs}
 
 
-def _from_autoencoder(path: str) -> FaceGenerator:
+def _init_generator(path: str) -> FaceGenerator:
     """A generator from a saved model: the autoencoder stage's (autoencoder and latent statistics; the
     audio encoder and denoiser start fresh) or a trained generator to fine-tune (every weight whose name
     and shape still match is loaded). The config comes from the saved one, with defaults for fields it
@@ -169,7 +169,7 @@ class DenoiserStage(Stage):
             self.generator = FaceGenerator(GeneratorConfig.from_dict(state["generator_config"]))
             self.generator.load_state_dict(state["generator"])
         elif init:
-            self.generator = _from_autoencoder(init)
+            self.generator = _init_generator(init)
         else:
             raise ValueError("denoiser: --init MODEL_DIR (the autoencoder stage's RUN_DIR/model) is required")
         g = self.generator
@@ -178,6 +178,7 @@ class DenoiserStage(Stage):
         g.to(rt.device)
         g.autoencoder.requires_grad_(False).eval()
         self.ds = TalkingDataset(data, g.config.layout, g.config.mel)
+        self.mask = torch.from_numpy(g.config.layout.region_mask()).to(rt.device)  # (H, W)
         clips = self.ds.clips
         self.offsets = np.cumsum([0] + [len(c) for c in clips])
         self.z, self.z_masked = self._latents(clips, g)
@@ -200,7 +201,6 @@ class DenoiserStage(Stage):
             if state is not None and "ema" in state:
                 self.ema.load_state_dict(state["ema"])
 
-        self.mask = torch.from_numpy(cfg.layout.region_mask()).to(rt.device)  # (H, W)
         _, lh, lw = cfg.latent_shape
         latent_mask = F.adaptive_avg_pool2d(self.mask[None, None], (lh, lw))  # (1, 1, h, w)
         weight = 1.0 + (tc.mask_weight - 1.0) * latent_mask
@@ -231,7 +231,6 @@ class DenoiserStage(Stage):
             h.update(k.encode())
             h.update(v.detach().float().cpu().numpy().tobytes())
         h.update(g.latent_mean.cpu().numpy().tobytes() + g.latent_std.cpu().numpy().tobytes())
-        mask = torch.from_numpy(g.config.layout.region_mask()).to(self.rt.device)
         path = self.run_dir / "cache" / f"latents_{h.hexdigest()[:16]}.pt"
         if self.rt.is_main and not path.exists():
             z, zm = [], []
@@ -240,7 +239,7 @@ class DenoiserStage(Stage):
                     for i in range(0, len(c), 256):
                         x = to_tensor(c.regions[i: i + 256]).to(self.rt.device)
                         z.append(g.encode(x).float().cpu())
-                        zm.append(g.encode(mask_regions(x, mask)).float().cpu())
+                        zm.append(g.encode(mask_regions(x, self.mask)).float().cpu())
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"z": torch.cat(z).half(), "z_masked": torch.cat(zm).half()}, path.with_suffix(".tmp"))
             path.with_suffix(".tmp").replace(path)
@@ -249,21 +248,22 @@ class DenoiserStage(Stage):
         d = torch.load(path, map_location="cpu")
         return d["z"].float().to(self.rt.device), d["z_masked"].float().to(self.rt.device)
 
+    def _pairs(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """n training (frame, reference frame) pairs as flat indices into the latent cache."""
+        rows = self.train_index.sample(rng, n)
+        refs = self.train_index.references(rng, rows)
+        base = self.offsets[np.array(self.train_pos)[rows[:, 0]]]
+        return base + rows[:, 1], base + refs
+
     def _residual_std(self, n: int = 4096) -> float:
         """Std of z0 - z_ref over training pairs drawn as `batch` draws them."""
-        rng = np.random.default_rng(7)
-        rows = self.train_index.sample(rng, n)
-        base = self.offsets[np.array(self.train_pos)[rows[:, 0]]]
-        i, j = base + rows[:, 1], base + self.train_index.references(rng, rows)
+        i, j = self._pairs(np.random.default_rng(7), n)
         return float((self.z[i] - self.z[j]).std())
 
     # -- training --------------------------------------------------------------------------------
     def batch(self, rng):
         b, dev = self.tc.batch_size, self.rt.device
-        rows = self.train_index.sample(rng, b)
-        refs = self.train_index.references(rng, rows)
-        base = self.offsets[np.array(self.train_pos)[rows[:, 0]]]
-        i, j = torch.from_numpy(base + rows[:, 1]).to(dev), torch.from_numpy(base + refs).to(dev)
+        i, j = (torch.from_numpy(a).to(dev) for a in self._pairs(rng, b))
         return {
             "z0": self.z[i], "z_masked": self.z_masked[i], "z_ref": self.z[j],
             "windows": self.windows[i].float(),
