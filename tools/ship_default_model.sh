@@ -38,4 +38,4 @@ SyncExpert.from_pretrained(runs / "sync" / "model").save_pretrained(out / "sync"
 PY
 $A export --model "$OUT" --out "$OUT/onnx" --fp16-weights
 $A eval --clips "$RUNS/data" --model "$OUT" --json docs/eval/default.json --report docs/evaluation.md \
-   --videos "$RUNS/eval_videos" --steps-grid docs/images/steps.png --max-seconds 6
+   --videos "$RUNS/eval_videos" --steps-grid out/steps.png --max-seconds 6
