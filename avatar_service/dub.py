@@ -56,7 +56,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
     from avatar_service.face.align import warp_to_crop
     from avatar_service.media import read_audio, write_mp4
     from avatar_service.model.features import clip_windows
-    from avatar_service.runtime.avatar import AvatarState, masked_region
+    from avatar_service.runtime.avatar import AvatarState, lip_anchor, lip_points, masked_region
     from avatar_service.runtime.backend import load_backend
     from avatar_service.runtime.sampler import sample_latents
 
@@ -83,7 +83,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
     windows = clip_windows(speech, n_gen, fps, cfg.feature_extractor(), cfg.window)
     noise = np.random.default_rng(seed).standard_normal(cfg.latent_shape).astype(np.float32)
     frames_iter = iter_frames(info, fps, max_frames=n_out)
-    z_ref = None
+    z_ref = anchor = None
 
     def generate():
         nonlocal z_ref
@@ -99,7 +99,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
         bar.close()
 
     def _chunk(buf, start):
-        nonlocal z_ref
+        nonlocal z_ref, anchor
         gen_n = max(0, min(len(buf), n_gen - start))
         if gen_n == 0:
             yield from buf
@@ -107,11 +107,14 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
         m = mats[start:start + gen_n]
         crops = [warp_to_crop(f, mm, layout) for f, mm in zip(buf, m)]
         regions, masked = zip(*(masked_region(c, layout) for c in crops))
-        if z_ref is None:  # identity from the video's first frame
+        if z_ref is None:  # identity (and the lips' rest shape) from the video's first frame
             z_ref = backend.encode(np.stack(regions[:1]))[0]
+            anchor = lip_anchor(crops[0], backend.lip_rest)
         z_m = backend.encode(np.stack(masked))
+        tokens, offsets = backend.audio(windows[start:start + gen_n])
         z0 = sample_latents(backend, np.repeat(noise[None], gen_n, 0), z_m, np.repeat(z_ref[None], gen_n, 0),
-                            backend.audio_tokens(windows[start:start + gen_n]), steps, cfg.sampling.default_guidance)
+                            tokens, steps, cfg.sampling.default_guidance,
+                            lip_points=lip_points(anchor, offsets, backend.lip_rest))
         gen = backend.decode(z0)
         # The server's compositing, with the whole source frame as the texture: no rescaling, original resolution.
         state = AvatarState(textures=np.stack(buf[:gen_n]),

@@ -31,8 +31,9 @@ t = {"audio features (mel windows)": 0.0, "audio encoder": 0.0, f"denoiser x{arg
      "decoder": 0.0, "composite (warp + blend)": 0.0}
 for r in range(args.repeats + 2):
     t0 = time.perf_counter(); w = clip_windows(audio, n, 25.0, cfg.feature_extractor(), cfg.window); t1 = time.perf_counter()
-    tok = b.audio_tokens(w); t2 = time.perf_counter()
-    z0 = sample_latents(b, noise, zm, zr, tok, args.steps, 1.0); t3 = time.perf_counter()
+    tok, off = b.audio(w); t2 = time.perf_counter()
+    z0 = sample_latents(b, noise, zm, zr, tok, args.steps, 1.0, lip_points=lip_points(state.lip_anchor, off, b.lip_rest))
+    t3 = time.perf_counter()
     reg = b.decode(z0); t4 = time.perf_counter()
     for k in range(n):
         state.composite(0, reg[k])

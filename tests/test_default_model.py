@@ -14,7 +14,8 @@ def test_both_backends_load_and_agree():
     assert isinstance(tb, TorchBackend) and isinstance(ob, OnnxBackend) and tb.config == ob.config
     z = np.random.default_rng(0).standard_normal((2, *tb.config.latent_shape)).astype(np.float32)
     t = np.array([999, 250])
-    assert np.abs(tb.denoise(z, t, z, z, tb.null_tokens(2)) - ob.denoise(z, t, z, z, ob.null_tokens(2))).max() < 1e-3
+    pts = None if tb.lip_rest is None else np.repeat(tb.lip_rest[None], 2, 0)
+    assert np.abs(tb.denoise(z, t, z, z, tb.null_tokens(2), pts) - ob.denoise(z, t, z, z, ob.null_tokens(2), pts)).max() < 1e-3
     assert np.abs(tb.decode(z) - ob.decode(z)).max() < 1e-3
 
 

@@ -6,10 +6,12 @@ import pytest
 import torch
 from PIL import Image
 
+from avatar_service.data.lips import OUTER_LIP_MASK
 from avatar_service.face import FaceDetector, align_matrix, warp_to_crop
+from avatar_service.face.align import FaceLayout
 from avatar_service.model import FaceGenerator, GeneratorConfig
 from avatar_service.model.features import MelConfig, WindowSpec, clip_windows, log_mel
-from avatar_service.runtime.avatar import masked_region, prepare_avatar
+from avatar_service.runtime.avatar import AvatarState, lip_points, masked_region, prepare_avatar
 from avatar_service.runtime.backend import OnnxBackend, TorchBackend
 from avatar_service.runtime.export import export_onnx
 from avatar_service.runtime.sampler import sample_latents
@@ -36,12 +38,13 @@ def test_shapes_and_ranges_through_every_stage(gen, speech_16k):
     with torch.no_grad():
         z = gen.encode(region)
         assert z.shape == (4, *cfg.latent_shape)
-        tok = gen.audio_tokens(torch.from_numpy(windows[:4]))
+        tok, offsets = gen.audio(torch.from_numpy(windows[:4]))
         # the smoothed feature, one per neighbour (5) and the predicted lip-shape token
         assert tok.shape == (4, 7, cfg.audio.token_dim) and torch.isfinite(tok).all()
+        assert offsets.shape == (4, 40, 2)
         _, lips = gen.audio_encoder.encode(torch.from_numpy(windows[:4]))
         assert lips.shape == (4, cfg.audio.lip_components)
-        out = gen.denoise(z, torch.tensor([999, 500, 10, 0]), z, z, tok)
+        out = gen.denoise(z, torch.tensor([999, 500, 10, 0]), z, z, tok, gen.lip_rest + offsets)
         assert out.shape == z.shape
         assert gen.decode(z).shape == (4, 3, h, w)
 
@@ -105,7 +108,9 @@ def test_onnx_matches_torch(gen, tmp_path, portrait, speech_16k):
     zm, zr = np.repeat(state.z_masked, 5, 0), np.repeat(state.z_ref[None], 5, 0)
     outs = []
     for b in (tb, ob):
-        z0 = sample_latents(b, noise, zm, zr, b.audio_tokens(windows), steps=2, guidance=1.5)
+        tokens, offsets = b.audio(windows)
+        z0 = sample_latents(b, noise, zm, zr, tokens, steps=2, guidance=1.5,
+                            lip_points=lip_points(state.lip_anchor, offsets, b.lip_rest))
         outs.append(b.decode(z0))
     assert np.abs(outs[0] - outs[1]).max() < 1e-3  # the stated tolerance: 1e-3 in [-1, 1] pixel units
     np.testing.assert_allclose(tb.encode(np.zeros((1, 3, *gen.config.layout.region_shape), np.float32)),
@@ -119,10 +124,10 @@ def test_sampling_any_step_count(gen, steps, scheduler):
     c = gen.config
     rng = np.random.default_rng(1)
     z = rng.standard_normal((2, *c.latent_shape)).astype(np.float32)
-    tokens = b.null_tokens(2)
-    out = sample_latents(b, z, z, z, tokens, steps, 1.0, scheduler)
+    tokens, lips = b.null_tokens(2), np.repeat(b.lip_rest[None], 2, 0)
+    out = sample_latents(b, z, z, z, tokens, steps, 1.0, scheduler, lip_points=lips)
     assert out.shape == z.shape and np.isfinite(out).all()
-    again = sample_latents(b, z, z, z, tokens, steps, 1.0, scheduler)
+    again = sample_latents(b, z, z, z, tokens, steps, 1.0, scheduler, lip_points=lips)
     assert np.array_equal(out, again)  # same seed, same batch: bit-identical
 
 
@@ -141,7 +146,7 @@ def test_lower_start_strength_stays_nearer_the_reference(gen, scheduler):
         g = FaceGenerator(cfg)
         g.load_state_dict(gen.state_dict())
         b = TorchBackend(g.eval())
-        out = sample_latents(b, z, z, z_ref, b.null_tokens(3), 2, 1.0, scheduler)
+        out = sample_latents(b, z, z, z_ref, b.null_tokens(3), 2, 1.0, scheduler, lip_points=np.repeat(b.lip_rest[None], 3, 0))
         assert np.isfinite(out).all()
         dist[strength] = float(np.abs(out - z_ref).mean())
     assert dist[0.05] < 0.5 * dist[1.0], dist
@@ -187,4 +192,67 @@ def test_half_size_weights_keep_parity(gen, tmp_path):
     z = np.random.default_rng(2).standard_normal((3, *half.config.latent_shape)).astype(np.float32)
     assert np.abs(tb.decode(z) - ob.decode(z)).max() < 1e-4
     t = np.array([5, 400, 999])
-    assert np.abs(tb.denoise(z, t, z, z, tb.null_tokens(3)) - ob.denoise(z, t, z, z, ob.null_tokens(3))).max() < 1e-4
+    pts = np.repeat(tb.lip_rest[None], 3, 0)
+    assert np.abs(tb.denoise(z, t, z, z, tb.null_tokens(3), pts) - ob.denoise(z, t, z, z, ob.null_tokens(3), pts)).max() < 1e-4
+
+
+def test_lip_map_draws_each_lip_where_its_points_are(gen):
+    """The map the denoiser sees: outer and inner lip as Gaussians at their points (after undoing the
+    space-to-depth fold), nothing for non-finite points."""
+    from avatar_service.model.networks import LipMap
+
+    cfg = gen.config
+    lm = LipMap(cfg)
+    s, r0 = cfg.layout.crop_px, cfg.layout.region_rows[0]
+    pts = np.full((2, 40, 2), np.nan, np.float32)
+    outer = np.array(OUTER_LIP_MASK)
+    pts[0, outer] = (0.3, 0.75)  # all outer points at one place, all inner points at another
+    pts[0, ~outer] = (0.6, 0.9)
+    maps = torch.nn.functional.pixel_shuffle(lm(torch.from_numpy(pts)), lm.fold).numpy()  # (2, 2, H', W')
+    ds = cfg.denoiser.lip_map.downsample
+    for ch, (x, y) in enumerate([(0.3, 0.75), (0.6, 0.9)]):
+        iy, ix = np.unravel_index(maps[0, ch].argmax(), maps[0, ch].shape)
+        assert abs((ix + 0.5) * ds - x * s) <= ds and abs((iy + 0.5) * ds - (y * s - r0)) <= ds
+    assert maps[0].max() > 0.5 and maps[1].max() == 0  # the all-NaN sample draws nothing
+
+
+def test_growing_a_lip_map_starts_from_the_trained_model(tmp_path):
+    """Fine-tuning a model into one with a lip map: the new input channels start at zero, so before any
+    step the grown model predicts exactly what the trained one did."""
+    import dataclasses
+
+    from avatar_service.training.denoiser import _init_generator
+
+    plain_cfg = dataclasses.replace(GeneratorConfig.tiny(), denoiser=dataclasses.replace(
+        GeneratorConfig.tiny().denoiser, lip_map=dataclasses.replace(GeneratorConfig.tiny().denoiser.lip_map, enabled=False)))
+    plain = FaceGenerator.random(plain_cfg, seed=5)
+    plain.save_pretrained(tmp_path / "plain")
+    grown = _init_generator(str(tmp_path / "plain"), GeneratorConfig.tiny()).eval()
+    rng = np.random.default_rng(0)
+    z = torch.from_numpy(rng.standard_normal((2, *plain_cfg.latent_shape)).astype(np.float32))
+    t = torch.tensor([900, 100])
+    tok = plain.null_tokens(2)
+    lips = torch.from_numpy(np.repeat(np.array([[[0.5, 0.8]]], np.float32), 2, 0).repeat(40, 1))
+    with torch.no_grad():
+        torch.testing.assert_close(grown.denoise(z, t, z, z, tok, lips), plain.eval().denoise(z, t, z, z, tok))
+
+
+def test_reference_lip_anchor_is_measured_or_falls_back(portrait):
+    """Avatars of a lip-map model carry the reference's lips (mediapipe on the aligned crop), crop-relative,
+    around the mouth; a picture without a face mesh gets the model's average lips; both persist."""
+    from avatar_service.runtime.avatar import lip_anchor
+
+    layout = GeneratorConfig.tiny().layout
+    rest = np.full((40, 2), 0.5, np.float32)
+    crop = warp_to_crop(portrait, align_matrix(FaceDetector().one_face(portrait).landmarks, FaceLayout(crop_px=128)),
+                        FaceLayout(crop_px=128))
+    a = lip_anchor(crop, rest)
+    assert a.shape == (40, 2) and np.isfinite(a).all()
+    x0, y0, x1, y1 = layout.mask_box
+    assert (x0 < a[:, 0]).all() and (a[:, 0] < x1).all() and (y0 < a[:, 1]).all() and (a[:, 1] < y1).all()
+    assert not np.allclose(a, rest)
+    np.testing.assert_array_equal(lip_anchor(np.full((128, 128, 3), 90, np.uint8), rest), rest)
+    state = AvatarState(textures=crop[None], crop_to_texture=np.eye(2, 3, dtype=np.float32)[None],
+                        z_masked=np.zeros((1, 4, 4, 8), np.float32), z_ref=np.zeros((4, 4, 8), np.float32),
+                        layout=layout, lip_anchor=a)
+    np.testing.assert_array_equal(AvatarState.from_bytes(state.to_bytes()).lip_anchor, a)

@@ -14,6 +14,8 @@ INNER_LIP = (13, 14)  # upper and lower inner-lip midpoints
 EYE_CORNERS = (33, 263)  # outer eye corners
 # Positions inside LIP_INDICES, so mouth opening can be read back from stored lip landmarks.
 LIP_POS_13, LIP_POS_14 = LIP_INDICES.index(13), LIP_INDICES.index(14)
+_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
+OUTER_LIP_MASK = tuple(i in _OUTER for i in LIP_INDICES)  # per stored point: outer (True) or inner lip
 
 
 def mouth_opening(mesh_xy: np.ndarray) -> float:

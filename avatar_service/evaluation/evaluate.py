@@ -20,7 +20,7 @@ import numpy as np
 from avatar_service.evaluation import metrics
 from avatar_service.face.align import FaceLayout
 from avatar_service.model.features import clip_windows
-from avatar_service.runtime.avatar import masked_region
+from avatar_service.runtime.avatar import AvatarState, lip_anchor, lip_points, masked_region
 from avatar_service.runtime.backend import Backend
 from avatar_service.runtime.sampler import sample_latents
 
@@ -43,7 +43,6 @@ def load_clip(path: pathlib.Path, layout: FaceLayout, max_seconds: float, fps: f
 def blend_region(crops: np.ndarray, regions: np.ndarray, layout: FaceLayout) -> np.ndarray:
     """Paste (T, 3, H, W) regions in [-1, 1] into (T, S, S, 3) crops exactly as the server does
     (AvatarState.composite, with each crop as its own texture)."""
-    from avatar_service.runtime.avatar import AvatarState
 
     eye = np.repeat(np.eye(2, 3, dtype=np.float32)[None], len(crops), 0)
     state = AvatarState(textures=np.asarray(crops), crop_to_texture=eye, z_masked=np.zeros((len(crops), 0)),
@@ -58,6 +57,8 @@ def synthesize(backend: Backend, crops: np.ndarray, audio16k: np.ndarray, fps: f
     layout = cfg.layout
     regions, masked = zip(*(masked_region(c, layout) for c in crops))
     z_ref = backend.encode(np.stack(regions[:1]))[0]
+    # the reference's lips, measured as the server measures an uploaded portrait (never each frame's own)
+    anchor = lip_anchor(crops[0], backend.lip_rest)
     windows = clip_windows(audio16k, len(crops), fps, cfg.feature_extractor(), cfg.window)
     noise = np.random.default_rng(seed).standard_normal(cfg.latent_shape).astype(np.float32)
     out = []
@@ -65,8 +66,9 @@ def synthesize(backend: Backend, crops: np.ndarray, audio16k: np.ndarray, fps: f
         m = np.stack(masked[i:i + batch])
         n = len(m)
         z_m = backend.encode(m)
+        tokens, offsets = backend.audio(windows[i:i + n])
         z0 = sample_latents(backend, np.repeat(noise[None], n, 0), z_m, np.repeat(z_ref[None], n, 0),
-                            backend.audio_tokens(windows[i:i + n]), steps, guidance)
+                            tokens, steps, guidance, lip_points=lip_points(anchor, offsets, backend.lip_rest))
         out.append(backend.decode(z0))
     return np.concatenate(out)
 

@@ -41,6 +41,21 @@ class AudioEncoderConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LipMapConfig:
+    """Where the lips should be, drawn for the denoiser: the reference's lip landmarks moved by the
+    shape the audio predicts, splatted as Gaussians (outer and inner lip, one channel each) at
+    1/`downsample` of the region's resolution and folded (space-to-depth) onto the latent grid as extra
+    input channels. A global token says *how* the mouth moves; only a picture says *where*, in this
+    person's own width and shape (with the token alone the model drew one generic mouth for everyone)."""
+    enabled: bool = False
+    downsample: int = 2  # map cells of 2 px: the Gaussians' values carry sub-cell position
+    sigma_px: float = 1.5  # in region pixels
+
+    def channels(self, latent_downsample: int) -> int:
+        return 2 * (latent_downsample // self.downsample) ** 2 if self.enabled else 0
+
+
+@dataclasses.dataclass(frozen=True)
 class DenoiserConfig:
     block_out_channels: tuple[int, ...] = (48, 96, 128)  # 4.3M params, ~4.5 ms a frame a step on 2 cores
     layers_per_block: int = 1
@@ -52,6 +67,7 @@ class DenoiserConfig:
     # reference's sharp latent and the network only has to draw what differs (mostly the mouth).
     # Set by the denoiser stage to the residual's measured std; 0 = diffuse z0 itself.
     residual_scale: float = 0.0
+    lip_map: LipMapConfig = LipMapConfig()
 
     def to_latent(self, x, z_ref):
         """Sampled x -> region latent z0 (numpy or torch)."""
@@ -150,6 +166,6 @@ class GeneratorConfig:
             autoencoder=AutoencoderConfig(block_out_channels=(8, 16, 16), latent_channels=4, norm_num_groups=4),
             audio=AudioEncoderConfig(hidden=32, token_dim=32, lip_components=4),
             denoiser=DenoiserConfig(block_out_channels=(16, 32), attention_head_dim=8, norm_num_groups=4,
-                                    residual_scale=0.5),
+                                    residual_scale=0.5, lip_map=LipMapConfig(enabled=True)),
             sampling=SamplingConfig(default_steps=2),
         )

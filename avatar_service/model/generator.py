@@ -39,15 +39,21 @@ class FaceGenerator(nn.Module):
         z = z * self.latent_std[:, None, None] + self.latent_mean[:, None, None]
         return self.autoencoder.decode(z).sample
 
-    def audio_tokens(self, windows: torch.Tensor) -> torch.Tensor:
-        """mel windows (B, K, n_mels, M) -> tokens (B, T, D)."""
+    def audio(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """feature windows (B, K, dims, M) -> tokens (B, T, D) and, with a lip map, the predicted lip
+        landmark offsets (B, 40, 2) in crop widths (None without)."""
         return self.audio_encoder(windows)
 
     def null_tokens(self, batch: int) -> torch.Tensor:
         return self.audio_encoder.null_tokens.expand(batch, -1, -1)
 
-    def denoise(self, z_t, t, z_masked, z_ref, tokens):
-        return self.denoiser(z_t, t, z_masked, z_ref, tokens)
+    def denoise(self, z_t, t, z_masked, z_ref, tokens, lip_points=None):
+        return self.denoiser(z_t, t, z_masked, z_ref, tokens, lip_points)
+
+    @property
+    def lip_rest(self) -> torch.Tensor | None:
+        """(40, 2) average lip landmarks, crop-relative: the anchor for a face whose lips are not found."""
+        return self.audio_encoder.lip_rest if self.config.denoiser.lip_map.enabled else None
 
     def make_scheduler(self, kind: str | None = None):
         """A fresh scheduler (they hold per-sampling state). v-prediction on a zero-terminal-SNR

@@ -26,6 +26,7 @@ class AvatarState:
     z_masked: np.ndarray  # (P, C, h, w) float32: latent of each pose frame's region, mouth masked
     z_ref: np.ndarray  # (C, h, w) float32: latent of the reference region (identity)
     layout: FaceLayout
+    lip_anchor: np.ndarray | None = None  # (40, 2) crop-relative reference lips, for models with a lip map
 
     @property
     def pose_count(self) -> int:
@@ -85,8 +86,9 @@ class AvatarState:
     # -- persistence ------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
+        extra = {} if self.lip_anchor is None else {"lip_anchor": self.lip_anchor}
         np.savez(buf, textures=self.textures, crop_to_texture=self.crop_to_texture, z_masked=self.z_masked,
-                 z_ref=self.z_ref, layout=np.frombuffer(repr(dataclasses.astuple(self.layout)).encode(), np.uint8))
+                 z_ref=self.z_ref, layout=np.frombuffer(repr(dataclasses.astuple(self.layout)).encode(), np.uint8), **extra)
         return buf.getvalue()
 
     @classmethod
@@ -96,7 +98,7 @@ class AvatarState:
         with np.load(io.BytesIO(data)) as f:
             layout = FaceLayout(*ast.literal_eval(f["layout"].tobytes().decode()))
             return cls(textures=f["textures"], crop_to_texture=f["crop_to_texture"], z_masked=f["z_masked"],
-                       z_ref=f["z_ref"], layout=layout)
+                       z_ref=f["z_ref"], layout=layout, lip_anchor=f["lip_anchor"] if "lip_anchor" in f.files else None)
 
 
 def masked_region(crop: np.ndarray, layout: FaceLayout) -> tuple[np.ndarray, np.ndarray]:
@@ -106,6 +108,31 @@ def masked_region(crop: np.ndarray, layout: FaceLayout) -> tuple[np.ndarray, np.
     region = crop[r0:r1].astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
     masked = region * (1.0 - layout.region_mask()[None])
     return region, masked
+
+
+def lip_anchor(crop: np.ndarray, rest: np.ndarray | None) -> np.ndarray | None:
+    """The reference crop's lip landmarks (40, 2), crop-relative, for a model with a lip map (`rest` is
+    its average lips, else None: no anchor needed). Where mediapipe finds no face mesh (some stylised
+    faces) the average lips stand in: the mouth then takes the usual place and width."""
+    if rest is None:
+        return None
+    from avatar_service.data.lips import LipTracker
+
+    tracker = LipTracker(static=True)
+    try:
+        lips, _ = tracker.measure(crop)
+    finally:
+        tracker.close()
+    return (lips / crop.shape[1]).astype(np.float32) if np.isfinite(lips).all() else np.asarray(rest, np.float32).copy()
+
+
+def lip_points(anchor: np.ndarray | None, offsets: np.ndarray | None, rest: np.ndarray | None) -> np.ndarray | None:
+    """Where the lips should be, (B, 40, 2): the reference's lips (`anchor`, or the model's average
+    `rest` when the avatar has none) moved by the audio's predicted offsets (B, 40, 2). None for
+    models without a lip map (offsets None)."""
+    if offsets is None:
+        return None
+    return (anchor if anchor is not None else rest)[None] + offsets
 
 
 def texture_window(boxes: np.ndarray, image_hw: tuple[int, int], scale: float = 1.9) -> np.ndarray:
@@ -142,15 +169,20 @@ def prepare_avatar(backend: Backend, frames: list[np.ndarray], texture_px: int,
     s = texture_px / side
     src_to_tex = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float32)
     textures, crop_to_tex, regions, masked = [], [], [], []
+    anchor = None
     for f, m in zip(frames, matrices):
         textures.append(cv2.warpAffine(f, src_to_tex, (texture_px, texture_px),
                                        flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
         inv = cv2.invertAffineTransform(m)  # crop -> source
         crop_to_tex.append((np.vstack([src_to_tex, [0, 0, 1]]) @ np.vstack([inv, [0, 0, 1]]))[:2])
-        r, mr = masked_region(warp_to_crop(f, m, layout), layout)
+        crop = warp_to_crop(f, m, layout)
+        if anchor is None:  # the first frame is the reference
+            anchor = lip_anchor(crop, backend.lip_rest)
+        r, mr = masked_region(crop, layout)
         regions.append(r)
         masked.append(mr)
     z_masked = np.concatenate([backend.encode(np.stack(masked[i:i + 16])) for i in range(0, len(masked), 16)])
     z_ref = backend.encode(regions[0][None])[0]
     return AvatarState(textures=np.stack(textures), crop_to_texture=np.stack(crop_to_tex).astype(np.float32),
-                       z_masked=z_masked.astype(np.float32), z_ref=z_ref.astype(np.float32), layout=layout)
+                       z_masked=z_masked.astype(np.float32), z_ref=z_ref.astype(np.float32), layout=layout,
+                       lip_anchor=anchor)

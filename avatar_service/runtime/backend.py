@@ -19,11 +19,14 @@ class Backend(Protocol):
     name: str
     device: str
     config: GeneratorConfig
+    lip_rest: np.ndarray | None  # (40, 2) crop-relative average lips (models with a lip map), else None
 
     def encode(self, region: np.ndarray) -> np.ndarray: ...  # (B,3,H,W) [-1,1] -> (B,C,h,w)
-    def audio_tokens(self, windows: np.ndarray) -> np.ndarray: ...  # (B,K,n_mels,M) -> (B,T,D)
+    # (B,K,dims,M) -> tokens (B,T,D) and lip offsets (B,40,2) in crop widths (None without a lip map)
+    def audio(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
     def null_tokens(self, batch: int) -> np.ndarray: ...  # -> (B,T,D)
-    def denoise(self, z_t, t, z_masked, z_ref, tokens) -> np.ndarray: ...  # -> (B,C,h,w)
+    # lip_points (B,40,2) crop-relative, for models with a lip map -> (B,C,h,w)
+    def denoise(self, z_t, t, z_masked, z_ref, tokens, lip_points=None) -> np.ndarray: ...
     def decode(self, z: np.ndarray) -> np.ndarray: ...  # (B,C,h,w) -> (B,3,H,W)
     def make_scheduler(self, kind: str | None = None): ...
 
@@ -38,6 +41,8 @@ class TorchBackend:
         self.config = generator.config
         self.device, self.dtype = device, dtype
         self._null = None
+        rest = generator.lip_rest
+        self.lip_rest = None if rest is None else rest.float().cpu().numpy()
 
     def _t(self, a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(self.device, self.dtype)
@@ -51,8 +56,9 @@ class TorchBackend:
         return self._n(self.generator.encode(self._t(region)))
 
     @torch.inference_mode()
-    def audio_tokens(self, windows):
-        return self._n(self.generator.audio_tokens(self._t(windows)))
+    def audio(self, windows):
+        tokens, offsets = self.generator.audio(self._t(windows))
+        return self._n(tokens), None if offsets is None else self._n(offsets)
 
     @torch.inference_mode()
     def null_tokens(self, batch):
@@ -61,9 +67,10 @@ class TorchBackend:
         return np.repeat(self._null, batch, axis=0)
 
     @torch.inference_mode()
-    def denoise(self, z_t, t, z_masked, z_ref, tokens):
+    def denoise(self, z_t, t, z_masked, z_ref, tokens, lip_points=None):
         tt = torch.from_numpy(np.ascontiguousarray(t, dtype=np.int64)).to(self.device)
-        return self._n(self.generator.denoise(self._t(z_t), tt, self._t(z_masked), self._t(z_ref), self._t(tokens)))
+        lips = None if lip_points is None else torch.from_numpy(np.ascontiguousarray(lip_points, np.float32)).to(self.device)
+        return self._n(self.generator.denoise(self._t(z_t), tt, self._t(z_masked), self._t(z_ref), self._t(tokens), lips))
 
     @torch.inference_mode()
     def decode(self, z):
@@ -84,6 +91,7 @@ class OnnxBackend:
         meta = json.loads((onnx_dir / "config.json").read_text())
         self.config = GeneratorConfig.from_dict(meta["generator"])
         self._null = np.load(onnx_dir / "null_tokens.npy")
+        self.lip_rest = np.load(onnx_dir / "lip_rest.npy") if self.config.denoiser.lip_map.enabled else None
         # The scheduler is plain math: a config-only FaceGenerator is not needed, so build it directly.
         self._sched_owner = _SchedulerOwner(self.config)
         providers = ["CPUExecutionProvider"]
@@ -104,21 +112,26 @@ class OnnxBackend:
             self.sessions[g] = ort.InferenceSession(str(path), opts, providers=providers)
 
     def _run(self, graph, **inputs):
-        return self.sessions[graph].run(None, {k: np.ascontiguousarray(v) for k, v in inputs.items()})[0]
+        return self._run_all(graph, **inputs)[0]
+
+    def _run_all(self, graph, **inputs):
+        return self.sessions[graph].run(None, {k: np.ascontiguousarray(v) for k, v in inputs.items()})
 
     def encode(self, region):
         return self._run("encoder", region=region.astype(np.float32))
 
-    def audio_tokens(self, windows):
-        return self._run("audio_encoder", windows=windows.astype(np.float32))
+    def audio(self, windows):
+        out = self._run_all("audio_encoder", windows=windows.astype(np.float32))
+        return out[0], (out[1] if len(out) > 1 else None)
 
     def null_tokens(self, batch):
         return np.repeat(self._null, batch, axis=0)
 
-    def denoise(self, z_t, t, z_masked, z_ref, tokens):
+    def denoise(self, z_t, t, z_masked, z_ref, tokens, lip_points=None):
+        extra = {} if self.lip_rest is None else {"lip_points": np.asarray(lip_points, np.float32)}
         return self._run("denoiser", z_t=z_t.astype(np.float32), t=np.asarray(t, np.int64),
                          z_masked=z_masked.astype(np.float32), z_ref=z_ref.astype(np.float32),
-                         tokens=tokens.astype(np.float32))
+                         tokens=tokens.astype(np.float32), **extra)
 
     def decode(self, z):
         return self._run("decoder", z=z.astype(np.float32))

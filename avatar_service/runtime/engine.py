@@ -17,7 +17,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from avatar_service.runtime.avatar import AvatarState
+from avatar_service.runtime.avatar import AvatarState, lip_points
 from avatar_service.runtime.backend import Backend
 from avatar_service.runtime.sampler import sample_latents
 
@@ -148,8 +148,10 @@ class Engine:
         noise = np.stack([n for *_, n in items])
         z_masked = np.stack([a.z_masked[p] for a, p, _, _ in items])
         z_ref = np.stack([a.z_ref for a, _, _, _ in items])
-        tokens = b.audio_tokens(windows)
-        z0 = sample_latents(b, noise, z_masked, z_ref, tokens, steps, guidance)
+        tokens, offsets = b.audio(windows)
+        points = None if offsets is None else np.concatenate(
+            [lip_points(a.lip_anchor, o[None], b.lip_rest) for (a, *_), o in zip(items, offsets)])
+        z0 = sample_latents(b, noise, z_masked, z_ref, tokens, steps, guidance, lip_points=points)
         regions = b.decode(z0)
         return [a.composite(p, r) for (a, p, _, _), r in zip(items, regions)]
 

@@ -21,7 +21,8 @@ class _Stage(nn.Module):
         self.generator, self.stage = generator, stage
 
     def forward(self, *args):
-        return getattr(self.generator, self.stage)(*args)
+        out = getattr(self.generator, self.stage)(*args)
+        return out[0] if isinstance(out, tuple) and out[1] is None else out  # a model without a lip map
 
 
 def store_weights_fp16(path: pathlib.Path, min_elements: int = 1024) -> None:
@@ -58,11 +59,14 @@ def export_onnx(generator: FaceGenerator, out_dir: str | pathlib.Path, opset: in
     b = 2
     z = torch.randn(b, c, lh, lw)
     tokens = torch.randn(b, g.audio_encoder.num_tokens, cfg.audio.token_dim)
+    lip_map = cfg.denoiser.lip_map.enabled
+    lip_args = ((g.lip_rest[None].expand(b, -1, -1).clone(),), ["lip_points"]) if lip_map else ((), [])
     graphs = {
         "encoder": ("encode", (torch.randn(b, 3, h, w),), ["region"], ["z"]),
-        "audio_encoder": ("audio_tokens", (torch.randn(b, k, cfg.feature_dims, m),), ["windows"], ["tokens"]),
-        "denoiser": ("denoise", (z, torch.full((b,), 500, dtype=torch.long), z, z, tokens),
-                     ["z_t", "t", "z_masked", "z_ref", "tokens"], ["prediction"]),
+        "audio_encoder": ("audio", (torch.randn(b, k, cfg.feature_dims, m),), ["windows"],
+                          ["tokens", "lip_offsets"] if lip_map else ["tokens"]),
+        "denoiser": ("denoise", (z, torch.full((b,), 500, dtype=torch.long), z, z, tokens, *lip_args[0]),
+                     ["z_t", "t", "z_masked", "z_ref", "tokens", *lip_args[1]], ["prediction"]),
         "decoder": ("decode", (z,), ["z"], ["region"]),
     }
     for name, (stage, args, inputs, outputs) in graphs.items():
@@ -75,6 +79,8 @@ def export_onnx(generator: FaceGenerator, out_dir: str | pathlib.Path, opset: in
         if fp16_weights:
             store_weights_fp16(out / f"{name}.onnx")
     np.save(out / "null_tokens.npy", g.null_tokens(1).detach().numpy())
+    if lip_map:
+        np.save(out / "lip_rest.npy", g.lip_rest.detach().numpy())
     meta = {"format_version": FORMAT_VERSION, "generator": cfg.to_dict()}
     (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True))
     return out

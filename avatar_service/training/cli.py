@@ -32,7 +32,7 @@ def register(subparsers) -> None:
         s.add_argument("--data", required=True, help="dataset folder with manifest.json")
         s.add_argument("--out", required=True, help="run folder: checkpoints/, samples/, tensorboard/, model/")
         s.add_argument("--config", default="default",
-                       help="architecture: default, tiny or a JSON file (ignored with --init or --resume)")
+                       help="architecture: default, tiny or a JSON file (ignored with --resume; for the denoiser, a JSON grows the --init model's, e.g. to add a lip map)")
         s.add_argument("--steps", type=int, help="total optimizer steps")
         s.add_argument("--batch-size", type=int, help="per process")
         s.add_argument("--lr", type=float)
@@ -114,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
         elif args.stage == "denoiser":
             from avatar_service.training.denoiser import DenoiserStage
 
-            if args.config != "default":
-                log.warning("--config %s ignored: the denoiser's architecture comes from --init (or the checkpoint)", args.config)
-            stage = DenoiserStage(rt, tc, run_dir, args.data, args.init, stage_state)
+            # The architecture comes from --init (or the checkpoint); --config grows it for a fine-tune
+            config = None if args.config == "default" or stage_state is not None else _generator_config(args.config)
+            stage = DenoiserStage(rt, tc, run_dir, args.data, args.init, stage_state, config)
         else:
             from avatar_service.training.sync import SyncStage
 

@@ -39,6 +39,7 @@ class Clip:
     mel: np.ndarray  # (T_mel, n_mels) float32, 100 frames a second
     valid: np.ndarray  # (T,) bool: frames whose alignment the pipeline trusts
     lips: np.ndarray | None = None  # (T, 80) float32: lip shape offsets (centred_lips), in crop widths; NaN where unmeasured
+    lip_anchor: np.ndarray | None = None  # (T, 40, 2) float32: the clip's mean lip shape at each frame's position (lip_anchors)
 
     def __len__(self) -> int:
         return len(self.regions)
@@ -91,10 +92,11 @@ class TalkingDataset:
                 mel_frames = log_mel(z["audio"], mel) if recompute_mel else z["mel"].astype(np.float32)
                 valid = z["valid"].astype(bool)
                 lips = centred_lips(z["lips"], valid, crops_px=crops.shape[1]) if "lips" in z.files else None
+                anchor = lip_anchors(z["lips"], valid, crops_px=crops.shape[1]) if "lips" in z.files else None
             if len(valid) != len(regions):
                 raise ValueError(f"{entry['path']}: {len(regions)} crops but {len(valid)} valid flags")
             self.clips.append(Clip(entry["id"], entry["identity"], entry["split"], self.root / entry["path"],
-                                   regions, mel_frames, valid, lips))
+                                   regions, mel_frames, valid, lips, anchor))
         if not self.clips:
             raise ValueError(f"{path}: no clips in splits {splits}")
 
@@ -169,6 +171,20 @@ def centred_lips(lips: np.ndarray, valid: np.ndarray, crops_px: int) -> np.ndarr
     if not ok.any():
         return np.full(x.shape, np.nan, np.float32)
     out = x - x[ok].mean(axis=0)
+    out[~ok] = np.nan
+    return out.astype(np.float32)
+
+
+def lip_anchors(lips: np.ndarray, valid: np.ndarray, crops_px: int) -> np.ndarray:
+    """(T, 40, 2) lip landmarks in crop pixels -> (T, 40, 2) crop-relative: the clip's mean lip shape
+    placed at each frame's lip centroid (NaN where unmeasured). Anchor + the frame's centred_lips
+    offsets = the frame's lips; a reference frame's anchor is what the lip map draws offsets from."""
+    pts = np.asarray(lips, np.float64) / crops_px
+    centroid = pts.mean(axis=1, keepdims=True)
+    ok = valid & np.isfinite(pts).all(axis=(1, 2))
+    if not ok.any():
+        return np.full(pts.shape, np.nan, np.float32)
+    out = centroid + (pts - centroid)[ok].mean(axis=0)
     out[~ok] = np.nan
     return out.astype(np.float32)
 

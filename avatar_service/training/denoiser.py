@@ -6,6 +6,8 @@ Per training sample (frame i of a clip):
   z_ref    = E(region_j), j another frame    identity and lip appearance
   tokens   = AudioEncoder(mel windows of i) + lip token of the *measured* lip coefficients of frame i
              (null tokens with p = cfg_drop, for classifier-free guidance)
+  lip map  = (models with one) frame j's lip anchor + the offsets of those coefficients: where frame i's
+             lips are, drawn from the reference as serving draws it
   x0  = (z0 - z_ref) / residual_scale        (or z0 when residual_scale = 0)
   x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps;   target v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0
   loss = mean(w * (M(x_t, t, z_masked, z_ref, tokens) - v)^2) + lip_weight * |lip_head(audio) - lips_i|^2
@@ -41,21 +43,24 @@ log = logging.getLogger(__name__)
 @torch.no_grad()
 def sample_latents(generator: FaceGenerator, z_masked: torch.Tensor, z_ref: torch.Tensor, windows: torch.Tensor,
                    steps: int, guidance: float = 1.0, noise: torch.Tensor | None = None,
-                   scheduler: str = "ddim") -> torch.Tensor:
+                   scheduler: str = "ddim", lip_anchor: torch.Tensor | None = None) -> torch.Tensor:
     """DDIM (or DPM-Solver++) sampling of region latents.
-    z_masked, z_ref (B, C, h, w); windows (B, K, n_mels, M) -> z0 (B, C, h, w)."""
+    z_masked, z_ref (B, C, h, w); windows (B, K, n_mels, M); lip_anchor (B, 40, 2) the reference's
+    lip anchor (models with a lip map) -> z0 (B, C, h, w)."""
     sched = generator.make_scheduler(scheduler)
     timesteps, scale = generator.config.sampling.timesteps(sched, steps)
     z = (torch.randn_like(z_masked) if noise is None else noise.to(z_masked)) * scale
-    cond = generator.audio_tokens(windows)
+    cond, offsets = generator.audio(windows)
+    points = None if offsets is None else lip_anchor.to(offsets) + offsets
     b = z.shape[0]
     for t in timesteps:
         tt = t.expand(b).to(z_masked.device)
         if guidance == 1.0:
-            pred = generator.denoise(z, tt, z_masked, z_ref, cond)
+            pred = generator.denoise(z, tt, z_masked, z_ref, cond, points)
         else:  # v_uncond + g (v_cond - v_uncond), one batched pass
             both = generator.denoise(torch.cat([z, z]), torch.cat([tt, tt]), torch.cat([z_masked, z_masked]),
-                                     torch.cat([z_ref, z_ref]), torch.cat([cond, generator.null_tokens(b)]))
+                                     torch.cat([z_ref, z_ref]), torch.cat([cond, generator.null_tokens(b)]),
+                                     None if points is None else torch.cat([points, points]))
             pc, pu = both.chunk(2)
             pred = pu + guidance * (pc - pu)
         z = sched.step(pred.float(), t, z).prev_sample
@@ -95,18 +100,23 @@ class DenoiserObjective(nn.Module):
         self.register_buffer("sqrt_one_minus_abar", (1 - abar).sqrt(), persistent=False)
         self.register_buffer("loss_weight", loss_weight, persistent=False)  # (1, 1, h, w)
 
-    def forward(self, z0, z_masked, z_ref, windows, t, noise, drop, lips=None):
+    def forward(self, z0, z_masked, z_ref, windows, t, noise, drop, lips=None, anchor=None):
         """lips (B, k) measured, whitened lip coefficients (NaN where unmeasured): shown to the denoiser
-        (with a little noise) and regressed by the audio encoder's lip head."""
+        (with a little noise) and regressed by the audio encoder's lip head. anchor (B, 40, 2): the
+        reference frame's lip anchor, for models with a lip map."""
         audio, lips_pred = self.audio_encoder.encode(windows)  # (B, K+1, D), (B, k)
         logs = {}
         lip_loss = 0.0
+        points = None
         if lips_pred is not None:
             known = torch.isfinite(lips).all(dim=1)
             lips = torch.nan_to_num(lips)
             lip_loss = (((lips_pred.float() - lips) ** 2).mean(dim=1) * known).sum() / known.sum().clamp_min(1)
             logs["lip_mse"] = lip_loss.detach()
             lips = lips + self.lip_noise * torch.randn_like(lips)
+            if self.audio_encoder.lip_map:  # unmeasured frames draw no map (NaN points draw nothing)
+                points = anchor + self.audio_encoder.lip_offsets(lips)
+                points = torch.where(known[:, None, None], points, torch.full_like(points, float("nan")))
         tokens = self.audio_encoder.tokens(audio, lips)
         # torch.where rather than skipping the encoder: every parameter gets a gradient each step (DDP).
         tokens = torch.where(drop[:, None, None], self.audio_encoder.null_tokens.to(tokens.dtype).expand_as(tokens), tokens)
@@ -120,26 +130,32 @@ class DenoiserObjective(nn.Module):
             target = noise
         else:
             raise ValueError(f"prediction_type {self.prediction_type!r} is not trainable here: use v_prediction or epsilon")
-        pred = self.denoiser(z_t, t, z_masked, z_ref, tokens).float()
+        pred = self.denoiser(z_t, t, z_masked, z_ref, tokens, points).float()
         err = (pred - target) ** 2
         diffusion = (self.loss_weight * err).mean() / self.loss_weight.mean()
         loss = diffusion + self.lip_weight * lip_loss
         return loss, {"loss": loss.detach(), "mse": err.mean().detach(), **logs}
 
 
-def _init_generator(path: str) -> FaceGenerator:
+def _init_generator(path: str, config=None) -> FaceGenerator:
     """A generator from a saved model: the autoencoder stage's (autoencoder and latent statistics; the
     audio encoder and denoiser start fresh) or a trained generator to fine-tune (every weight whose name
-    and shape still match is loaded). The config comes from the saved one, with defaults for fields it
-    predates."""
+    and shape still match is loaded). The config is the saved one (defaults for fields it predates), or
+    `config` to grow the architecture: the denoiser's first conv keeps its trained input channels and
+    new ones (a lip map) start at zero, so fine-tuning starts from the trained model's behaviour."""
     from safetensors.torch import load_file
 
     from avatar_service.model import GeneratorConfig
     from avatar_service.model.checkpoint import WEIGHTS_NAME, load_config
 
-    g = FaceGenerator(GeneratorConfig.from_dict(load_config(path, "generator", "AvatarLab model")))
+    g = FaceGenerator(config or GeneratorConfig.from_dict(load_config(path, "generator", "AvatarLab model")))
     saved = load_file(str(pathlib.Path(path) / WEIGHTS_NAME))
     mine = g.state_dict()
+    conv_in = "denoiser.unet.conv_in.weight"
+    if conv_in in saved and saved[conv_in].shape[1] < mine[conv_in].shape[1] and saved[conv_in].shape[0] == mine[conv_in].shape[0]:
+        grown = torch.zeros_like(mine[conv_in])
+        grown[:, : saved[conv_in].shape[1]] = saved[conv_in]
+        saved[conv_in] = grown
     trained = g.config.denoiser.residual_scale > 0 or any(k.startswith("audio_encoder.lip_") for k in saved)
     keep = {k: v for k, v in saved.items() if k in mine and v.shape == mine[k].shape
             and (trained or k.startswith("autoencoder.") or k in ("latent_mean", "latent_std"))}
@@ -161,7 +177,7 @@ class DenoiserStage(Stage):
     name = "denoiser"
 
     def __init__(self, rt: Runtime, tc: TrainConfig, run_dir: pathlib.Path, data: str, init: str | None,
-                 state: dict | None = None):
+                 state: dict | None = None, config=None):
         self.rt, self.tc, self.run_dir = rt, tc, run_dir
         if state is not None:
             from avatar_service.model import GeneratorConfig
@@ -169,7 +185,7 @@ class DenoiserStage(Stage):
             self.generator = FaceGenerator(GeneratorConfig.from_dict(state["generator_config"]))
             self.generator.load_state_dict(state["generator"])
         elif init:
-            self.generator = _init_generator(init)
+            self.generator = _init_generator(init, config)
         else:
             raise ValueError("denoiser: --init MODEL_DIR (the autoencoder stage's RUN_DIR/model) is required")
         g = self.generator
@@ -195,6 +211,15 @@ class DenoiserStage(Stage):
             self.lip_pca = ((state["lip_basis"].numpy(), state["lip_std"].numpy()) if state is not None and "lip_basis" in state
                             else lip_basis(self.train_index.clips, cfg.audio.lip_components))
             self.lips = torch.from_numpy(np.concatenate([lip_coefficients(c.lips, *self.lip_pca) for c in clips])).to(rt.device)
+        self.anchor = None
+        if cfg.denoiser.lip_map.enabled:
+            self.anchor = torch.from_numpy(np.concatenate([c.lip_anchor for c in clips])).to(rt.device)
+            if state is None:  # the map's geometry travels with the model
+                enc = g.audio_encoder
+                enc.lip_basis.copy_(torch.from_numpy(self.lip_pca[0]))
+                enc.lip_std.copy_(torch.from_numpy(self.lip_pca[1]))
+                train_anchor = np.concatenate([c.lip_anchor for c in self.train_index.clips])
+                enc.lip_rest.copy_(torch.from_numpy(np.nanmean(train_anchor, axis=0)))
         self.ema = None
         if tc.ema_decay > 0:
             self.ema = copy.deepcopy(g).requires_grad_(False).eval()
@@ -271,6 +296,7 @@ class DenoiserStage(Stage):
             "noise": torch.randn(self.z[i].shape, device=dev),
             "drop": torch.rand(b, device=dev) < self.tc.cfg_drop,
             **({"lips": self.lips[i]} if self.lips is not None else {}),
+            **({"anchor": self.anchor[j]} if self.anchor is not None else {}),
         }
 
     def loss(self, model, batch):
@@ -306,7 +332,8 @@ class DenoiserStage(Stage):
         i, j = torch.from_numpy(flat).to(dev), torch.from_numpy(ref_flat).to(dev)
         with eval_mode(g), self.rt.autocast():
             z = sample_latents(g, self.z_masked[i], self.z[j], self.windows[i].float(),
-                               self.tc.sample_steps, g.config.sampling.default_guidance, noise.to(dev))
+                               self.tc.sample_steps, g.config.sampling.default_guidance, noise.to(dev),
+                               lip_anchor=None if self.anchor is None else self.anchor[j])
             return g.decode(z).float()
 
     def _pixels(self, flat: np.ndarray) -> np.ndarray:
