@@ -119,6 +119,51 @@ def test_lip_coefficients_are_whitened_and_track_mouth_opening(dataset):
         assert r > 0.6, (clip.id, r)
 
 
+def test_lip_anchor_plus_offsets_gives_back_the_measured_lips(dataset):
+    """The lip map's geometry: a frame's anchor (clip mean shape at its centroid) plus its centred offsets
+    is exactly its measured lips (crop-relative)."""
+    ds = TalkingDataset(dataset, TINY.layout, TINY.mel)
+    clip = ds.split("train")[0]
+    with np.load(clip.path) as z:
+        lips, valid, px = z["lips"], z["valid"].astype(bool), z["crops"].shape[1]
+    ok = valid & np.isfinite(lips).all(axis=(1, 2))
+    rebuilt = clip.lip_anchor + clip.lips.reshape(-1, 40, 2)
+    np.testing.assert_allclose(rebuilt[ok], lips[ok] / px, atol=1e-5)
+    assert np.isnan(clip.lip_anchor[~ok]).all()
+
+
+def test_stretch_moves_latents_and_lip_points_together():
+    """shape_aug stretches the cached latents and the lip points by one transform: a bump drawn at a
+    point in latent space lands where the stretched point says."""
+    from avatar_service.training.denoiser import stretch
+
+    layout = GeneratorConfig().layout  # 128 px crop, 8x16 latents
+    h, w = layout.region_shape
+    lh, lw = h // 8, w // 8
+    point = torch.tensor([[[0.62, 0.80]]])  # crop-relative
+    centre = torch.tensor([0.5, 0.7])
+    ys, xs = (torch.arange(lh) + 0.5) * 8, (torch.arange(lw) + 0.5) * 8
+
+    def bump(p, sx=12.0, sy=12.0):  # (1, 1, lh, lw): a Gaussian at crop-relative p, sampled at cell centres
+        px, py = p[0] * layout.crop_px, p[1] * layout.crop_px - layout.region_rows[0]
+        return torch.exp(-(ys[:, None] - py) ** 2 / (2 * sy ** 2) - (xs[None, :] - px) ** 2 / (2 * sx ** 2))[None, None]
+
+    def peak(z):  # sub-cell peak position in region pixels, by a weighted centroid
+        wgt = z[0, 0].clamp_min(0) ** 4
+        return float((wgt.sum(0) * xs).sum() / wgt.sum()), float((wgt.sum(1) * ys).sum() / wgt.sum())
+
+    scale = torch.tensor([[1.15, 0.9]])
+    (moved,), pts = stretch([bump(point[0, 0])], point, scale, centre, layout)
+    expect = centre + (point[0, 0] - centre) * scale[0]
+    np.testing.assert_allclose(pts[0, 0].numpy(), expect.numpy(), atol=1e-6)
+    stretched = bump(expect, 12.0 * 1.15, 12.0 * 0.9)  # the same Gaussian, stretched analytically
+    (px, py), (ex, ey) = peak(moved), peak(stretched)
+    assert abs(px - ex) < 0.5 and abs(py - ey) < 0.5, ((px, py), (ex, ey))
+    assert (moved - stretched)[..., 1:-1, 1:-1].abs().max() < 0.1  # bilinear on 8 px cells; edges border-padded
+    (same,), _ = stretch([bump(point[0, 0])], point, torch.ones(1, 2), centre, layout)
+    torch.testing.assert_close(same, bump(point[0, 0]), atol=1e-5, rtol=0)
+
+
 def test_face_photos_are_aligned_and_cached(tmp_path):
     photos = sorted((training_data.DATA / "portraits" / "real").glob("*.jpg"))[:4]
     if not photos:

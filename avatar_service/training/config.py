@@ -34,6 +34,10 @@ class TrainConfig:
     residual: bool = True  # diffuse z0 - z_ref (scaled), see DenoiserConfig.residual_scale
     lip_weight: float = 0.2  # weight of the audio -> lip-coefficient regression loss
     lip_noise: float = 0.1  # std of noise on the measured lip coefficients the denoiser is shown
+    # Each sample is stretched about the mouth by up to this much (x and y drawn apart, on the cached
+    # latents and the lip points alike): with ~40 people a denoiser learns each one's mouth width
+    # instead of copying it from the reference and the lip map; unseen faces then get a generic mouth.
+    shape_aug: float = 0.15
     ema_decay: float = 0.999  # 0 disables; samples and the saved model use the EMA weights
     sample_steps: int = 4  # DDIM steps for sample grids and the final video
     video_seconds: float = 4.0

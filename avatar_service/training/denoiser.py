@@ -100,10 +100,11 @@ class DenoiserObjective(nn.Module):
         self.register_buffer("sqrt_one_minus_abar", (1 - abar).sqrt(), persistent=False)
         self.register_buffer("loss_weight", loss_weight, persistent=False)  # (1, 1, h, w)
 
-    def forward(self, z0, z_masked, z_ref, windows, t, noise, drop, lips=None, anchor=None):
+    def forward(self, z0, z_masked, z_ref, windows, t, noise, drop, lips=None, anchor=None, lip_scale=None):
         """lips (B, k) measured, whitened lip coefficients (NaN where unmeasured): shown to the denoiser
         (with a little noise) and regressed by the audio encoder's lip head. anchor (B, 40, 2): the
-        reference frame's lip anchor, for models with a lip map."""
+        reference frame's lip anchor, for models with a lip map; lip_scale (B, 2) how the sample was
+        stretched (shape_aug), so the map's offsets stretch with it."""
         audio, lips_pred = self.audio_encoder.encode(windows)  # (B, K+1, D), (B, k)
         logs = {}
         lip_loss = 0.0
@@ -115,7 +116,7 @@ class DenoiserObjective(nn.Module):
             logs["lip_mse"] = lip_loss.detach()
             lips = lips + self.lip_noise * torch.randn_like(lips)
             if self.audio_encoder.lip_map:  # unmeasured frames draw no map (NaN points draw nothing)
-                points = anchor + self.audio_encoder.lip_offsets(lips)
+                points = anchor + self.audio_encoder.lip_offsets(lips) * lip_scale[:, None, :]
                 points = torch.where(known[:, None, None], points, torch.full_like(points, float("nan")))
         tokens = self.audio_encoder.tokens(audio, lips)
         # torch.where rather than skipping the encoder: every parameter gets a gradient each step (DDP).
@@ -135,6 +136,24 @@ class DenoiserObjective(nn.Module):
         diffusion = (self.loss_weight * err).mean() / self.loss_weight.mean()
         loss = diffusion + self.lip_weight * lip_loss
         return loss, {"loss": loss.detach(), "mse": err.mean().detach(), **logs}
+
+
+def stretch(latents: list[torch.Tensor], points: torch.Tensor | None, scale: torch.Tensor, centre: torch.Tensor,
+            layout) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """Stretch region latents (B, C, h, w) and crop-relative lip points (B, 40, 2) by `scale` (B, 2)
+    about `centre` (2,) (crop-relative), the same for each: a face with a wider or taller mouth."""
+    s, top = layout.crop_px, layout.region_rows[0]
+    h, w = layout.region_shape
+    to_norm = lambda p: torch.stack([p[..., 0] * s / w * 2 - 1, (p[..., 1] * s - top) / h * 2 - 1], dim=-1)
+    c = to_norm(centre)
+    theta = torch.zeros(len(scale), 2, 3, device=scale.device)
+    theta[:, 0, 0], theta[:, 1, 1] = 1 / scale[:, 0], 1 / scale[:, 1]
+    theta[:, :, 2] = c * (1 - 1 / scale)  # output u samples the input at c + (u - c) / scale
+    grid = F.affine_grid(theta, list(latents[0].shape), align_corners=False)
+    out = [F.grid_sample(z, grid, mode="bilinear", padding_mode="border", align_corners=False) for z in latents]
+    if points is not None:
+        points = centre + (points - centre) * scale[:, None, :]
+    return out, points
 
 
 def _init_generator(path: str, config=None) -> FaceGenerator:
@@ -220,6 +239,10 @@ class DenoiserStage(Stage):
                 enc.lip_std.copy_(torch.from_numpy(self.lip_pca[1]))
                 train_anchor = np.concatenate([c.lip_anchor for c in self.train_index.clips])
                 enc.lip_rest.copy_(torch.from_numpy(np.nanmean(train_anchor, axis=0)))
+        self.mouth_centre = None  # where shape_aug stretches about: the training lips' mean centre
+        if all(c.lip_anchor is not None for c in self.train_index.clips):
+            centre = np.nanmean(np.concatenate([c.lip_anchor for c in self.train_index.clips]), axis=(0, 1))
+            self.mouth_centre = torch.from_numpy(centre.astype(np.float32)).to(rt.device)
         self.ema = None
         if tc.ema_decay > 0:
             self.ema = copy.deepcopy(g).requires_grad_(False).eval()
@@ -289,14 +312,22 @@ class DenoiserStage(Stage):
     def batch(self, rng):
         b, dev = self.tc.batch_size, self.rt.device
         i, j = (torch.from_numpy(a).to(dev) for a in self._pairs(rng, b))
+        (z0, z_masked, z_ref), anchor = [self.z[i], self.z_masked[i], self.z[j]], None if self.anchor is None else self.anchor[j]
+        scale = torch.ones(b, 2, device=dev)
+        if self.tc.shape_aug > 0 and self.mouth_centre is not None:
+            a = self.tc.shape_aug
+            # half the batch as it is: resampled latents decode a little softer, and the target stays sharp
+            sc = np.where(rng.random((b, 1)) < 0.5, rng.uniform(1 - a, 1 + a, (b, 2)), 1.0)
+            scale = torch.from_numpy(sc.astype(np.float32)).to(dev)
+            (z0, z_masked, z_ref), anchor = stretch([z0, z_masked, z_ref], anchor, scale, self.mouth_centre, self.config.layout)
         return {
-            "z0": self.z[i], "z_masked": self.z_masked[i], "z_ref": self.z[j],
+            "z0": z0, "z_masked": z_masked, "z_ref": z_ref,
             "windows": self.windows[i].float(),
             "t": torch.randint(0, self.config.denoiser.num_train_timesteps, (b,), device=dev),
             "noise": torch.randn(self.z[i].shape, device=dev),
             "drop": torch.rand(b, device=dev) < self.tc.cfg_drop,
             **({"lips": self.lips[i]} if self.lips is not None else {}),
-            **({"anchor": self.anchor[j]} if self.anchor is not None else {}),
+            **({"anchor": anchor, "lip_scale": scale} if anchor is not None else {}),
         }
 
     def loss(self, model, batch):
