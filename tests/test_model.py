@@ -256,3 +256,14 @@ def test_reference_lip_anchor_is_measured_or_falls_back(portrait):
                         z_masked=np.zeros((1, 4, 4, 8), np.float32), z_ref=np.zeros((4, 4, 8), np.float32),
                         layout=layout, lip_anchor=a)
     np.testing.assert_array_equal(AvatarState.from_bytes(state.to_bytes()).lip_anchor, a)
+
+
+def test_configs_saved_before_lip_maps_load_without_one():
+    """A config.json written before the lip map existed must build the network its weights were trained
+    for (no lip map), whatever the config it is read into has."""
+    d = GeneratorConfig.tiny().to_dict()
+    assert d["denoiser"]["lip_map"]["enabled"]
+    del d["denoiser"]["lip_map"]
+    old = GeneratorConfig.from_dict(d)
+    assert not old.denoiser.lip_map.enabled
+    assert FaceGenerator(old).denoiser.unet.conv_in.in_channels == 3 * old.autoencoder.latent_channels

@@ -200,7 +200,7 @@ def test_autoencoder_run_saves_generator_with_latent_statistics(ae_model):
 def test_denoiser_steps_lower_loss_on_a_fixed_real_batch(dataset, ae_model, tmp_path):
     from avatar_service.training.denoiser import DenoiserStage
 
-    tc = TrainConfig(batch_size=8, warmup_steps=0, ema_decay=0)
+    tc = TrainConfig(batch_size=8, warmup_steps=0, ema_decay=0, shape_aug=0.15)  # stretched half-batch, lip map (tiny)
     stage = DenoiserStage(CPU, tc, tmp_path, str(dataset), str(ae_model))
     batch = stage.batch(np.random.default_rng(0))  # fixed t, noise and audio drop too
     frozen = {k: v.clone() for k, v in stage.generator.autoencoder.state_dict().items()}
@@ -217,7 +217,7 @@ def _log_steps(run: pathlib.Path) -> list[int]:
 def test_denoiser_resume_continues_from_the_saved_step(dataset, ae_model, tmp_path):
     run = tmp_path / "dn"
     common = ["train", "denoiser", "--data", str(dataset), "--out", str(run), "--init", str(ae_model),
-              "--batch-size", "4", "--device", "cpu", "--log-every", "1", "--sample-every", "2"]
+              "--batch-size", "4", "--device", "cpu", "--log-every", "1", "--sample-every", "2", "--shape-aug", "0.15"]
     assert train_main(common + ["--steps", "3"]) == 0
     first = torch.load(run / "checkpoints" / "step_00000003.pt", weights_only=False)
     assert train_main(common + ["--steps", "5", "--resume"]) == 0

@@ -48,6 +48,9 @@ def register(subparsers) -> None:
         if name == "autoencoder":
             s.add_argument("--faces", default="auto",
                            help="folder of extra face photos; 'auto' = $AVATARLAB_DATA/faces/without_mask if present; 'none'")
+        if name == "denoiser":
+            s.add_argument("--shape-aug", type=float, metavar="F",
+                           help="stretch half of each batch about the mouth by up to F (e.g. 0.15; default 0 = off)")
         s.set_defaults(func=run)
 
 
@@ -85,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     run_dir = pathlib.Path(args.out)
     tc = DEFAULTS[args.stage].replace(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, warmup_steps=args.warmup_steps,
                                       sample_every=args.sample_every, ckpt_every=args.ckpt_every,
-                                      log_every=args.log_every, bf16=args.bf16 or None)
+                                      log_every=args.log_every, bf16=args.bf16 or None,
+                                      shape_aug=getattr(args, "shape_aug", None))
     rt = setup_runtime(args.device, tc.bf16)
     try:
         state = None

@@ -37,7 +37,8 @@ class TrainConfig:
     # Each sample is stretched about the mouth by up to this much (x and y drawn apart, on the cached
     # latents and the lip points alike): with ~40 people a denoiser learns each one's mouth width
     # instead of copying it from the reference and the lip map; unseen faces then get a generic mouth.
-    shape_aug: float = 0.15
+    # 0 = off, the shipped recipe; 0.15 was tried with a lip map (docs/evaluation.md).
+    shape_aug: float = 0.0
     ema_decay: float = 0.999  # 0 disables; samples and the saved model use the EMA weights
     sample_steps: int = 4  # DDIM steps for sample grids and the final video
     video_seconds: float = 4.0

@@ -103,8 +103,8 @@ class DenoiserObjective(nn.Module):
     def forward(self, z0, z_masked, z_ref, windows, t, noise, drop, lips=None, anchor=None, lip_scale=None):
         """lips (B, k) measured, whitened lip coefficients (NaN where unmeasured): shown to the denoiser
         (with a little noise) and regressed by the audio encoder's lip head. anchor (B, 40, 2): the
-        reference frame's lip anchor, for models with a lip map; lip_scale (B, 2) how the sample was
-        stretched (shape_aug), so the map's offsets stretch with it."""
+        reference frame's lip anchor, for models with a lip map (default: the model's average lips);
+        lip_scale (B, 2) how the sample was stretched (shape_aug), so the map's offsets stretch with it."""
         audio, lips_pred = self.audio_encoder.encode(windows)  # (B, K+1, D), (B, k)
         logs = {}
         lip_loss = 0.0
@@ -116,7 +116,10 @@ class DenoiserObjective(nn.Module):
             logs["lip_mse"] = lip_loss.detach()
             lips = lips + self.lip_noise * torch.randn_like(lips)
             if self.audio_encoder.lip_map:  # unmeasured frames draw no map (NaN points draw nothing)
-                points = anchor + self.audio_encoder.lip_offsets(lips) * lip_scale[:, None, :]
+                offsets = self.audio_encoder.lip_offsets(lips)
+                if lip_scale is not None:
+                    offsets = offsets * lip_scale[:, None, :]
+                points = (self.audio_encoder.lip_rest if anchor is None else anchor) + offsets
                 points = torch.where(known[:, None, None], points, torch.full_like(points, float("nan")))
         tokens = self.audio_encoder.tokens(audio, lips)
         # torch.where rather than skipping the encoder: every parameter gets a gradient each step (DDP).
