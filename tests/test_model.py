@@ -80,6 +80,35 @@ def test_streamed_windows_equal_offline_ones(kind, speech_16k):
     assert done >= 70
 
 
+def test_whisper_blocks_of_concurrent_sessions_share_encoder_calls(speech_16k):
+    """Sessions asking for feature blocks at the same time get one batched encoder call, and each gets
+    the states it would have got alone."""
+    import threading
+
+    from avatar_service.model.features import WhisperConfig
+    from avatar_service.model.whisper import WhisperFeatures
+
+    feat = WhisperFeatures(WhisperConfig())
+    feat.encoder.wait_s = 0.05  # wide enough that four threads on a busy machine meet in one batch
+    clips = [speech_16k[k * 4000: k * 4000 + 16000] for k in range(4)]  # four sessions, one second each
+    alone = [feat.compute(c, 40, 10) for c in clips]  # the block holding states 40..49, one call each
+    calls, barrier, out = feat.encoder.calls, threading.Barrier(4), [None] * 4
+
+    def session(k):
+        barrier.wait()
+        out[k] = feat.compute(clips[k], 40, 10)
+
+    threads = [threading.Thread(target=session, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert feat.encoder.calls - calls < 4  # batched (one call when all four arrive within wait_s)
+    for a, b in zip(alone, out):
+        np.testing.assert_allclose(b, a, atol=1e-4)
+    assert not np.allclose(out[0], out[1])  # different audio, different states
+
+
 def test_save_load_bit_exact(gen, tmp_path):
     gen.latent_std.fill_(1.7)
     path = gen.save_pretrained(tmp_path / "m")

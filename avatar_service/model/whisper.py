@@ -8,8 +8,10 @@ audio is in, and a stream gives the very frames training saw.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import pathlib
+import queue
 import threading
 
 import numpy as np
@@ -32,6 +34,49 @@ def model_dir() -> pathlib.Path:
     return path
 
 
+class BatchedEncoder:
+    """Runs the Whisper encoder for every caller on one thread, stacking the windows (of one length)
+    that queued up while it was busy, plus any arriving within `wait_s`, into one call. A stream asks for
+    one 0.2 s block at a time, so without this N sessions make N batch-1 encoder calls, which on a GPU
+    cost about as much as one batched call. On the 2-core CPU it is neutral (8 sessions: 57-91 ms a round
+    either way, compute-bound), so the default adds no wait: it batches only what is already queued."""
+
+    def __init__(self, encode, wait_s: float = 0.0, max_batch: int = 64):
+        self._encode = encode  # (B, 80, T) float32 -> (B, T/2, dims)
+        self.wait_s, self.max_batch = wait_s, max_batch
+        self.calls = 0  # encoder calls made (for tests and profiles)
+        self._q: queue.Queue = queue.Queue()
+        threading.Thread(target=self._run, name="avatarlab-whisper", daemon=True).start()
+
+    def submit(self, mel: np.ndarray) -> concurrent.futures.Future:
+        """mel (80, T) -> a future of the states (T/2, dims)."""
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._q.put((mel, fut))
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._q.get()]
+            try:
+                while len(batch) < self.max_batch:
+                    batch.append(self._q.get(timeout=self.wait_s))
+            except queue.Empty:
+                pass
+            by_len: dict[int, list] = {}
+            for mel, fut in batch:
+                by_len.setdefault(mel.shape[1], []).append((mel, fut))
+            for items in by_len.values():
+                try:
+                    self.calls += 1
+                    states = self._encode(np.ascontiguousarray(np.stack([m for m, _ in items]), np.float32))
+                except Exception as e:  # every waiting caller gets the error, the thread keeps serving
+                    for _, fut in items:
+                        fut.set_exception(e)
+                    continue
+                for (_, fut), st in zip(items, states):
+                    fut.set_result(st)
+
+
 class WhisperFeatures:
     rate = float(STATE_RATE)
     silence = 0.0  # frames before the signal starts
@@ -46,8 +91,9 @@ class WhisperFeatures:
         self.block = int(round(cfg.block_s * STATE_RATE))
         self.block_samples = self.block * SAMPLES_PER_STATE
         self.window_samples = int(round(cfg.window_s * STATE_RATE)) * SAMPLES_PER_STATE
-        self._model = ctranslate2.models.Whisper(str(model_dir()), device=device, compute_type=cfg.compute_type,
-                                                 intra_threads=threads)
+        model = ctranslate2.models.Whisper(str(model_dir()), device=device, compute_type=cfg.compute_type,
+                                           intra_threads=threads)
+        self.encoder = BatchedEncoder(lambda x: np.asarray(model.encode(ctranslate2.StorageView.from_array(x))))
         self._mel = FeatureExtractor(feature_size=80)
         self._lock = threading.Lock()  # the feature extractor keeps per-call state
 
@@ -60,10 +106,9 @@ class WhisperFeatures:
         return (j // self.block + 1) * self.block_samples
 
     def _blocks(self, audio: np.ndarray, blocks: list[int]) -> list[np.ndarray]:
-        """States (B, dims) of each block; windows of equal length run as one batch."""
-        import ctranslate2
-
-        by_len: dict[int, list[tuple[int, np.ndarray]]] = {}
+        """States (B, dims) of each block; windows of equal length, from this and any other caller, run
+        as one batch (BatchedEncoder)."""
+        futures = []
         for b in blocks:
             end = (b + 1) * self.block_samples
             start = max(0, end - self.window_samples)
@@ -72,14 +117,8 @@ class WhisperFeatures:
             seg[: len(have)] = have
             with self._lock:
                 mel = self._mel(seg, padding=0)[:, : (end - start) // 160]
-            by_len.setdefault(mel.shape[1], []).append((b, mel))
-        out = {}
-        for items in by_len.values():
-            x = np.ascontiguousarray(np.stack([m for _, m in items]), np.float32)
-            states = np.asarray(self._model.encode(ctranslate2.StorageView.from_array(x)))
-            for (b, _), st in zip(items, states):
-                out[b] = st[-self.block:].astype(np.float32)
-        return [out[b] for b in blocks]
+            futures.append(self.encoder.submit(mel))
+        return [f.result()[-self.block:].astype(np.float32) for f in futures]
 
     def compute(self, audio: np.ndarray, first: int, n: int, cache: dict | None = None) -> np.ndarray:
         """(n, dims) states [first, first + n). `cache` (a dict kept per stream) holds finished blocks,
