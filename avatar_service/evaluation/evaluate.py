@@ -43,7 +43,6 @@ def load_clip(path: pathlib.Path, layout: FaceLayout, max_seconds: float, fps: f
 def blend_region(crops: np.ndarray, regions: np.ndarray, layout: FaceLayout) -> np.ndarray:
     """Paste (T, 3, H, W) regions in [-1, 1] into (T, S, S, 3) crops exactly as the server does
     (AvatarState.composite, with each crop as its own texture)."""
-
     eye = np.repeat(np.eye(2, 3, dtype=np.float32)[None], len(crops), 0)
     state = AvatarState(textures=np.asarray(crops), crop_to_texture=eye, z_masked=np.zeros((len(crops), 0)),
                         z_ref=np.zeros(0), layout=layout)

@@ -128,7 +128,11 @@ class OnnxBackend:
         return np.repeat(self._null, batch, axis=0)
 
     def denoise(self, z_t, t, z_masked, z_ref, tokens, lip_points=None):
-        extra = {} if self.lip_rest is None else {"lip_points": np.asarray(lip_points, np.float32)}
+        extra = {}
+        if self.lip_rest is not None:
+            if lip_points is None:  # the torch Denoiser's message, rather than onnxruntime's shape error
+                raise ValueError("this model draws from a lip map: denoise needs lip_points")
+            extra["lip_points"] = np.asarray(lip_points, np.float32)
         return self._run("denoiser", z_t=z_t.astype(np.float32), t=np.asarray(t, np.int64),
                          z_masked=z_masked.astype(np.float32), z_ref=z_ref.astype(np.float32),
                          tokens=tokens.astype(np.float32), **extra)

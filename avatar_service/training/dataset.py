@@ -91,8 +91,10 @@ class TalkingDataset:
                 regions = region_of(crops, layout)
                 mel_frames = log_mel(z["audio"], mel) if recompute_mel else z["mel"].astype(np.float32)
                 valid = z["valid"].astype(bool)
-                lips = centred_lips(z["lips"], valid, crops_px=crops.shape[1]) if "lips" in z.files else None
-                anchor = lip_anchors(z["lips"], valid, crops_px=crops.shape[1]) if "lips" in z.files else None
+                lips = anchor = None
+                if "lips" in z.files:
+                    lips = centred_lips(z["lips"], valid, crops_px=crops.shape[1])
+                    anchor = lip_anchors(z["lips"], lips, crops_px=crops.shape[1])
             if len(valid) != len(regions):
                 raise ValueError(f"{entry['path']}: {len(regions)} crops but {len(valid)} valid flags")
             self.clips.append(Clip(entry["id"], entry["identity"], entry["split"], self.root / entry["path"],
@@ -175,18 +177,12 @@ def centred_lips(lips: np.ndarray, valid: np.ndarray, crops_px: int) -> np.ndarr
     return out.astype(np.float32)
 
 
-def lip_anchors(lips: np.ndarray, valid: np.ndarray, crops_px: int) -> np.ndarray:
-    """(T, 40, 2) lip landmarks in crop pixels -> (T, 40, 2) crop-relative: the clip's mean lip shape
-    placed at each frame's lip centroid (NaN where unmeasured). Anchor + the frame's centred_lips
-    offsets = the frame's lips; a reference frame's anchor is what the lip map draws offsets from."""
-    pts = np.asarray(lips, np.float64) / crops_px
-    centroid = pts.mean(axis=1, keepdims=True)
-    ok = valid & np.isfinite(pts).all(axis=(1, 2))
-    if not ok.any():
-        return np.full(pts.shape, np.nan, np.float32)
-    out = centroid + (pts - centroid)[ok].mean(axis=0)
-    out[~ok] = np.nan
-    return out.astype(np.float32)
+def lip_anchors(lips: np.ndarray, offsets: np.ndarray, crops_px: int) -> np.ndarray:
+    """(T, 40, 2) lip landmarks in crop pixels and their (T, 80) `centred_lips` offsets -> (T, 40, 2)
+    crop-relative: the clip's mean lip shape placed at each frame's lip centroid, i.e. what is left of
+    the lips once the offsets are taken away (NaN where the offsets are). A reference frame's anchor is
+    what the lip map draws offsets from."""
+    return (np.asarray(lips, np.float32) / crops_px - offsets.reshape(len(offsets), -1, 2)).astype(np.float32)
 
 
 def to_tensor(regions: np.ndarray) -> torch.Tensor:

@@ -233,6 +233,11 @@ class DenoiserStage(Stage):
             self.lip_pca = ((state["lip_basis"].numpy(), state["lip_std"].numpy()) if state is not None and "lip_basis" in state
                             else lip_basis(self.train_index.clips, cfg.audio.lip_components))
             self.lips = torch.from_numpy(np.concatenate([lip_coefficients(c.lips, *self.lip_pca) for c in clips])).to(rt.device)
+        # The training people's average lips: the lip map's fallback anchor, and shape_aug's centre
+        rest = None
+        if all(c.lip_anchor is not None for c in self.train_index.clips):
+            rest = np.nanmean(np.concatenate([c.lip_anchor for c in self.train_index.clips]), axis=0)  # (40, 2)
+        self.mouth_centre = None if rest is None else torch.from_numpy(rest.mean(axis=0)).to(rt.device)
         self.anchor = None
         if cfg.denoiser.lip_map.enabled:
             self.anchor = torch.from_numpy(np.concatenate([c.lip_anchor for c in clips])).to(rt.device)
@@ -240,12 +245,7 @@ class DenoiserStage(Stage):
                 enc = g.audio_encoder
                 enc.lip_basis.copy_(torch.from_numpy(self.lip_pca[0]))
                 enc.lip_std.copy_(torch.from_numpy(self.lip_pca[1]))
-                train_anchor = np.concatenate([c.lip_anchor for c in self.train_index.clips])
-                enc.lip_rest.copy_(torch.from_numpy(np.nanmean(train_anchor, axis=0)))
-        self.mouth_centre = None  # where shape_aug stretches about: the training lips' mean centre
-        if all(c.lip_anchor is not None for c in self.train_index.clips):
-            centre = np.nanmean(np.concatenate([c.lip_anchor for c in self.train_index.clips]), axis=(0, 1))
-            self.mouth_centre = torch.from_numpy(centre.astype(np.float32)).to(rt.device)
+                enc.lip_rest.copy_(torch.from_numpy(rest))
         self.ema = None
         if tc.ema_decay > 0:
             self.ema = copy.deepcopy(g).requires_grad_(False).eval()
