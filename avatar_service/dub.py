@@ -57,6 +57,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
     from avatar_service.media import read_audio, write_mp4
     from avatar_service.model.features import clip_windows
     from avatar_service.runtime.avatar import AvatarState, lip_anchor, lip_points, masked_region
+    from avatar_service.runtime.calibration import calibrate
     from avatar_service.runtime.backend import load_backend
     from avatar_service.runtime.sampler import sample_latents
 
@@ -83,7 +84,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
     windows = clip_windows(speech, n_gen, fps, cfg.feature_extractor(), cfg.window)
     noise = np.random.default_rng(seed).standard_normal(cfg.latent_shape).astype(np.float32)
     frames_iter = iter_frames(info, fps, max_frames=n_out)
-    z_ref = anchor = None
+    z_ref = anchor = fit = None
 
     def generate():
         nonlocal z_ref
@@ -99,7 +100,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
         bar.close()
 
     def _chunk(buf, start):
-        nonlocal z_ref, anchor
+        nonlocal z_ref, anchor, fit
         gen_n = max(0, min(len(buf), n_gen - start))
         if gen_n == 0:
             yield from buf
@@ -110,6 +111,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
         if z_ref is None:  # identity (and the lips' rest shape) from the video's first frame
             z_ref = backend.encode(np.stack(regions[:1]))[0]
             anchor = lip_anchor(crops[0], backend.lip_rest)
+            fit = calibrate(backend, crops[0], z_ref, backend.encode(np.stack(masked[:1]))[0], anchor)
         z_m = backend.encode(np.stack(masked))
         tokens, offsets = backend.audio(windows[start:start + gen_n])
         z0 = sample_latents(backend, np.repeat(noise[None], gen_n, 0), z_m, np.repeat(z_ref[None], gen_n, 0),
@@ -119,7 +121,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
         # The server's compositing, with the whole source frame as the texture: no rescaling, original resolution.
         state = AvatarState(textures=np.stack(buf[:gen_n]),
                             crop_to_texture=np.stack([cv2.invertAffineTransform(mm) for mm in m]).astype(np.float32),
-                            z_masked=z_m, z_ref=z_ref, layout=layout)
+                            z_masked=z_m, z_ref=z_ref, layout=layout, mouth_fit=fit)
         for i in range(gen_n):
             yield state.composite(i, gen[i])
         yield from buf[gen_n:]

@@ -20,8 +20,9 @@ import numpy as np
 from avatar_service.evaluation import metrics
 from avatar_service.face.align import FaceLayout
 from avatar_service.model.features import clip_windows
-from avatar_service.runtime.avatar import AvatarState, lip_anchor, lip_points, masked_region
+from avatar_service.runtime.avatar import composite_on_crops, lip_anchor, lip_points, masked_region
 from avatar_service.runtime.backend import Backend
+from avatar_service.runtime.calibration import calibrate
 from avatar_service.runtime.sampler import sample_latents
 
 METHODS = ("model", "static", "ground_truth")
@@ -40,18 +41,10 @@ def load_clip(path: pathlib.Path, layout: FaceLayout, max_seconds: float, fps: f
     return real, audio, mel
 
 
-def blend_region(crops: np.ndarray, regions: np.ndarray, layout: FaceLayout) -> np.ndarray:
-    """Paste (T, 3, H, W) regions in [-1, 1] into (T, S, S, 3) crops exactly as the server does
-    (AvatarState.composite, with each crop as its own texture)."""
-    eye = np.repeat(np.eye(2, 3, dtype=np.float32)[None], len(crops), 0)
-    state = AvatarState(textures=np.asarray(crops), crop_to_texture=eye, z_masked=np.zeros((len(crops), 0)),
-                        z_ref=np.zeros(0), layout=layout)
-    return np.stack([state.composite(i, r) for i, r in enumerate(regions)])
-
-
 def synthesize(backend: Backend, crops: np.ndarray, audio16k: np.ndarray, fps: float, steps: int,
-               guidance: float, seed: int = 0, batch: int = 32) -> np.ndarray:
-    """Generated mouth regions (T, 3, H, W) for a clip: reference = first frame, pose = masked frames."""
+               guidance: float, seed: int = 0, batch: int = 32, calibrated: bool = True) -> np.ndarray:
+    """A clip's crops (T, S, S, 3) re-synthesised as the server shows them: reference = first frame, pose =
+    masked frames, the generated mouth composited (mouth-width calibrated unless `calibrated` is False)."""
     cfg = backend.config
     layout = cfg.layout
     regions, masked = zip(*(masked_region(c, layout) for c in crops))
@@ -69,7 +62,8 @@ def synthesize(backend: Backend, crops: np.ndarray, audio16k: np.ndarray, fps: f
         z0 = sample_latents(backend, np.repeat(noise[None], n, 0), z_m, np.repeat(z_ref[None], n, 0),
                             tokens, steps, guidance, lip_points=lip_points(anchor, offsets, backend.lip_rest))
         out.append(backend.decode(z0))
-    return np.concatenate(out)
+    fit = calibrate(backend, crops[0], z_ref, backend.encode(np.stack(masked[:1]))[0], anchor) if calibrated else None
+    return composite_on_crops(crops, np.concatenate(out), layout, fit)
 
 
 class SyncScorer:
@@ -107,7 +101,7 @@ def score(frames: np.ndarray, real: np.ndarray, real_track: metrics.MouthTrack, 
 
 def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | None, split: str = "val",
              steps: int = 4, guidance: float = 1.0, max_seconds: float = 8.0, videos: str | None = None,
-             limit: int | None = None, log=print) -> dict:
+             limit: int | None = None, calibrated: bool = True, log=print) -> dict:
     from avatar_service.media import write_mp4
 
     root = pathlib.Path(dataset)
@@ -123,9 +117,9 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
         real, audio, _ = load_clip(root / c["path"], layout, max_seconds, fps)
         t = len(real)
         reference = real[:1]
-        generated = blend_region(real, synthesize(backend, real, audio, fps, steps, guidance), layout)
+        generated = synthesize(backend, real, audio, fps, steps, guidance, calibrated=calibrated)
         static_region = masked_region(real[0], layout)[0][None].repeat(len(real), 0)
-        static = blend_region(real, static_region, layout)
+        static = composite_on_crops(real, static_region, layout)
         real_track = metrics.mouth_track(real)
         row = {"clip": c["id"], "identity_label": c["identity"], "frames": int(t)}
         for name, frames in (("model", generated), ("static", static), ("ground_truth", real)):
@@ -141,7 +135,7 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
             write_mp4(vdir / f"{c['id']}.mp4", side, int(fps), audio, 16000)
     overall = {m: _mean_scores([r[m] for r in per_clip]) for m in METHODS}
     return {"model_id": getattr(backend, "model_id", backend.config.name), "steps": steps, "guidance": guidance,
-            "split": split, "clips": len(per_clip), "frames": sum(r["frames"] for r in per_clip),
+            "mouth_calibration": calibrated, "split": split, "clips": len(per_clip), "frames": sum(r["frames"] for r in per_clip),
             **overall, "per_clip": per_clip}
 
 
@@ -160,7 +154,7 @@ def steps_grid(backend: Backend, dataset: str | pathlib.Path, path: str | pathli
     pick = np.linspace(0, t - 1, frames).astype(int)
     rows = [np.concatenate(list(real[pick]), axis=1)]
     for n in steps:
-        gen = blend_region(real, synthesize(backend, real, audio, fps, n, guidance), backend.config.layout)
+        gen = synthesize(backend, real, audio, fps, n, guidance)
         rows.append(np.concatenate(list(gen[pick]), axis=1))
     out = pathlib.Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -185,7 +179,8 @@ def markdown(result: dict, command: str) -> str:
     lines = [f"# Evaluation on held-out identities", "",
              f"Command: `{command}`", "",
              f"{result['clips']} clips, {result['frames']} frames of {result['split']} identities; "
-             f"{result['steps']} sampler steps, guidance {result['guidance']}.", "",
+             f"{result['steps']} sampler steps, guidance {result['guidance']}, mouth-width calibration "
+             f"{'on' if result.get('mouth_calibration', True) else 'off'}.", "",
              "| method | LMD (lower) | LSE-D (lower) | LSE-C (higher) | PSNR | SSIM | identity | flicker | mouth-open r |",
              "|---|---|---|---|---|---|---|---|---|"]
     for m in METHODS:
@@ -217,6 +212,8 @@ def register(sub) -> None:
     p.add_argument("--guidance", type=float, default=0.0, help="0 = the model's default")
     p.add_argument("--max-seconds", type=float, default=8.0, help="per clip")
     p.add_argument("--limit", type=int, help="at most this many clips")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="show the mouth as drawn, without the per-avatar width calibration (ablation)")
     p.add_argument("--videos", help="write side-by-side mp4s (real | static | model) with sound here")
     p.add_argument("--report", help="write a markdown report here")
     p.add_argument("--steps-grid", help="also write a PNG: real frames, then rows at 1, 2, 4 and 25 steps")
@@ -238,7 +235,7 @@ def _run(args) -> int:
     cfg = backend.config.sampling
     result = evaluate(backend, args.clips, sync, args.split, args.steps or cfg.default_steps,
                       args.guidance or cfg.default_guidance, args.max_seconds, args.videos, args.limit,
-                      log=lambda s: print(s, file=sys.stderr, flush=True))
+                      calibrated=not args.no_calibration, log=lambda s: print(s, file=sys.stderr, flush=True))
     pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.json).write_text(json.dumps(result, indent=2))
     print(json.dumps({m: result[m] for m in METHODS}, indent=2))

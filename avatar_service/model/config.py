@@ -104,6 +104,18 @@ class SamplingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CalibrationConfig:
+    """Per-avatar mouth-width calibration (runtime.calibration): a serving step, no weights."""
+    enabled: bool = True  # off: the mouth as drawn (the ablation in docs/evaluation.md)
+    probe_frames: int = 4  # silent frames drawn (one noise seed each); their median width is compared
+    max_ratio: float = 1.5  # widths further apart than this are a failed measurement, not a bias
+    refine_rounds: int = 3  # re-measure and refine the rescale (mediapipe under-reports width changes)
+    # How far the rescale reaches from the mouth centre, in reference mouth widths (0.8 of it vertically):
+    # full within half of it, none beyond it; 1.25 ends inside the blend ellipse for usual mouth widths
+    reach: float = 1.25
+
+
+@dataclasses.dataclass(frozen=True)
 class GeneratorConfig:
     name: str = "avatarlab-face"
     layout: FaceLayout = FaceLayout()
@@ -114,6 +126,7 @@ class GeneratorConfig:
     audio: AudioEncoderConfig = AudioEncoderConfig()
     denoiser: DenoiserConfig = DenoiserConfig()
     sampling: SamplingConfig = SamplingConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
 
     @property
     def feature_dims(self) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 from avatar_service.face.align import FaceLayout, align_matrix, smooth_matrices, warp_to_crop
 from avatar_service.face.detect import FaceDetector, FaceError
 from avatar_service.runtime.backend import Backend
+from avatar_service.runtime.calibration import MouthWidthFit, calibrate
 
 
 @dataclasses.dataclass
@@ -27,6 +28,7 @@ class AvatarState:
     z_ref: np.ndarray  # (C, h, w) float32: latent of the reference region (identity)
     layout: FaceLayout
     lip_anchor: np.ndarray | None = None  # (40, 2) crop-relative reference lips, for models with a lip map
+    mouth_fit: MouthWidthFit | None = None  # keeps the person's mouth width (runtime.calibration)
 
     @property
     def pose_count(self) -> int:
@@ -74,6 +76,8 @@ class AvatarState:
         """region (3, H, W) float in [-1, 1] -> the full texture frame (T, T, 3) uint8."""
         (x, y, w, h), a_rect, weight, ring = self._blend[pose]
         frame = self.textures[pose].copy()
+        if self.mouth_fit is not None:
+            region = self.mouth_fit.apply(region, self.layout)
         rgb = np.clip((region.transpose(1, 2, 0) + 1) * 127.5, 0, 255).astype(np.float32)
         warped = cv2.warpAffine(rgb, a_rect, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         base = frame[y:y + h, x:x + w].astype(np.float32)
@@ -87,6 +91,8 @@ class AvatarState:
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         extra = {} if self.lip_anchor is None else {"lip_anchor": self.lip_anchor}
+        if self.mouth_fit is not None:
+            extra["mouth_fit"] = self.mouth_fit.to_array()
         np.savez(buf, textures=self.textures, crop_to_texture=self.crop_to_texture, z_masked=self.z_masked,
                  z_ref=self.z_ref, layout=np.frombuffer(repr(dataclasses.astuple(self.layout)).encode(), np.uint8), **extra)
         return buf.getvalue()
@@ -98,7 +104,18 @@ class AvatarState:
         with np.load(io.BytesIO(data)) as f:
             layout = FaceLayout(*ast.literal_eval(f["layout"].tobytes().decode()))
             return cls(textures=f["textures"], crop_to_texture=f["crop_to_texture"], z_masked=f["z_masked"],
-                       z_ref=f["z_ref"], layout=layout, lip_anchor=f["lip_anchor"] if "lip_anchor" in f.files else None)
+                       z_ref=f["z_ref"], layout=layout, lip_anchor=f["lip_anchor"] if "lip_anchor" in f.files else None,
+                       mouth_fit=MouthWidthFit.from_array(f["mouth_fit"]) if "mouth_fit" in f.files else None)
+
+
+def composite_on_crops(crops: np.ndarray, regions: np.ndarray, layout: FaceLayout,
+                       mouth_fit: MouthWidthFit | None = None) -> np.ndarray:
+    """Paste (T, 3, H, W) regions in [-1, 1] into (T, S, S, 3) aligned crops exactly as the server does
+    (AvatarState.composite, with each crop as its own texture)."""
+    eye = np.repeat(np.eye(2, 3, dtype=np.float32)[None], len(crops), 0)
+    state = AvatarState(textures=np.asarray(crops), crop_to_texture=eye, z_masked=np.zeros((len(crops), 0)),
+                        z_ref=np.zeros(0), layout=layout, mouth_fit=mouth_fit)
+    return np.stack([state.composite(i, r) for i, r in enumerate(regions)])
 
 
 def masked_region(crop: np.ndarray, layout: FaceLayout) -> tuple[np.ndarray, np.ndarray]:
@@ -169,14 +186,15 @@ def prepare_avatar(backend: Backend, frames: list[np.ndarray], texture_px: int,
     s = texture_px / side
     src_to_tex = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float32)
     textures, crop_to_tex, regions, masked = [], [], [], []
-    anchor = None
+    anchor = reference = None
     for f, m in zip(frames, matrices):
         textures.append(cv2.warpAffine(f, src_to_tex, (texture_px, texture_px),
                                        flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
         inv = cv2.invertAffineTransform(m)  # crop -> source
         crop_to_tex.append((np.vstack([src_to_tex, [0, 0, 1]]) @ np.vstack([inv, [0, 0, 1]]))[:2])
         crop = warp_to_crop(f, m, layout)
-        if anchor is None:  # the first frame is the reference
+        if reference is None:  # the first frame is the reference
+            reference = crop
             anchor = lip_anchor(crop, backend.lip_rest)
         r, mr = masked_region(crop, layout)
         regions.append(r)
@@ -185,4 +203,4 @@ def prepare_avatar(backend: Backend, frames: list[np.ndarray], texture_px: int,
     z_ref = backend.encode(regions[0][None])[0]
     return AvatarState(textures=np.stack(textures), crop_to_texture=np.stack(crop_to_tex).astype(np.float32),
                        z_masked=z_masked.astype(np.float32), z_ref=z_ref.astype(np.float32), layout=layout,
-                       lip_anchor=anchor)
+                       lip_anchor=anchor, mouth_fit=calibrate(backend, reference, z_ref, z_masked[0], anchor))
