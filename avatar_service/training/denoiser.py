@@ -41,32 +41,6 @@ log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def sample_latents(generator: FaceGenerator, z_masked: torch.Tensor, z_ref: torch.Tensor, windows: torch.Tensor,
-                   steps: int, guidance: float = 1.0, noise: torch.Tensor | None = None,
-                   scheduler: str = "ddim", lip_anchor: torch.Tensor | None = None) -> torch.Tensor:
-    """DDIM (or DPM-Solver++) sampling of region latents.
-    z_masked, z_ref (B, C, h, w); windows (B, K, n_mels, M); lip_anchor (B, 40, 2) the reference's
-    lip anchor (models with a lip map) -> z0 (B, C, h, w)."""
-    sched = generator.make_scheduler(scheduler)
-    timesteps, scale = generator.config.sampling.timesteps(sched, steps)
-    z = (torch.randn_like(z_masked) if noise is None else noise.to(z_masked)) * scale
-    cond, offsets = generator.audio(windows)
-    points = None if offsets is None else lip_anchor.to(offsets) + offsets
-    b = z.shape[0]
-    for t in timesteps:
-        tt = t.expand(b).to(z_masked.device)
-        if guidance == 1.0:
-            pred = generator.denoise(z, tt, z_masked, z_ref, cond, points)
-        else:  # v_uncond + g (v_cond - v_uncond), one batched pass
-            both = generator.denoise(torch.cat([z, z]), torch.cat([tt, tt]), torch.cat([z_masked, z_masked]),
-                                     torch.cat([z_ref, z_ref]), torch.cat([cond, generator.null_tokens(b)]),
-                                     None if points is None else torch.cat([points, points]))
-            pc, pu = both.chunk(2)
-            pred = pu + guidance * (pc - pu)
-        z = sched.step(pred.float(), t, z).prev_sample
-    return generator.config.denoiser.to_latent(z, z_ref)
-
-
 def lip_basis(clips, components: int) -> tuple[np.ndarray, np.ndarray]:
     """PCA of the clips' centred lip offsets: (80, k) orthonormal basis and (k,) std of each
     coefficient, so coefficients = offsets @ basis / std are whitened. Signs fixed (largest loading
@@ -362,13 +336,20 @@ class DenoiserStage(Stage):
 
     # -- samples ---------------------------------------------------------------------------------
     def _generate(self, flat: np.ndarray, ref_flat: np.ndarray, noise: torch.Tensor) -> torch.Tensor:
+        """Regions generated for flat frame indices by the served weights, through the serving sampler."""
+        from avatar_service.runtime.backend import TorchBackend
+        from avatar_service.runtime.sampler import sample_latents
+
         g, dev = self.served, self.rt.device
         i, j = torch.from_numpy(flat).to(dev), torch.from_numpy(ref_flat).to(dev)
-        with eval_mode(g), self.rt.autocast():
-            z = sample_latents(g, self.z_masked[i], self.z[j], self.windows[i].float(),
-                               self.tc.sample_steps, g.config.sampling.default_guidance, noise.to(dev),
-                               lip_anchor=None if self.anchor is None else self.anchor[j])
-            return g.decode(z).float()
+        with eval_mode(g):
+            b = TorchBackend(g, device=str(dev))
+            n = lambda t: t.float().cpu().numpy()  # noqa: E731
+            tokens, offsets = b.audio(n(self.windows[i]))
+            points = None if offsets is None else n(self.anchor[j]) + offsets
+            z = sample_latents(b, n(noise), n(self.z_masked[i]), n(self.z[j]), tokens, self.tc.sample_steps,
+                               g.config.sampling.default_guidance, lip_points=points)
+            return torch.from_numpy(b.decode(z))
 
     def _pixels(self, flat: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 real regions of flat frame indices."""
