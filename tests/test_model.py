@@ -296,3 +296,23 @@ def test_configs_saved_before_lip_maps_load_without_one():
     old = GeneratorConfig.from_dict(d)
     assert not old.denoiser.lip_map.enabled
     assert FaceGenerator(old).denoiser.unet.conv_in.in_channels == 3 * old.autoencoder.latent_channels
+
+
+def test_articulation_scales_the_predicted_lip_shape_only_when_serving(speech_16k):
+    """`audio.articulation` multiplies the lip head's prediction on the serving path (tokens and lip-map
+    offsets); the audio tokens and the training path (`encode`) are untouched."""
+    import dataclasses
+
+    cfg = GeneratorConfig.tiny()
+    plain = FaceGenerator.random(cfg, seed=5).eval()
+    plain.audio_encoder.lip_basis.copy_(torch.randn_like(plain.audio_encoder.lip_basis))  # as training sets it
+    loud = FaceGenerator(dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, articulation=2.0))).eval()
+    loud.load_state_dict(plain.state_dict())
+    windows = torch.from_numpy(clip_windows(speech_16k[:16000], 6, 25.0, cfg.feature_extractor(), cfg.window))
+    with torch.no_grad():
+        (t1, o1), (t2, o2) = plain.audio(windows), loud.audio(windows)
+        assert o1.abs().max() > 1e-4
+        torch.testing.assert_close(o2, 2 * o1)
+        torch.testing.assert_close(t2[:, :-1], t1[:, :-1])
+        assert (t2[:, -1] - t1[:, -1]).abs().max() > 1e-3  # the lip token carries the scaled shape
+        torch.testing.assert_close(loud.audio_encoder.encode(windows)[1], plain.audio_encoder.encode(windows)[1])

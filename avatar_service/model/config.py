@@ -38,6 +38,9 @@ class AudioEncoderConfig:
     # given lip shape from few minutes of video, and the head learns audio -> lips by plain regression.
     # 0 = off.
     lip_components: int = 8
+    # Serving scales the predicted coefficients by this (SadTalker's expression scale): regression pulls
+    # them towards the mean, so mouths open about half as wide as real ones. Training never applies it.
+    articulation: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +111,8 @@ class CalibrationConfig:
     """Per-avatar mouth-width calibration (runtime.calibration): a serving step, no weights."""
     enabled: bool = True  # off: the mouth as drawn (the ablation in docs/evaluation.md)
     probe_frames: int = 4  # silent frames drawn (one noise seed each); their median width is compared
-    max_ratio: float = 1.5  # widths further apart than this are a failed measurement, not a bias
+    max_ratio: float = 1.5  # measured widths further apart than this are a failed measurement, not a bias
+    max_scale: float = 1.5  # the rescale is clamped to [1/max_scale, max_scale]: beyond it the face distorts
     refine_rounds: int = 3  # re-measure and refine the rescale (mediapipe under-reports width changes)
     # How far the rescale reaches from the mouth centre, in reference mouth widths (0.8 of it vertically):
     # full within half of it, none beyond it; 1.25 ends inside the blend ellipse for usual mouth widths

@@ -54,6 +54,7 @@ class AudioEncoder(nn.Module):
         self.position = nn.Parameter(torch.zeros(1, k + 1, a.hidden))
         self.to_tokens = nn.Sequential(nn.Linear(a.hidden, a.token_dim), nn.LayerNorm(a.token_dim))
         self.lip_components = a.lip_components
+        self.articulation = a.articulation
         if a.lip_components:
             self.lip_head = nn.Sequential(nn.Linear((k + 1) * a.hidden, a.hidden), nn.LeakyReLU(0.02),
                                           nn.Linear(a.hidden, a.lip_components))
@@ -95,8 +96,10 @@ class AudioEncoder(nn.Module):
 
     def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """windows (B, K, n_mels, M) -> tokens (B, num_tokens, token_dim) with the lips predicted from
-        audio, and (with a lip map) their landmark offsets (B, 40, 2) for `Denoiser`'s `lip_points`."""
+        audio (times `articulation`), and (with a lip map) their landmark offsets (B, 40, 2) for `Denoiser`'s `lip_points`."""
         audio, lips = self.encode(windows)
+        if lips is not None and self.articulation != 1.0:
+            lips = lips * self.articulation
         return self.tokens(audio, lips), (self.lip_offsets(lips) if self.lip_map else None)
 
 

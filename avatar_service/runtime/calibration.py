@@ -142,7 +142,6 @@ def fit_regions(crop: np.ndarray, regions: np.ndarray, layout: FaceLayout,
         if not np.isfinite(reference).all():
             return None
         crops = np.repeat(crop[None], len(regions), 0)
-        ref_w = float(corner_width(reference))
         fit, tried = None, []  # (log scale, log measured/reference width) per round
         # mediapipe's mesh reports width changes damped by its face prior (a 30% wider mouth measures
         # about 10% wider), so one ratio under-corrects: re-measure the rescaled mouth and solve for the
@@ -163,9 +162,10 @@ def fit_regions(crop: np.ndarray, regions: np.ndarray, layout: FaceLayout,
                 (a, ga), (b, gb) = tried[-2], tried[-1]
                 if (gb - ga) * (b - a) > 0:  # a wider mouth measures wider: the secant step is sound
                     nxt = b - gb * (b - a) / (gb - ga)
-            if abs(nxt) > np.log(config.max_ratio):
-                return None
-            fit = dataclasses.replace(step, scale=float(np.exp(nxt)))
+            bound = np.log(config.max_scale)
+            fit = dataclasses.replace(step, scale=float(np.exp(np.clip(nxt, -bound, bound))))
+            if abs(nxt) > bound and len(tried) > 1:
+                break  # it wants more than the clamp allows: take the clamp
     finally:
         tracker.close()
     return fit
