@@ -89,3 +89,14 @@ def test_fit_persists_with_the_avatar_and_is_skipped_when_off(portrait):
     d = cfg.to_dict()
     del d["calibration"]
     assert GeneratorConfig.from_dict(d).calibration.enabled
+
+
+def test_rescale_is_clamped_where_the_drawn_mouth_is_far_too_narrow(crop):
+    """A mouth drawn at 60% of the person's width measures plausibly (mediapipe damps it) but would need
+    a larger stretch than the face takes: the fit is the clamp, max_scale, not nothing."""
+    ref = measure(crop[None])[0]
+    bias = dataclasses.replace(fit_width(ref[None], ref, LAYOUT.crop_px), scale=0.6)
+    drawn = bias.apply(masked_region(crop, LAYOUT)[0], LAYOUT)[None]
+    config = CalibrationConfig(max_scale=1.3)
+    fit = fit_regions(crop, drawn, LAYOUT, config)
+    assert fit is not None and fit.scale == pytest.approx(1.3)
