@@ -51,7 +51,7 @@ def test_speech_opens_the_mouth_more_than_silence(tmp_path, speech_16k, portrait
 
 def test_avatar_mouth_keeps_the_portraits_width(portrait_bytes):
     """The default model draws this portrait's (smiling, wide) mouth far narrower than hers; the avatar's
-    width calibration brings what the viewer sees to within 5% of her own width, measured by mediapipe."""
+    calibration brings what the viewer sees to within 5% of her own width, measured by mediapipe."""
     import io
 
     from PIL import Image
@@ -59,7 +59,7 @@ def test_avatar_mouth_keeps_the_portraits_width(portrait_bytes):
     from avatar_service.evaluation.metrics import mouth_track
     from avatar_service.face import FaceDetector, align_matrix, warp_to_crop
     from avatar_service.runtime.avatar import composite_on_crops, prepare_avatar
-    from avatar_service.runtime.calibration import corner_width, probe_regions
+    from avatar_service.runtime.calibration import mouth_size, probe_regions
 
     b = load_backend("default", "onnx")
     layout = b.config.layout
@@ -68,10 +68,10 @@ def test_avatar_mouth_keeps_the_portraits_width(portrait_bytes):
     assert state.mouth_fit is not None
     # measured in the aligned crop, as calibration does (the avatar's texture is a wider window)
     crop = warp_to_crop(image, align_matrix(FaceDetector().one_face(image).landmarks, layout), layout)
-    ref = corner_width(mouth_track(crop[None]).lips[0])
+    ref = mouth_size(mouth_track(crop[None]).lips[0])[0]
     drawn = probe_regions(b, state.z_ref, state.z_masked[0], state.lip_anchor, 3)
     crops = np.repeat(crop[None], len(drawn), 0)
-    plain = np.nanmedian(corner_width(mouth_track(composite_on_crops(crops, drawn, layout)).lips))
-    fitted = np.nanmedian(corner_width(mouth_track(composite_on_crops(crops, drawn, layout, state.mouth_fit)).lips))
+    plain = np.nanmedian(mouth_size(mouth_track(composite_on_crops(crops, drawn, layout)).lips)[:, 0])
+    fitted = np.nanmedian(mouth_size(mouth_track(composite_on_crops(crops, drawn, layout, state.mouth_fit)).lips)[:, 0])
     assert abs(plain / ref - 1) > 0.1, (plain, ref)
     assert abs(fitted / ref - 1) < 0.05, (fitted, plain, ref)

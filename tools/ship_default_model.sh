@@ -32,10 +32,10 @@ g = FaceGenerator.from_pretrained(runs / "dn2" / "model")
 # portrait: start halfway down the schedule, around the reference. Lower starts score better on the clips
 # (LMD 0.0553 at 1/4) but keep a smiling reference's open mouth through silence; pure noise (1.0) gives
 # a generic mouth (LMD 0.06+). At 0.5: LMD 0.0576 vs static 0.0592, LSE-C 0.101 vs 0.056 (before the
-# per-avatar width calibration, which serving adds: 0.0544).
+# per-avatar mouth calibration, which serving adds, and articulation 2: 0.0523).
 cfg = dataclasses.replace(g.config, sampling=dataclasses.replace(g.config.sampling, start_strength=0.5, default_steps=2))
 # Articulation 2 (the predicted lip shape doubled when serving), chosen the same way: 1 / 1.5 / 2 / 3 gave
-# LMD 0.0544 / 0.0540 / 0.0539 / 0.0536 and LSE-C 0.098 / 0.111 / 0.113 / 0.112 (with width calibration).
+# LMD 0.0544 / 0.0540 / 0.0539 / 0.0536 and LSE-C 0.098 / 0.111 / 0.113 / 0.112 (with width-only calibration).
 cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, articulation=2.0))
 served = FaceGenerator(cfg)  # built from the config: the networks read it when they are made
 served.load_state_dict(g.state_dict())

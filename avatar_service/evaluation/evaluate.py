@@ -44,7 +44,7 @@ def load_clip(path: pathlib.Path, layout: FaceLayout, max_seconds: float, fps: f
 def synthesize(backend: Backend, crops: np.ndarray, audio16k: np.ndarray, fps: float, steps: int,
                guidance: float, seed: int = 0, batch: int = 32, calibrated: bool = True) -> np.ndarray:
     """A clip's crops (T, S, S, 3) re-synthesised as the server shows them: reference = first frame, pose =
-    masked frames, the generated mouth composited (mouth-width calibrated unless `calibrated` is False)."""
+    masked frames, the generated mouth composited (calibrated to the reference's mouth unless `calibrated` is False)."""
     cfg = backend.config
     layout = cfg.layout
     regions, masked = zip(*(masked_region(c, layout) for c in crops))
@@ -179,7 +179,7 @@ def markdown(result: dict, command: str) -> str:
     lines = [f"# Evaluation on held-out identities", "",
              f"Command: `{command}`", "",
              f"{result['clips']} clips, {result['frames']} frames of {result['split']} identities; "
-             f"{result['steps']} sampler steps, guidance {result['guidance']}, mouth-width calibration "
+             f"{result['steps']} sampler steps, guidance {result['guidance']}, mouth calibration "
              f"{'on' if result.get('mouth_calibration', True) else 'off'}.", "",
              "| method | LMD (lower) | LSE-D (lower) | LSE-C (higher) | PSNR | SSIM | identity | flicker | mouth-open r |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -213,7 +213,7 @@ def register(sub) -> None:
     p.add_argument("--max-seconds", type=float, default=8.0, help="per clip")
     p.add_argument("--limit", type=int, help="at most this many clips")
     p.add_argument("--no-calibration", action="store_true",
-                   help="show the mouth as drawn, without the per-avatar width calibration (ablation)")
+                   help="show the mouth as drawn, without the per-avatar mouth calibration (ablation)")
     p.add_argument("--videos", help="write side-by-side mp4s (real | static | model) with sound here")
     p.add_argument("--report", help="write a markdown report here")
     p.add_argument("--steps-grid", help="also write a PNG: real frames, then rows at 1, 2, 4 and 25 steps")

@@ -108,12 +108,12 @@ class SamplingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class CalibrationConfig:
-    """Per-avatar mouth-width calibration (runtime.calibration): a serving step, no weights."""
+    """Per-avatar mouth calibration, width and lip thickness (runtime.calibration): a serving step, no weights."""
     enabled: bool = True  # off: the mouth as drawn (the ablation in docs/evaluation.md)
-    probe_frames: int = 4  # silent frames drawn (one noise seed each); their median width is compared
-    max_ratio: float = 1.5  # measured widths further apart than this are a failed measurement, not a bias
+    probe_frames: int = 4  # silent frames drawn (one noise seed each); their median size is compared
+    max_ratio: float = 1.5  # measured sizes further apart than this are a failed measurement, not a bias
     max_scale: float = 1.5  # the rescale is clamped to [1/max_scale, max_scale]: beyond it the face distorts
-    refine_rounds: int = 3  # re-measure and refine the rescale (mediapipe under-reports width changes)
+    refine_rounds: int = 3  # re-measure and refine the width's rescale (mediapipe under-reports changes)
     # How far the rescale reaches from the mouth centre, in reference mouth widths (0.8 of it vertically):
     # full within half of it, none beyond it; 1.25 ends inside the blend ellipse for usual mouth widths
     reach: float = 1.25

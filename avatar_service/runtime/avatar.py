@@ -17,7 +17,7 @@ import numpy as np
 from avatar_service.face.align import FaceLayout, align_matrix, smooth_matrices, warp_to_crop
 from avatar_service.face.detect import FaceDetector, FaceError
 from avatar_service.runtime.backend import Backend
-from avatar_service.runtime.calibration import MouthWidthFit, calibrate
+from avatar_service.runtime.calibration import MouthFit, calibrate
 
 
 @dataclasses.dataclass
@@ -28,7 +28,7 @@ class AvatarState:
     z_ref: np.ndarray  # (C, h, w) float32: latent of the reference region (identity)
     layout: FaceLayout
     lip_anchor: np.ndarray | None = None  # (40, 2) crop-relative reference lips, for models with a lip map
-    mouth_fit: MouthWidthFit | None = None  # keeps the person's mouth width (runtime.calibration)
+    mouth_fit: MouthFit | None = None  # keeps the person's mouth width and lip thickness (runtime.calibration)
 
     @property
     def pose_count(self) -> int:
@@ -105,11 +105,11 @@ class AvatarState:
             layout = FaceLayout(*ast.literal_eval(f["layout"].tobytes().decode()))
             return cls(textures=f["textures"], crop_to_texture=f["crop_to_texture"], z_masked=f["z_masked"],
                        z_ref=f["z_ref"], layout=layout, lip_anchor=f["lip_anchor"] if "lip_anchor" in f.files else None,
-                       mouth_fit=MouthWidthFit.from_array(f["mouth_fit"]) if "mouth_fit" in f.files else None)
+                       mouth_fit=MouthFit.from_array(f["mouth_fit"]) if "mouth_fit" in f.files else None)
 
 
 def composite_on_crops(crops: np.ndarray, regions: np.ndarray, layout: FaceLayout,
-                       mouth_fit: MouthWidthFit | None = None) -> np.ndarray:
+                       mouth_fit: MouthFit | None = None) -> np.ndarray:
     """Paste (T, 3, H, W) regions in [-1, 1] into (T, S, S, 3) aligned crops exactly as the server does
     (AvatarState.composite, with each crop as its own texture)."""
     eye = np.repeat(np.eye(2, 3, dtype=np.float32)[None], len(crops), 0)

@@ -1,13 +1,14 @@
-"""Per-avatar mouth-width calibration: the generated mouth keeps the person's own width.
+"""Per-avatar mouth calibration: the generated mouth keeps the person's own width and lip thickness.
 
-Measured on the held-out clips (docs/evaluation.md): the denoiser regresses mouth width towards its
-training people's average, drawing narrow mouths 2-6 px too wide and wide ones too narrow, a bias
-that is constant for a given face. So, once per avatar (MuseTalk's precompute idea), the generator
-draws the reference's own pose with silent audio, mediapipe measures the corner-to-corner width of
-what it drew and of the reference, and their ratio becomes a fixed horizontal rescale of the mouth,
-centred on the reference's mouth and easing out before the blend's edge. In the spirit
-of LivePortrait's lip retargeting, but in pixels: the per-frame cost is one `cv2.remap` of the region
-with precomputed maps. Only width is corrected: height is the mouth opening, which the audio drives.
+Measured on the held-out clips (docs/evaluation.md): the denoiser regresses the mouth towards its
+training people's average, drawing narrow mouths 2-6 px too wide and wide ones too narrow, and lips
+thinner than most people's, a bias that is constant for a given face. So, once per avatar (MuseTalk's
+precompute idea), the generator draws the reference's own pose with silent audio, mediapipe measures
+what it drew and the reference, and the ratios become a fixed rescale of the mouth about its centre
+(horizontal: corner-to-corner width; vertical: lip thickness, outer height minus the inner gap, which
+does not depend on how open the mouth is), easing out before the blend's edge. In the spirit of
+LivePortrait's lip retargeting, but in pixels: the per-frame cost is one `cv2.remap` of the region with
+precomputed maps.
 """
 from __future__ import annotations
 
@@ -25,12 +26,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
-class MouthWidthFit:
-    """x' = cx + scale (x - cx) within half the radii of the mouth centre, easing (smoothstep) to the
-    identity at the radii, so cheeks and jaw at the blend's edge never move. Crop-relative units."""
+class MouthFit:
+    """(x', y') = c + (scale_x (x - cx), scale_y (y - cy)) within half the radii of the mouth centre c,
+    easing (smoothstep) to the identity at the radii, so cheeks and jaw at the blend's edge never move.
+    Crop-relative units."""
     cx: float
     cy: float
-    scale: float
+    scale_x: float
+    scale_y: float
     radius_x: float
     radius_y: float
 
@@ -38,7 +41,7 @@ class MouthWidthFit:
         return np.array(dataclasses.astuple(self), np.float64)
 
     @classmethod
-    def from_array(cls, a: np.ndarray) -> "MouthWidthFit":
+    def from_array(cls, a: np.ndarray) -> "MouthFit":
         return cls(*(float(v) for v in np.asarray(a).ravel()))
 
     @functools.lru_cache(maxsize=8)
@@ -50,8 +53,10 @@ class MouthWidthFit:
         yc = y + layout.region_rows[0]  # region rows -> crop rows
         cx, cy = self.cx * s, self.cy * s
         reach = _ease(np.abs(x - cx) / (self.radius_x * s)) * _ease(np.abs(yc - cy) / (self.radius_y * s))
-        source_x = cx + (x - cx) / self.scale  # inverse of the rescale
-        return (x + reach * (source_x - x)).astype(np.float32), y
+        # the inverse of the rescale, weighted by its reach
+        mx = x + reach * (cx + (x - cx) / self.scale_x - x)
+        my = y + reach * (cy + (yc - cy) / self.scale_y - yc)
+        return mx.astype(np.float32), my.astype(np.float32)
 
     def apply(self, region: np.ndarray, layout: FaceLayout) -> np.ndarray:
         """region (3, H, W) or (H, W, 3) float32 -> the same, rescaled about the mouth."""
@@ -68,32 +73,37 @@ def _ease(r: np.ndarray) -> np.ndarray:
     return 1 - t * t * (3 - 2 * t)
 
 
-def corner_width(lips: np.ndarray) -> np.ndarray:
-    """Mouth width (distance between mesh points 61 and 291) from (..., 40, 2) lip landmarks."""
+def _points(*mesh_ids: int) -> list[int]:
     from avatar_service.data.lips import LIP_INDICES
 
-    a, b = LIP_INDICES.index(61), LIP_INDICES.index(291)
-    return np.linalg.norm(lips[..., b, :] - lips[..., a, :], axis=-1)
+    return [LIP_INDICES.index(i) for i in mesh_ids]
 
 
-def fit_width(generated_lips: np.ndarray, reference_lips: np.ndarray, crop_px: int,
-              config: CalibrationConfig = CalibrationConfig()) -> MouthWidthFit | None:
+def mouth_size(lips: np.ndarray) -> np.ndarray:
+    """(..., 40, 2) lip landmarks -> (..., 2): width (corners 61-291) and lip thickness (outer height
+    0-17 minus the inner gap 13-14: the lips themselves, whatever the opening)."""
+    left, right, top, bottom, inner_top, inner_bottom = _points(61, 291, 0, 17, 13, 14)
+    d = lambda a, b: np.linalg.norm(lips[..., a, :] - lips[..., b, :], axis=-1)  # noqa: E731
+    return np.stack([d(left, right), d(top, bottom) - d(inner_top, inner_bottom)], axis=-1)
+
+
+def fit_size(generated_lips: np.ndarray, reference_lips: np.ndarray, crop_px: int,
+             config: CalibrationConfig = CalibrationConfig()) -> MouthFit | None:
     """generated (K, 40, 2) and reference (40, 2) lips in crop pixels -> the rescale taking the generated
-    width to the reference's; None when either was not measured or the ratio is implausible."""
-    widths = corner_width(np.asarray(generated_lips, np.float64))
-    widths = widths[np.isfinite(widths)]
+    mouth's median size to the reference's; None when either was not measured or a ratio is implausible."""
+    sizes = mouth_size(np.asarray(generated_lips, np.float64))
+    sizes = sizes[np.isfinite(sizes).all(axis=-1) & (sizes > 0).all(axis=-1)]
     ref = np.asarray(reference_lips, np.float64)
-    ref_w = float(corner_width(ref))
-    if not len(widths) or not np.isfinite(ref_w) or ref_w <= 0:
+    ref_size = mouth_size(ref)
+    if not len(sizes) or not np.isfinite(ref_size).all() or (ref_size <= 0).any():
         return None
-    scale = ref_w / float(np.median(widths))
-    if not 1 / config.max_ratio <= scale <= config.max_ratio:
+    scale = ref_size / np.median(sizes, axis=0)
+    if ((scale < 1 / config.max_ratio) | (scale > config.max_ratio)).any():
         return None
-    from avatar_service.data.lips import LIP_INDICES
-
-    centre = (ref[LIP_INDICES.index(61)] + ref[LIP_INDICES.index(291)]) / 2 / crop_px
-    r = config.reach * ref_w / crop_px
-    return MouthWidthFit(float(centre[0]), float(centre[1]), float(scale), r, 0.8 * r)
+    left, right = _points(61, 291)
+    centre = (ref[left] + ref[right]) / 2 / crop_px
+    r = config.reach * ref_size[0] / crop_px
+    return MouthFit(float(centre[0]), float(centre[1]), float(scale[0]), float(scale[1]), r, 0.8 * r)
 
 
 def probe_regions(backend, z_ref: np.ndarray, z_masked: np.ndarray, anchor: np.ndarray | None,
@@ -115,24 +125,24 @@ def probe_regions(backend, z_ref: np.ndarray, z_masked: np.ndarray, anchor: np.n
 
 
 def calibrate(backend, crop: np.ndarray, z_ref: np.ndarray, z_masked: np.ndarray,
-              anchor: np.ndarray | None = None) -> MouthWidthFit | None:
-    """The reference crop (S, S, 3) uint8 and its latents -> its MouthWidthFit, or None where mediapipe
-    finds no mouth (many stylised faces) or calibration is off: the mouth is then shown as drawn."""
+              anchor: np.ndarray | None = None) -> MouthFit | None:
+    """The reference crop (S, S, 3) uint8 and its latents -> its MouthFit, or None where mediapipe finds
+    no mouth (many stylised faces) or calibration is off: the mouth is then shown as drawn."""
     cfg = backend.config
     if not cfg.calibration.enabled:
         return None
     try:
         import mediapipe  # noqa: F401  (installed by the Makefile; a bare `pip install .` lacks it)
     except ImportError:
-        log.warning("mediapipe is not installed: mouth-width calibration is off (pip install --no-deps mediapipe==0.10.21)")
+        log.warning("mediapipe is not installed: mouth calibration is off (pip install --no-deps mediapipe==0.10.21)")
         return None
     regions = probe_regions(backend, z_ref, z_masked, anchor, cfg.calibration.probe_frames)
     return fit_regions(crop, regions, cfg.layout, cfg.calibration)
 
 
 def fit_regions(crop: np.ndarray, regions: np.ndarray, layout: FaceLayout,
-                config: CalibrationConfig = CalibrationConfig()) -> MouthWidthFit | None:
-    """The rescale that gives mouths drawn into `crop`'s region (K, 3, H, W) the crop's own mouth width."""
+                config: CalibrationConfig = CalibrationConfig()) -> MouthFit | None:
+    """The rescale that gives mouths drawn into `crop`'s region (K, 3, H, W) the crop's own mouth size."""
     from avatar_service.data.lips import LipTracker
     from avatar_service.runtime.avatar import composite_on_crops
 
@@ -142,19 +152,23 @@ def fit_regions(crop: np.ndarray, regions: np.ndarray, layout: FaceLayout,
         if not np.isfinite(reference).all():
             return None
         crops = np.repeat(crop[None], len(regions), 0)
-        fit, tried = None, []  # (log scale, log measured/reference width) per round
-        # mediapipe's mesh reports width changes damped by its face prior (a 30% wider mouth measures
-        # about 10% wider), so one ratio under-corrects: re-measure the rescaled mouth and solve for the
-        # scale by the secant method (log-log). Reference and probe share the face and pose, so equal
-        # measured widths mean equal widths in pixels.
+        bound = np.log(config.max_scale)
+        fit, tried = None, []  # per round: (log scale_x, log measured/reference width)
+        # Width: mediapipe's mesh reports size changes damped by its face prior (a 30% wider mouth
+        # measures about 10% wider), so one ratio under-corrects: re-measure the rescaled mouth and solve
+        # for the scale by the secant method (log-log). Reference and probe share the face and pose, so
+        # equal measured widths mean equal widths in pixels. Thickness: the first ratio, kept (its
+        # measurement moves with the width and, on open grins, with the teeth: a solve can wander).
         for _ in range(1 + config.refine_rounds):
             # measured on what the viewer would see: the regions composited as the server does
             drawn = np.stack([tracker.measure(f)[0] for f in composite_on_crops(crops, regions, layout, fit)])
-            step = fit_width(drawn, reference, layout.crop_px, config)
+            step = fit_size(drawn, reference, layout.crop_px, config)
             if step is None:
                 return fit
-            log_s = 0.0 if fit is None else float(np.log(fit.scale))
-            tried.append((log_s, -float(np.log(step.scale))))
+            if fit is None:
+                fit = dataclasses.replace(step, scale_y=float(np.clip(step.scale_y, 1 / config.max_scale, config.max_scale)))
+            log_s = float(np.log(fit.scale_x)) if tried else 0.0
+            tried.append((log_s, -float(np.log(step.scale_x))))
             if abs(tried[-1][1]) < 0.005:
                 break
             nxt = log_s - tried[-1][1]  # plain ratio: right direction, too short a step
@@ -162,8 +176,7 @@ def fit_regions(crop: np.ndarray, regions: np.ndarray, layout: FaceLayout,
                 (a, ga), (b, gb) = tried[-2], tried[-1]
                 if (gb - ga) * (b - a) > 0:  # a wider mouth measures wider: the secant step is sound
                     nxt = b - gb * (b - a) / (gb - ga)
-            bound = np.log(config.max_scale)
-            fit = dataclasses.replace(step, scale=float(np.exp(np.clip(nxt, -bound, bound))))
+            fit = dataclasses.replace(fit, scale_x=float(np.exp(np.clip(nxt, -bound, bound))))
             if abs(nxt) > bound and len(tried) > 1:
                 break  # it wants more than the clamp allows: take the clamp
     finally:
