@@ -37,6 +37,9 @@ cfg = dataclasses.replace(g.config, sampling=dataclasses.replace(g.config.sampli
 # Articulation 2 (the predicted lip shape doubled when serving), chosen the same way: 1 / 1.5 / 2 / 3 gave
 # LMD 0.0544 / 0.0540 / 0.0539 / 0.0536 and LSE-C 0.098 / 0.111 / 0.113 / 0.112 (with width-only calibration).
 cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, articulation=2.0))
+# Shown region: the blend ellipse ends above the collar (training keeps the full box), so the neck and
+# clothes stay the pose frame's; over the full box the model drew its training people's collars.
+cfg = dataclasses.replace(cfg, layout=dataclasses.replace(cfg.layout, blend_box=(0.2, 0.58, 0.8, 0.92)))
 served = FaceGenerator(cfg)  # built from the config: the networks read it when they are made
 served.load_state_dict(g.state_dict())
 served.save_pretrained(out, dtype=torch.float16)
