@@ -108,11 +108,13 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
         m = mats[start:start + gen_n]
         crops = [warp_to_crop(f, mm, layout) for f, mm in zip(buf, m)]
         regions, masked = zip(*(masked_region(c, layout) for c in crops))
-        if z_ref is None:  # identity (and the lips' rest shape) from the video's first frame
+        first = z_ref is None
+        if first:  # identity (and the lips' rest shape) from the video's first frame
             z_ref = backend.encode(np.stack(regions[:1]))[0]
             anchor = lip_anchor(crops[0], backend.lip_rest)
-            fit = calibrate(backend, crops[0], z_ref, backend.encode(np.stack(masked[:1]))[0], anchor)
         z_m = backend.encode(np.stack(masked))
+        if first:  # the first frame's own pose is the one calibration draws
+            fit = calibrate(backend, crops[0], z_ref, z_m[0], anchor)
         tokens, offsets = backend.audio(windows[start:start + gen_n])
         z0 = sample_latents(backend, np.repeat(noise[None], gen_n, 0), z_m, np.repeat(z_ref[None], gen_n, 0),
                             tokens, steps, cfg.sampling.default_guidance,

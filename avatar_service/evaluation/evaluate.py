@@ -53,16 +53,18 @@ def synthesize(backend: Backend, crops: np.ndarray, audio16k: np.ndarray, fps: f
     anchor = lip_anchor(crops[0], backend.lip_rest)
     windows = clip_windows(audio16k, len(crops), fps, cfg.feature_extractor(), cfg.window)
     noise = np.random.default_rng(seed).standard_normal(cfg.latent_shape).astype(np.float32)
-    out = []
+    out, z_pose0 = [], None
     for i in range(0, len(crops), batch):
         m = np.stack(masked[i:i + batch])
         n = len(m)
         z_m = backend.encode(m)
+        if z_pose0 is None:
+            z_pose0 = z_m[0]  # the reference's own pose, which calibration draws
         tokens, offsets = backend.audio(windows[i:i + n])
         z0 = sample_latents(backend, np.repeat(noise[None], n, 0), z_m, np.repeat(z_ref[None], n, 0),
                             tokens, steps, guidance, lip_points=lip_points(anchor, offsets, backend.lip_rest))
         out.append(backend.decode(z0))
-    fit = calibrate(backend, crops[0], z_ref, backend.encode(np.stack(masked[:1]))[0], anchor) if calibrated else None
+    fit = calibrate(backend, crops[0], z_ref, z_pose0, anchor) if calibrated else None
     return composite_on_crops(crops, np.concatenate(out), layout, fit)
 
 

@@ -165,9 +165,9 @@ def fit_regions(crop: np.ndarray, regions: np.ndarray, layout: FaceLayout,
             step = fit_size(drawn, reference, layout.crop_px, config)
             if step is None:
                 return fit
-            if fit is None:
+            log_s = 0.0 if fit is None else float(np.log(fit.scale_x))
+            if fit is None:  # first round, measured as drawn: its thickness ratio is the one kept
                 fit = dataclasses.replace(step, scale_y=float(np.clip(step.scale_y, 1 / config.max_scale, config.max_scale)))
-            log_s = float(np.log(fit.scale_x)) if tried else 0.0
             tried.append((log_s, -float(np.log(step.scale_x))))
             if abs(tried[-1][1]) < 0.005:
                 break
