@@ -13,6 +13,7 @@ import av
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from avatar_service.face import FaceLayout
 from avatar_service.model import FaceGenerator, GeneratorConfig
@@ -164,14 +165,8 @@ def test_stretch_moves_latents_and_lip_points_together():
     torch.testing.assert_close(same, bump(point[0, 0]), atol=1e-5, rtol=0)
 
 
-def test_face_photos_are_aligned_and_cached(tmp_path):
-    photos = sorted((training_data.DATA / "portraits" / "real").glob("*.jpg"))[:4]
-    if not photos:
-        pytest.skip(NO_DATA)
-    src = tmp_path / "photos"
-    src.mkdir()
-    for p in photos:
-        (src / p.name).symlink_to(p)
+def test_face_photos_are_aligned_and_cached(photo_folder, tmp_path):
+    src = photo_folder
     regions = load_face_photos(src, TINY.layout, tmp_path / "cache")
     assert regions.shape[1:] == (*TINY.layout.region_shape, 3) and 1 <= len(regions) <= 4
     assert len(list((tmp_path / "cache").glob("faces_*.npz"))) == 1
@@ -207,6 +202,51 @@ def test_denoiser_steps_lower_loss_on_a_fixed_real_batch(dataset, ae_model, tmp_
     before, after = fit(stage.trainable, batch, steps=25, lr=2e-3)
     assert after < 0.7 * before, (before, after)
     assert all(torch.equal(v, stage.generator.autoencoder.state_dict()[k]) for k, v in frozen.items())
+
+
+def test_move_shifts_content_by_whole_pixels():
+    from avatar_service.training.denoiser import move
+
+    img = torch.zeros(2, 1, 16, 24)
+    img[:, 0, 5, 10] = 1.0
+    out = move(img, torch.tensor([[2.0, -1.0], [0.0, 0.0]]))
+    assert out[0, 0, 4, 12] == pytest.approx(1.0) and out[0].sum() == pytest.approx(1.0)
+    torch.testing.assert_close(out[1], img[1])  # no move: the image itself
+
+
+@pytest.fixture()
+def photo_folder(tmp_path) -> pathlib.Path:
+    photos = sorted((training_data.DATA / "portraits" / "real").glob("*.jpg"))[:4]
+    if not photos:
+        pytest.skip(NO_DATA)
+    src = tmp_path / "photos"
+    src.mkdir()
+    for p in photos:
+        (src / p.name).symlink_to(p)
+    return src
+
+
+def test_denoiser_batch_mixes_face_photos_with_moved_references(dataset, ae_model, photo_folder, tmp_path):
+    """--faces: photo rows are silent, show the neutral lip token (no regression target) and have the
+    photo itself as target with a moved copy as reference; --ref-shift moves clip references too."""
+    from avatar_service.training.denoiser import DenoiserStage
+
+    tc = TrainConfig(batch_size=8, warmup_steps=0, ema_decay=0, ref_shift=3.0, faces_fraction=0.5)
+    stage = DenoiserStage(CPU, tc, tmp_path, str(dataset), str(ae_model), faces=str(photo_folder))
+    batch = stage.batch(np.random.default_rng(0))
+    photo = ~torch.isfinite(batch["lips"]).all(dim=1)
+    n = int(photo.sum())
+    assert 0 < n < 8 and photo[-n:].all()  # clip rows first, then photos
+    assert torch.equal(batch["windows"][-n:], stage.silence.float().expand(n, -1, -1, -1))
+    targets = batch["z0"][-n:]
+    assert all(any(torch.equal(t, f) for f in stage.face_z) for t in targets)
+    moved = batch["z_ref"][-n:]
+    assert not torch.allclose(moved, targets, atol=1e-3)  # never its own exact reference
+    cos = F.cosine_similarity(moved.flatten(1)[:, None], stage.face_z.flatten(1)[None], dim=-1)  # (n, photos)
+    own = [next(k for k, f in enumerate(stage.face_z) if torch.equal(t, f)) for t in targets]
+    assert cos.argmax(dim=1).tolist() == own, cos  # but the same face, a few pixels away
+    before, after = fit(stage.trainable, batch, steps=25, lr=2e-3)
+    assert after < 0.7 * before, (before, after)
 
 
 def _log_steps(run: pathlib.Path) -> list[int]:

@@ -51,6 +51,11 @@ def register(subparsers) -> None:
         if name == "denoiser":
             s.add_argument("--shape-aug", type=float, metavar="F",
                            help="stretch half of each batch about the mouth by up to F (e.g. 0.15; default 0 = off)")
+            s.add_argument("--ref-shift", type=float, metavar="PX",
+                           help="move each reference by up to PX pixels before encoding, so the mouth's place comes from the pose (default 0 = off)")
+            s.add_argument("--faces", default="none",
+                           help="folder of still face photos to mix in as extra people; 'auto' = $AVATARLAB_DATA/faces/without_mask if present; default 'none'")
+            s.add_argument("--faces-fraction", type=float, metavar="F", help="share of each batch drawn from --faces (default 0.3)")
         s.set_defaults(func=run)
 
 
@@ -63,6 +68,13 @@ def _generator_config(spec: str):
         return GeneratorConfig.tiny()
     d = json.loads(pathlib.Path(spec).read_text())
     return GeneratorConfig.from_dict(d.get("generator", d))  # a saved model's config.json works too
+
+
+def _faces(spec: str) -> str | None:
+    """--faces: 'auto' (the shared data's photos, when present), 'none' or a folder."""
+    if spec == "auto":
+        return str(default_faces_dir()) if default_faces_dir().is_dir() else None
+    return None if spec == "none" else spec
 
 
 def _sync_config(spec: str):
@@ -89,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     tc = DEFAULTS[args.stage].replace(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, warmup_steps=args.warmup_steps,
                                       sample_every=args.sample_every, ckpt_every=args.ckpt_every,
                                       log_every=args.log_every, bf16=args.bf16 or None,
-                                      shape_aug=getattr(args, "shape_aug", None))
+                                      shape_aug=getattr(args, "shape_aug", None), ref_shift=getattr(args, "ref_shift", None),
+                                      faces_fraction=getattr(args, "faces_fraction", None))
     rt = setup_runtime(args.device, tc.bf16)
     try:
         state = None
@@ -109,18 +122,14 @@ def run(args: argparse.Namespace) -> int:
         if args.stage == "autoencoder":
             from avatar_service.training.autoencoder import AutoencoderStage
 
-            faces = args.faces
-            if faces == "auto":
-                faces = str(default_faces_dir()) if default_faces_dir().is_dir() else None
-            elif faces == "none":
-                faces = None
-            stage = AutoencoderStage(rt, tc, run_dir, args.data, _generator_config(args.config), args.init, faces, stage_state)
+            stage = AutoencoderStage(rt, tc, run_dir, args.data, _generator_config(args.config), args.init,
+                                     _faces(args.faces), stage_state)
         elif args.stage == "denoiser":
             from avatar_service.training.denoiser import DenoiserStage
 
             # The architecture comes from --init (or the checkpoint); --config grows it for a fine-tune
             config = None if args.config == "default" or stage_state is not None else _generator_config(args.config)
-            stage = DenoiserStage(rt, tc, run_dir, args.data, args.init, stage_state, config)
+            stage = DenoiserStage(rt, tc, run_dir, args.data, args.init, stage_state, config, _faces(args.faces))
         else:
             from avatar_service.training.sync import SyncStage
 

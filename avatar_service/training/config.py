@@ -26,7 +26,7 @@ class TrainConfig:
     kl_weight: float = 1e-6  # per pixel, as LDM's KL-f8 (KL summed, divided by pixels)
     edge_weight: float = 0.5  # L1 on image gradients: keeps teeth and lip edges sharp
     ae_mask_weight: float = 4.0  # loss weight of pixels inside the mouth mask (the only ones shown)
-    faces_fraction: float = 0.3  # share of each batch drawn from still face photos
+    faces_fraction: float = 0.3  # share of each batch drawn from still face photos (autoencoder; denoiser with --faces)
     stats_batches: int = 50  # batches measured for latent mean/std after training
     # denoiser
     cfg_drop: float = 0.1  # p(audio replaced by null tokens), for classifier-free guidance
@@ -39,6 +39,11 @@ class TrainConfig:
     # instead of copying it from the reference and the lip map; unseen faces then get a generic mouth.
     # 0 = off, the shipped recipe; 0.15 was tried with a lip map (docs/evaluation.md).
     shape_aug: float = 0.0
+    # Each reference is moved by up to this many pixels (x and y drawn apart) before it is encoded, so
+    # the mouth's place has to come from the pose frame: trained on references of the same clip, the
+    # denoiser keeps the mouth where the reference has it and barely follows the head (measured: the
+    # drawn mouth moved 0.1-0.5 px per px the real one moved sideways). 0 = off (the first shipped recipe).
+    ref_shift: float = 0.0
     ema_decay: float = 0.999  # 0 disables; samples and the saved model use the EMA weights
     sample_steps: int = 4  # DDIM steps for sample grids and the final video
     video_seconds: float = 4.0

@@ -13,7 +13,14 @@ Per training sample (frame i of a clip):
   loss = mean(w * (M(x_t, t, z_masked, z_ref, tokens) - v)^2) + lip_weight * |lip_head(audio) - lips_i|^2
          w = mask_weight inside the mask, 1 outside
 At sampling time the lip token comes from the audio's predicted coefficients.
-Latents of every frame are computed once and cached, so a step costs only the audio encoder and M.
+Latents of every frame are computed once and cached, so a step costs only the audio encoder and M
+(plus encoding the references when they are moved: `ref_shift`).
+
+Still face photos (`--faces`) add people the clips lack: target = the photo, pose = the photo masked,
+reference = the photo moved by up to `ref_shift` px (at least 2: a photo that is its own reference
+would teach copying the reference), audio = silence, lip token = the neutral one (0, the person's own
+mean shape, which on a photo is its shape) and no lip regression. They teach the two things unseen
+people need: keep this person's mouth, put it where the pose says.
 """
 from __future__ import annotations
 
@@ -32,8 +39,9 @@ from torch import nn
 from avatar_service.model import FaceGenerator
 from avatar_service.training import media
 from avatar_service.training.config import TrainConfig
-from avatar_service.training.dataset import (FrameIndex, TalkingDataset, audio_windows, clip_features, mask_regions,
-                                             to_tensor, to_uint8)
+from avatar_service.model.features import clip_windows
+from avatar_service.training.dataset import (FrameIndex, TalkingDataset, audio_windows, clip_features, load_face_photos,
+                                             mask_regions, to_tensor, to_uint8)
 from avatar_service.training.loop import Stage
 from avatar_service.training.runtime import Logger, Runtime, eval_mode
 
@@ -133,6 +141,16 @@ def stretch(latents: list[torch.Tensor], points: torch.Tensor | None, scale: tor
     return out, points
 
 
+def move(images: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) images with their content moved by d (B, 2) pixels (x, y); border pixels repeat."""
+    b, _, h, w = images.shape
+    theta = torch.zeros(b, 2, 3, device=images.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    theta[:, :, 2] = -2 * d / torch.tensor([w, h], dtype=d.dtype, device=d.device)  # output u samples input u - d
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 def _init_generator(path: str, config=None) -> FaceGenerator:
     """A generator from a saved model: the autoencoder stage's (autoencoder and latent statistics; the
     audio encoder and denoiser start fresh) or a trained generator to fine-tune (every weight whose name
@@ -173,7 +191,7 @@ class DenoiserStage(Stage):
     name = "denoiser"
 
     def __init__(self, rt: Runtime, tc: TrainConfig, run_dir: pathlib.Path, data: str, init: str | None,
-                 state: dict | None = None, config=None):
+                 state: dict | None = None, config=None, faces: str | None = None):
         self.rt, self.tc, self.run_dir = rt, tc, run_dir
         if state is not None:
             from avatar_service.model import GeneratorConfig
@@ -236,6 +254,19 @@ class DenoiserStage(Stage):
         windows = [audio_windows(f, np.arange(len(c)), self.ds.fps, feat, cfg.window) for f, c in zip(feats, clips)]
         # (N, K, dims, M) on the device, 7 KB (log-mel) to 35 KB (Whisper) a frame in fp16: batches are pure indexing
         self.windows = torch.from_numpy(np.concatenate(windows)).half().to(rt.device)
+        self.faces = None
+        if faces:
+            self.faces = load_face_photos(faces, cfg.layout, run_dir / "cache")  # (N, H, W, 3) uint8 regions
+            with torch.no_grad(), rt.autocast():
+                x = to_tensor(self.faces).to(rt.device)
+                self.face_z = torch.cat([g.encode(x[k:k + 256]).float() for k in range(0, len(x), 256)])
+                self.face_z_masked = torch.cat([g.encode(mask_regions(x[k:k + 256], self.mask)).float()
+                                                for k in range(0, len(x), 256)])
+            # what serving computes for a silent stream: the middle frame of 2 s of digital silence
+            quiet = clip_windows(np.zeros(2 * cfg.mel.sample_rate_hz, np.float32), 50, self.ds.fps, feat, cfg.window)[25]
+            self.silence = torch.from_numpy(quiet[None]).to(rt.device)
+            log.info("denoiser data: %d clip frames, %d face photos (%.0f%% of each batch)",
+                     len(self.train_index), len(self.faces), 100 * tc.faces_fraction)
         val = [i for i, c in enumerate(clips) if c.split == "val"] or self.train_pos
         self.val_clip = val[0]
         vr = np.random.default_rng(1234)  # fixed frames and noise: grids comparable across steps
@@ -286,10 +317,35 @@ class DenoiserStage(Stage):
         return float((self.z[i] - self.z[j]).std())
 
     # -- training --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _moved_references(self, regions: np.ndarray, rng: np.random.Generator, shift: float) -> torch.Tensor:
+        """Latents of (n, H, W, 3) uint8 regions each moved by up to `shift` px in x and y, encoded by
+        the frozen autoencoder."""
+        d = torch.from_numpy(rng.uniform(-shift, shift, (len(regions), 2)).astype(np.float32))
+        x = move(to_tensor(regions).to(self.rt.device), d.to(self.rt.device))
+        with self.rt.autocast():
+            return self.generator.encode(x).float()
+
     def batch(self, rng):
         b, dev = self.tc.batch_size, self.rt.device
-        i, j = (torch.from_numpy(a).to(dev) for a in self._pairs(rng, b))
-        (z0, z_masked, z_ref), anchor = [self.z[i], self.z_masked[i], self.z[j]], None if self.anchor is None else self.anchor[j]
+        n_faces = 0 if self.faces is None else int(rng.binomial(b, self.tc.faces_fraction))
+        fi, fj = self._pairs(rng, b - n_faces)
+        i, j = torch.from_numpy(fi).to(dev), torch.from_numpy(fj).to(dev)
+        z0, z_masked = self.z[i], self.z_masked[i]
+        z_ref = self._moved_references(self._pixels(fj), rng, self.tc.ref_shift) if self.tc.ref_shift > 0 else self.z[j]
+        anchor = None if self.anchor is None else self.anchor[j]
+        windows = self.windows[i].float()
+        lips = None if self.lips is None else self.lips[i]
+        if n_faces:
+            k = rng.integers(0, len(self.faces), n_faces)
+            kt = torch.from_numpy(k).to(dev)
+            z0, z_masked = torch.cat([z0, self.face_z[kt]]), torch.cat([z_masked, self.face_z_masked[kt]])
+            z_ref = torch.cat([z_ref, self._moved_references(self.faces[k], rng, max(self.tc.ref_shift, 2.0))])
+            windows = torch.cat([windows, self.silence.float().expand(n_faces, *self.silence.shape[1:])])
+            if lips is not None:  # NaN: no lip regression; the denoiser sees the neutral token
+                lips = torch.cat([lips, torch.full((n_faces, lips.shape[1]), float("nan"), device=dev)])
+            if anchor is not None:
+                anchor = torch.cat([anchor, self.generator.audio_encoder.lip_rest.to(anchor).expand(n_faces, -1, -1)])
         scale = torch.ones(b, 2, device=dev)
         if self.tc.shape_aug > 0 and self.mouth_centre is not None:
             a = self.tc.shape_aug
@@ -299,11 +355,11 @@ class DenoiserStage(Stage):
             (z0, z_masked, z_ref), anchor = stretch([z0, z_masked, z_ref], anchor, scale, self.mouth_centre, self.config.layout)
         return {
             "z0": z0, "z_masked": z_masked, "z_ref": z_ref,
-            "windows": self.windows[i].float(),
+            "windows": windows,
             "t": torch.randint(0, self.config.denoiser.num_train_timesteps, (b,), device=dev),
-            "noise": torch.randn(self.z[i].shape, device=dev),
+            "noise": torch.randn(z0.shape, device=dev),
             "drop": torch.rand(b, device=dev) < self.tc.cfg_drop,
-            **({"lips": self.lips[i]} if self.lips is not None else {}),
+            **({"lips": lips} if lips is not None else {}),
             **({"anchor": anchor, "lip_scale": scale} if anchor is not None else {}),
         }
 
