@@ -177,3 +177,24 @@ def test_lse_ignores_padding_at_far_offsets_for_unit_embeddings():
     audio = unit(video + 2.5 * unit(rng.standard_normal((20, 64))))  # cos ~0.37 to its frame, ~0 elsewhere
     r = M.lse(video, audio)
     assert r.offset_frames == 0 and r.distance > 1.0 and r.confidence > 0.2, r
+
+
+def test_lmd_parts_separate_the_mouths_place_from_its_shape():
+    rng = np.random.default_rng(0)
+    real = rng.uniform(40, 80, (6, 40, 2))
+    iod = 50.0
+    moved = real + np.array([3.0, -1.0])  # one fixed misplacement: a per-person correction removes it
+    parts = M.lmd_parts(moved, real, iod)
+    assert M.lmd(moved, real, iod) == pytest.approx(np.hypot(3, 1) / iod)
+    assert parts["lmd_clip_placed"] == pytest.approx(0, abs=1e-12) and parts["lmd_shape"] == pytest.approx(0, abs=1e-12)
+    wander = real + np.array([[t % 2 * 2.0, 0.0] for t in range(6)])[:, None]  # 0, 2, 0, 2... px: only per frame
+    parts = M.lmd_parts(wander, real, iod)
+    assert parts["lmd_clip_placed"] == pytest.approx(1 / iod) and parts["lmd_shape"] == pytest.approx(0, abs=1e-12)
+    centre = real.mean(axis=1, keepdims=True)
+    wider = centre + (real - centre) * np.array([1.2, 1.0]) + np.array([1.0, 0.0])  # wrong shape, and 1 px off
+    parts = M.lmd_parts(wider, real, iod)
+    assert parts["lmd_shape"] == pytest.approx(parts["lmd_clip_placed"])  # the offset was the same every frame
+    assert 0 < parts["lmd_shape"] < M.lmd(wider, real, iod)
+    gaps = wider.copy()
+    gaps[0] = np.nan  # a frame mediapipe missed does not poison the clip's mean offset
+    assert np.isfinite(M.lmd_parts(gaps, real, iod)["lmd_clip_placed"])

@@ -26,7 +26,7 @@ from avatar_service.runtime.calibration import calibrate
 from avatar_service.runtime.sampler import sample_latents
 
 METHODS = ("model", "static", "ground_truth")
-KEYS = ("lmd", "lse_d", "lse_c", "psnr", "ssim", "identity", "flicker", "mouth_open_r")
+KEYS = ("lmd", "lmd_clip_placed", "lmd_shape", "lse_d", "lse_c", "psnr", "ssim", "identity", "flicker", "mouth_open_r")
 
 
 def load_clip(path: pathlib.Path, layout: FaceLayout, max_seconds: float, fps: float):
@@ -87,6 +87,7 @@ def score(frames: np.ndarray, real: np.ndarray, real_track: metrics.MouthTrack, 
     iod = np.where(np.isfinite(real_track.inter_ocular), real_track.inter_ocular, np.nanmedian(real_track.inter_ocular))
     out = {
         "lmd": metrics.lmd(track.lips, real_track.lips, iod),
+        **metrics.lmd_parts(track.lips, real_track.lips, iod),
         "psnr": metrics.psnr(frames, real),
         "ssim": metrics.ssim(frames, real),
         "identity": metrics.identity_cosine(frames, reference, layout),
@@ -191,6 +192,12 @@ def markdown(result: dict, command: str) -> str:
         lse_c = "n/a" if r.get("lse_c") is None else f"{r['lse_c']:.3f}"
         lines.append(f"| {m} | {r['lmd']:.4f} | {lse_d} | {lse_c} | "
                      f"{r['psnr']:.2f} | {r['ssim']:.4f} | {r['identity']:.3f} | {r['flicker']:.2f} | {r['mouth_open_r']:.3f} |")
+    if "lmd_shape" in result["model"]:
+        lines += ["", "LMD without the mouth's place (`metrics.lmd_parts`): the generated lips moved by the clip's mean "
+                  "offset from the real ones, then by each frame's own (lip shape alone):", "",
+                  "| method | LMD | clip-placed | shape only |", "|---|---|---|---|"]
+        lines += [f"| {m} | {result[m]['lmd']:.4f} | {result[m]['lmd_clip_placed']:.4f} | {result[m]['lmd_shape']:.4f} |"
+                  for m in METHODS[:2]]
     has_lse = result["model"].get("lse_c") is not None
     lines += ["", "Per clip (LMD model / static, mouth-open r model / static"
               + (", LSE-C model / static / real" if has_lse else "") + "):", ""]
