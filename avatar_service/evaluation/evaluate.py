@@ -26,7 +26,6 @@ from avatar_service.runtime.calibration import calibrate
 from avatar_service.runtime.sampler import sample_latents
 
 METHODS = ("model", "static", "ground_truth")
-KEYS = ("lmd", "lmd_clip_placed", "lmd_shape", "lse_d", "lse_c", "psnr", "ssim", "identity", "flicker", "mouth_open_r")
 
 
 def load_clip(path: pathlib.Path, layout: FaceLayout, max_seconds: float, fps: float):

@@ -118,11 +118,9 @@ def lmd_parts(generated_lips: np.ndarray, real_lips: np.ndarray, inter_ocular: n
     g, r = np.asarray(generated_lips, np.float64), np.asarray(real_lips, np.float64)
     _same_shape(g, r)
     offset = r.mean(axis=1, keepdims=True) - g.mean(axis=1, keepdims=True)  # (T, 1, 2)
-    ok = np.isfinite(offset).all(axis=(1, 2))
-    if not ok.any():
-        raise ValueError("no frame has lip landmarks in both videos (mediapipe found no face)")
-    return {"lmd_clip_placed": lmd(g + offset[ok].mean(axis=0), r, inter_ocular),
-            "lmd_shape": lmd(g + offset, r, inter_ocular)}
+    shape = lmd(g + offset, r, inter_ocular)  # raises where no frame has lips in both
+    placed = g + offset[np.isfinite(offset).all(axis=(1, 2))].mean(axis=0)
+    return {"lmd_clip_placed": lmd(placed, r, inter_ocular), "lmd_shape": shape}
 
 
 @dataclasses.dataclass(frozen=True)

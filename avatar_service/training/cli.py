@@ -45,17 +45,17 @@ def register(subparsers) -> None:
         s.add_argument("--ckpt-every", type=int, help="steps between checkpoints")
         s.add_argument("--log-every", type=int)
         s.add_argument("--seed", type=int)
-        if name == "autoencoder":
-            s.add_argument("--faces", default="auto",
-                           help="folder of extra face photos; 'auto' = $AVATARLAB_DATA/faces/without_mask if present; 'none'")
+        if name in ("autoencoder", "denoiser"):
+            faces = "auto" if name == "autoencoder" else "none"  # the shipped denoiser trained on clips alone
+            s.add_argument("--faces", default=faces,
+                           help="folder of still face photos mixed in as extra people; 'auto' = $AVATARLAB_DATA/faces/without_mask "
+                                f"if present; 'none' (default: {faces})")
+            s.add_argument("--faces-fraction", type=float, metavar="F", help="share of each batch drawn from --faces (default 0.3)")
         if name == "denoiser":
             s.add_argument("--shape-aug", type=float, metavar="F",
                            help="stretch half of each batch about the mouth by up to F (e.g. 0.15; default 0 = off)")
             s.add_argument("--ref-shift", type=float, metavar="PX",
                            help="move each reference by up to PX pixels before encoding, so the mouth's place comes from the pose (default 0 = off)")
-            s.add_argument("--faces", default="none",
-                           help="folder of still face photos to mix in as extra people; 'auto' = $AVATARLAB_DATA/faces/without_mask if present; default 'none'")
-            s.add_argument("--faces-fraction", type=float, metavar="F", help="share of each batch drawn from --faces (default 0.3)")
         s.set_defaults(func=run)
 
 

@@ -257,11 +257,7 @@ class DenoiserStage(Stage):
         self.faces = None
         if faces:
             self.faces = load_face_photos(faces, cfg.layout, run_dir / "cache")  # (N, H, W, 3) uint8 regions
-            with torch.no_grad(), rt.autocast():
-                x = to_tensor(self.faces).to(rt.device)
-                self.face_z = torch.cat([g.encode(x[k:k + 256]).float() for k in range(0, len(x), 256)])
-                self.face_z_masked = torch.cat([g.encode(mask_regions(x[k:k + 256], self.mask)).float()
-                                                for k in range(0, len(x), 256)])
+            self.face_z, self.face_z_masked = (z.to(rt.device) for z in self._encode_regions(self.faces, g))
             # what serving computes for a silent stream: the middle frame of 2 s of digital silence
             quiet = clip_windows(np.zeros(2 * cfg.mel.sample_rate_hz, np.float32), 50, self.ds.fps, feat, cfg.window)[25]
             self.silence = torch.from_numpy(quiet[None]).to(rt.device)
@@ -289,13 +285,7 @@ class DenoiserStage(Stage):
         h.update(g.latent_mean.cpu().numpy().tobytes() + g.latent_std.cpu().numpy().tobytes())
         path = self.run_dir / "cache" / f"latents_{h.hexdigest()[:16]}.pt"
         if self.rt.is_main and not path.exists():
-            z, zm = [], []
-            with torch.no_grad(), self.rt.autocast():
-                for c in clips:
-                    for i in range(0, len(c), 256):
-                        x = to_tensor(c.regions[i: i + 256]).to(self.rt.device)
-                        z.append(g.encode(x).float().cpu())
-                        zm.append(g.encode(mask_regions(x, self.mask)).float().cpu())
+            z, zm = zip(*(self._encode_regions(c.regions, g) for c in clips))
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"z": torch.cat(z).half(), "z_masked": torch.cat(zm).half()}, path.with_suffix(".tmp"))
             path.with_suffix(".tmp").replace(path)
@@ -303,6 +293,17 @@ class DenoiserStage(Stage):
         self.rt.barrier()
         d = torch.load(path, map_location="cpu")
         return d["z"].float().to(self.rt.device), d["z_masked"].float().to(self.rt.device)
+
+    @torch.no_grad()
+    def _encode_regions(self, regions: np.ndarray, g: FaceGenerator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, H, W, 3) uint8 regions -> their latents and their masked latents, (N, C, h, w) on the CPU."""
+        z, zm = [], []
+        with self.rt.autocast():
+            for i in range(0, len(regions), 256):
+                x = to_tensor(regions[i: i + 256]).to(self.rt.device)
+                z.append(g.encode(x).float().cpu())
+                zm.append(g.encode(mask_regions(x, self.mask)).float().cpu())
+        return torch.cat(z), torch.cat(zm)
 
     def _pairs(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         """n training (frame, reference frame) pairs as flat indices into the latent cache."""
