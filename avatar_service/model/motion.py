@@ -1,11 +1,19 @@
-"""Speech -> mouth motion: the lower-face motion coefficients (face/motion.py) of each video frame,
-predicted from the Whisper-tiny encoder states the service already computes.
+"""Speech -> mouth motion: the lower-face motion coefficients (face/motion.py) of each video frame and
+the 15 viseme weights (speech/visemes.py), predicted from Whisper-tiny encoder states.
 
-A linear model (ridge on standardised features) over the states within +-`window.mel_radius` feature
-frames (+-120 ms at 50 Hz) of each frame's centre, after a PCA projection of the 384 encoder dims. Its
-target is the frame's coefficients relative to that person's closed mouth, in units of each
-component's spread, so silence predicts ~0 (closed) for anyone. `articulation` scales the prediction at
-serving: regression pulls towards the average mouth (as in the generator's lip head).
+The input of frame i is the window of encoder states within +-`window.mel_radius` states (20 ms each)
+of the frame's centre, each state projected on a PCA of the 384 encoder dims, then standardised. Two
+heads read it: `motion` (its target is the frame's coefficients relative to that person's closed
+mouth, in units of each component's spread, so silence predicts ~0 = closed for anyone) and
+`visemes` (trained on synthetic speech with exact phoneme timings). A head is a small MLP (or, as the
+first version, one linear layer); it runs in numpy, so serving needs no torch.
+
+Streaming and look-ahead. The states come from `features` (model/whisper.py): the encoder runs on the
+`window_s` of audio that ends at each `block_s` block's end, so a block is final once its audio is in.
+With 40 ms blocks and a +-6 state window, frame i's motion needs audio up to 120 ms past the frame's
+end (`lookahead_s`): motion for the audio at time t is ready once t + 120 ms has arrived (plus the
+encoder's compute time), and offline and streaming give the same frames. The generator's features
+(200 ms blocks) would put that at 280 ms, so this model has its own feature settings.
 """
 from __future__ import annotations
 
@@ -15,17 +23,55 @@ import pathlib
 
 import numpy as np
 
-from avatar_service.model.features import WindowSpec
+from avatar_service.model.features import WhisperConfig, WindowSpec
 
 CONFIG_NAME, WEIGHTS_NAME = "motion_predictor.json", "motion_predictor.safetensors"
+HEADS = ("motion", "visemes")
 
 
 @dataclasses.dataclass(frozen=True)
 class MotionPredictorConfig:
     window: WindowSpec = WindowSpec(mel_radius=6, neighbour_radius=0)
+    # 40 ms blocks: look-ahead 120 ms; a 1 s encoder window reads the mouth as well as 2 s, at half the cost
+    features: WhisperConfig = WhisperConfig(window_s=1.0, block_s=0.04)
     proj_dims: int = 64  # PCA of the encoder states before windowing
-    ridge: float = 30.0  # per-sample penalty on standardised features
-    articulation: float = 1.3
+    articulation: float = 1.0  # scales the motion at serving (regression pulls towards the average mouth)
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """tanh-approximate GELU, as torch.nn.GELU(approximate="tanh") trains it."""
+    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)))
+
+
+@dataclasses.dataclass
+class Head:
+    """Dense layers [(W (in, out), b (out,))] with GELU between them."""
+    layers: list[tuple[np.ndarray, np.ndarray]]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        for k, (w, b) in enumerate(self.layers):
+            x = x @ w + b
+            if k < len(self.layers) - 1:
+                x = gelu(x)
+        return x
+
+    @property
+    def out_dims(self) -> int:
+        return self.layers[-1][0].shape[1]
+
+    def tensors(self, name: str) -> dict[str, np.ndarray]:
+        out = {}
+        for k, (w, b) in enumerate(self.layers):
+            out[f"{name}.{k}.weight"], out[f"{name}.{k}.bias"] = w, b
+        return out
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, np.ndarray], name: str) -> "Head | None":
+        layers, k = [], 0
+        while f"{name}.{k}.weight" in t:
+            layers.append((t[f"{name}.{k}.weight"], t[f"{name}.{k}.bias"]))
+            k += 1
+        return cls(layers) if layers else None
 
 
 @dataclasses.dataclass
@@ -35,58 +81,71 @@ class MotionPredictor:
     proj_mean: np.ndarray  # (D,)
     mu: np.ndarray  # (F,) feature mean
     sd: np.ndarray  # (F,) feature spread
-    weights: np.ndarray  # (F + 1, K) bias last
+    motion: Head  # (F,) -> (K,) motion about the closed mouth, in spread units
+    visemes_head: Head | None = None  # (F,) -> (15,) viseme logits
 
     @property
     def n_components(self) -> int:
-        return self.weights.shape[1]
+        return self.motion.out_dims
+
+    # -- features -------------------------------------------------------------------------------------
+    def feature_extractor(self):
+        """The Whisper feature extractor this model was trained on (shared per process)."""
+        from avatar_service.model.whisper import WhisperFeatures
+
+        return WhisperFeatures.shared(self.config.features, 16000, "cpu")
+
+    def windows(self, audio16k: np.ndarray, start: int, stop: int, fps: float, cache: dict | None = None) -> np.ndarray:
+        """Windows of video frames [start, stop) from the audio received so far (streaming or offline;
+        `cache` is a dict kept per stream)."""
+        return self.config.window.windows(audio16k, start, stop, fps, self.feature_extractor(), cache)
+
+    def clip_windows(self, audio16k: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+        """Offline: windows of every frame of a whole clip."""
+        from avatar_service.model.features import clip_windows
+
+        return clip_windows(audio16k, n_frames, fps, self.feature_extractor(), self.config.window)
+
+    def lookahead_s(self, fps: float) -> float:
+        """Audio needed past a frame's end before its motion is final (worst frame of a second)."""
+        return self.config.window.lookahead_s(fps, self.feature_extractor())
 
     def features(self, windows: np.ndarray) -> np.ndarray:
-        """(N, 1, D, M) windows (WindowSpec.gather layout) -> (N, F)."""
+        """(N, 1, D, M) windows (WindowSpec.gather layout) -> (N, F) standardised."""
         w = np.asarray(windows, np.float32)[:, 0].transpose(0, 2, 1)  # (N, M, D)
-        return ((w - self.proj_mean) @ self.proj).reshape(len(w), -1)
+        x = ((w - self.proj_mean) @ self.proj).reshape(len(w), -1)
+        return (x - self.mu) / self.sd
 
+    # -- heads ----------------------------------------------------------------------------------------
     def predict(self, windows: np.ndarray, articulation: float | None = None) -> np.ndarray:
         """(N, K) motion coefficients about the closed mouth, in units of each component's spread."""
-        x = (self.features(windows) - self.mu) / self.sd
-        y = x @ self.weights[:-1] + self.weights[-1]
+        y = self.motion(self.features(windows))
         return (y * (self.config.articulation if articulation is None else articulation)).astype(np.float32)
 
-    @classmethod
-    def fit(cls, windows: list[np.ndarray], targets: list[np.ndarray], config: MotionPredictorConfig = MotionPredictorConfig()
-            ) -> "MotionPredictor":
-        """windows: per clip (T, 1, D, M); targets: per clip (T, K) (NaN rows are skipped)."""
-        states = np.concatenate([w[:, 0, :, w.shape[-1] // 2] for w in windows])  # each state once
-        proj_mean = states.mean(0)
-        _, _, vt = np.linalg.svd(states[:: max(1, len(states) // 20000)] - proj_mean, full_matrices=False)
-        proj = vt[: config.proj_dims].T.astype(np.float32)
-        model = cls(config, proj, proj_mean.astype(np.float32), np.zeros(0, np.float32), np.ones(0, np.float32),
-                    np.zeros((0, 0), np.float32))
-        xs, ys = [], []
-        for w, t in zip(windows, targets):
-            ok = np.isfinite(t).all(axis=1)
-            xs.append(model.features(w[ok]))
-            ys.append(t[ok])
-        x, y = np.concatenate(xs).astype(np.float64), np.concatenate(ys).astype(np.float64)
-        mu, sd = x.mean(0), x.std(0) + 1e-6
-        xs_ = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
-        reg = config.ridge * len(x) * np.eye(xs_.shape[1])
-        reg[-1, -1] = 0
-        weights = np.linalg.solve(xs_.T @ xs_ + reg, xs_.T @ y)
-        model.mu, model.sd, model.weights = mu.astype(np.float32), sd.astype(np.float32), weights.astype(np.float32)
-        return model
+    def visemes(self, windows: np.ndarray) -> np.ndarray:
+        """(N, 15) viseme weights (softmax; order speech/visemes.VISEMES)."""
+        if self.visemes_head is None:
+            raise ValueError("this motion model has no viseme head: retrain it with `avatarlab train motion`")
+        z = self.visemes_head(self.features(windows))
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
 
+    # -- persistence ----------------------------------------------------------------------------------
     def save_pretrained(self, folder: str | pathlib.Path) -> None:
         from safetensors.numpy import save_file
 
         folder = pathlib.Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: np.ascontiguousarray(getattr(self, k)) for k in ("proj", "proj_mean", "mu", "sd", "weights")},
-                  str(folder / WEIGHTS_NAME))
+        tensors = {k: getattr(self, k) for k in ("proj", "proj_mean", "mu", "sd")} | self.motion.tensors("motion")
+        if self.visemes_head is not None:
+            tensors |= self.visemes_head.tensors("visemes")
+        save_file({k: np.ascontiguousarray(v, np.float32) for k, v in tensors.items()}, str(folder / WEIGHTS_NAME))
         c = self.config
         (folder / CONFIG_NAME).write_text(json.dumps(
-            {"window": dataclasses.asdict(c.window), "proj_dims": c.proj_dims, "ridge": c.ridge,
-             "articulation": c.articulation, "n_components": self.n_components}, indent=2))
+            {"window": dataclasses.asdict(c.window), "features": dataclasses.asdict(c.features),
+             "proj_dims": c.proj_dims, "articulation": c.articulation, "n_components": self.n_components,
+             "motion_layers": len(self.motion.layers),
+             "visemes": None if self.visemes_head is None else list(_viseme_names())}, indent=2))
 
     @classmethod
     def from_pretrained(cls, folder: str | pathlib.Path) -> "MotionPredictor":
@@ -94,6 +153,20 @@ class MotionPredictor:
 
         folder = pathlib.Path(folder)
         cfg = json.loads((folder / CONFIG_NAME).read_text())
-        config = MotionPredictorConfig(window=WindowSpec(**cfg["window"]), proj_dims=cfg["proj_dims"],
-                                       ridge=cfg["ridge"], articulation=cfg["articulation"])
-        return cls(config, **load_file(str(folder / WEIGHTS_NAME)))
+        t = load_file(str(folder / WEIGHTS_NAME))
+        # the first (ridge) version: one linear layer stored with its bias as the last row, and the
+        # generator's feature settings
+        features = WhisperConfig(**cfg["features"]) if "features" in cfg else WhisperConfig()
+        if "weights" in t:
+            w = t.pop("weights")
+            t["motion.0.weight"], t["motion.0.bias"] = w[:-1], w[-1]
+        config = MotionPredictorConfig(window=WindowSpec(**cfg["window"]), features=features,
+                                       proj_dims=cfg["proj_dims"], articulation=cfg["articulation"])
+        return cls(config, t["proj"], t["proj_mean"], t["mu"], t["sd"], Head.from_tensors(t, "motion"),
+                   Head.from_tensors(t, "visemes"))
+
+
+def _viseme_names() -> tuple[str, ...]:
+    from avatar_service.speech.visemes import VISEMES
+
+    return VISEMES
