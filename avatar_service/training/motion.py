@@ -165,7 +165,7 @@ def predicted_opening(basis: MotionBasis, clip: ClipMotion, pred: np.ndarray) ->
 
 
 def score(basis: MotionBasis, predictor: MotionPredictor, clips: list[ClipMotion],
-          features: dict[str, np.ndarray] | None = None, head: Head | None = None) -> dict:
+          features: dict[str, np.ndarray] | None = None, head=None) -> dict:
     """Held-out scores per clip: opening r of the predicted geometry on the clip's own first face.
     `features`/`head` score another head on the same (standardised) features."""
     out = {}
@@ -223,7 +223,33 @@ def fit_predictor(clips: list[ClipMotion], basis: MotionBasis, cfg: MotionTrainC
     probe = fit_ridge(x, y, cfg.ridge)
     predictor.motion = probe if cfg.head == "ridge" else fit_mlp(
         x, y, cfg.motion_head, weight_dir=direction, direction_weight=cfg.opening_weight, log=log.info)
-    return predictor, {"report": report, "probe": probe, "features": feats}
+    return predictor, {"report": report, "probe": probe, "features": feats, "targets": {c.id: targets[c.id] for c in train}}
+
+
+def phone_baseline_scores(dataset: str, basis: MotionBasis, predictor: MotionPredictor, clips: list[ClipMotion],
+                          targets: dict[str, np.ndarray], cache_dir: str | None) -> dict:
+    """The phone-recognition baseline (evaluation/phone_baseline.py) fitted on the same realigned
+    training targets, scored like the model."""
+    from avatar_service.evaluation.phone_baseline import PhoneBaseline, _decoder, clip_visemes
+
+    root = pathlib.Path(dataset)
+    manifest_text = (root / "manifest.json").read_text()
+    manifest = {c["id"]: c for c in json.loads(manifest_text)["clips"]}
+    path = cache_root(cache_dir) / f"phones-{root.name}-{_key(manifest_text)}.npz"
+    labels = {}
+    if path.exists():
+        with np.load(path) as z:
+            labels = {k: z[k] for k in z.files}
+    todo = [c for c in clips if c.id not in labels]
+    if todo:
+        decoder = _decoder()
+        for c in tqdm(todo, desc="pocketsphinx phones", unit="clip"):
+            with np.load(root / manifest[c.id]["path"]) as z:
+                labels[c.id] = clip_visemes(z["audio"], len(c.mesh), 25.0, decoder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **labels)
+    base = PhoneBaseline.fit([labels[k] for k in targets], list(targets.values()))
+    return score(basis, predictor, [c for c in clips if c.split == "val"], labels, base.predict)
 
 
 # -- visemes --------------------------------------------------------------------------------------------
@@ -310,7 +336,7 @@ def plot_opening(basis: MotionBasis, clip: ClipMotion, pred: np.ndarray, path: s
 
 # -- the command -----------------------------------------------------------------------------------------
 def fit(dataset: str, out: str, cfg: MotionTrainConfig = MotionTrainConfig(), cache_dir: str | None = None,
-        plot_clip: str | None = None) -> dict:
+        plot_clip: str | None = None, compare_phones: bool = False) -> dict:
     t0 = time.monotonic()
     basis, clips = load_clips(dataset, n_components=cfg.components)
     add_windows(dataset, clips, cfg.predictor, cache_dir)
@@ -322,6 +348,8 @@ def fit(dataset: str, out: str, cfg: MotionTrainConfig = MotionTrainConfig(), ca
               "components": basis.n_components, "head": cfg.head,
               "lookahead_ms": round(1000 * predictor.lookahead_s(25.0)),
               "val": scores, "val_linear_probe": probe_scores, "data": fitted["report"]}
+    if compare_phones:
+        result["val_phone_recognition"] = phone_baseline_scores(dataset, basis, predictor, clips, fitted["targets"], cache_dir)
     out_dir = pathlib.Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.viseme_lines:
@@ -354,9 +382,11 @@ def run(args) -> int:
                                         threads=args.threads),
         viseme_lines=args.viseme_lines, viseme_test_lines=args.viseme_test_lines,
         viseme_head=dataclasses.replace(d.viseme_head, threads=args.threads))
-    res = fit(args.data, args.out, cfg, args.cache_dir, args.plot_clip)
-    summary = {k: v for k, v in res.items() if k not in ("val", "val_linear_probe", "data", "visemes")}
+    res = fit(args.data, args.out, cfg, args.cache_dir, args.plot_clip, args.compare_phones)
+    summary = {k: v for k, v in res.items() if not k.startswith("val") and k not in ("data", "visemes")}
     summary |= {"val_opening_r": res["val"]["mean_opening_r"], "val_opening_r_linear_probe": res["val_linear_probe"]["mean_opening_r"]}
+    if "val_phone_recognition" in res:
+        summary["val_opening_r_phone_recognition"] = res["val_phone_recognition"]["mean_opening_r"]
     if "visemes" in res:
         summary |= {"viseme_accuracy": res["visemes"]["all"]["accuracy"],
                     "viseme_balanced_accuracy": res["visemes"]["all"]["balanced_accuracy"]}
@@ -381,5 +411,7 @@ def register(stages) -> None:
     s.add_argument("--viseme-test-lines", type=int, default=d.viseme_test_lines)
     s.add_argument("--threads", type=int, default=d.motion_head.threads, help="torch threads")
     s.add_argument("--cache-dir", default=None, help="where encoder states are cached (default ~/.cache/avatarlab/motion)")
+    s.add_argument("--compare-phones", action="store_true",
+                   help="also score the phone-recognition baseline (pocketsphinx phones -> visemes -> mean motion)")
     s.add_argument("--plot-clip", default=None, help="val clip for motion_opening.png (default: the longest)")
     s.set_defaults(func=run)
