@@ -22,7 +22,6 @@ namespace AvatarLab
         int _usePolicy;     // 1: the last request was RequestPlayback
         volatile bool _startPlayback, _finished;
         bool _disposed;
-        int _prerollMs, _outputLatencyMs;
 
         public FaceSession Session { get; private set; }
         public AvlSessionInfo Info { get; private set; }
@@ -48,8 +47,6 @@ namespace AvatarLab
         // it). Any thread; applies to the next present.
         public void SetPlayback(int prerollMs, int outputLatencyMs)
         {
-            _prerollMs = prerollMs;
-            _outputLatencyMs = outputLatencyMs;
             Session.SetPlayback(prerollMs, outputLatencyMs);
         }
 
