@@ -31,7 +31,8 @@ namespace AvatarLab.Tests
             string shader = System.IO.File.ReadAllText(System.IO.Path.Combine(Env.RepoRoot(), "unity_plugin/Runtime/Shaders/AvatarLabFaceUnlit.shader"));
             StringAssert.Contains("Shader \"" + FaceMaterialChoice.PackageShader + "\"", shader);
             StringAssert.Contains("[MainTexture] _MainTex", shader);
-            StringAssert.DoesNotContain("LightMode", shader); // drawn by Built-in, URP and HDRP alike
+            // No LightMode tag on the pass: drawn by Built-in, and by URP and HDRP as SRPDefaultUnlit.
+            StringAssert.DoesNotContain("\"LightMode\"", shader);
         }
     }
 }
