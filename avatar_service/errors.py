@@ -35,3 +35,14 @@ class Unavailable(AvatarLabError):
 
 class Unauthenticated(AvatarLabError):
     code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class DeadlineExceeded(AvatarLabError):
+    """The client let one of the server's own timeouts run out (no config, no audio, no request message)."""
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def quote(value: str, limit: int = 64) -> str:
+    """A client's value for a status message: repr'd and cut to `limit` characters, so that echoing an
+    oversized id can never blow the message up (gRPC trailers past ~64 KiB stall the whole connection)."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value)} characters)"
