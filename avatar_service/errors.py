@@ -12,6 +12,11 @@ class AvatarLabError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def metric_code(self) -> grpc.StatusCode:
+        """The code the error metric counts; the status code unless a subclass knows better."""
+        return self.code
+
 
 class InvalidArgument(AvatarLabError):
     code = grpc.StatusCode.INVALID_ARGUMENT

@@ -160,17 +160,22 @@ class ServerProcess:
     """`avatarlab serve --model tiny` as a child process, the way an operator runs it."""
 
     def __init__(self, store: pathlib.Path, port: int | None = None, env: dict | None = None, grace_s: float = 5.0,
-                 log: pathlib.Path | None = None):
+                 log: pathlib.Path | None = None, prelude: str = "", wait: bool = True):
+        """`prelude`: Python run in the server process before the CLI (a test's hook, e.g. to gate warm-up);
+        `wait=False` returns at once instead of when health says SERVING."""
         self.port = port or free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.log_path = log or store.parent / f"server-{self.port}.log"
         self._log = open(self.log_path, "a")
         full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+        entry = ["-m", "avatar_service.cli"] if not prelude else \
+            ["-c", prelude + "\nimport sys\nfrom avatar_service.cli import main\nsys.exit(main())"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "avatar_service.cli", "serve", "--model", "tiny", "--store", str(store),
+            [sys.executable, *entry, "serve", "--model", "tiny", "--store", str(store),
              "--listen", self.target, "--face-px", "64", "--grace", str(grace_s)],
             env=full_env, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO)
-        self.wait_serving()
+        if wait:
+            self.wait_serving()
 
     def wait_serving(self, timeout: float = 120) -> None:
         from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -201,11 +206,12 @@ class ServerProcess:
     def stub(self):
         return pb_grpc.AvatarServiceStub(self.channel())
 
-    def rss_kb(self) -> int:
+    def rss_kb(self, field: str = "VmRSS") -> int:
+        """Resident memory now, or with field="VmHWM" its peak since the process started."""
         for line in pathlib.Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-        raise RuntimeError("no VmRSS")
+        raise RuntimeError(f"no {field}")
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

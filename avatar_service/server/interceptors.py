@@ -21,7 +21,7 @@ from typing import Callable
 
 import grpc
 
-from avatar_service.errors import AvatarLabError, DeadlineExceeded, Unauthenticated
+from avatar_service.errors import AvatarLabError, Unauthenticated
 from avatar_service.server.sessions import WorkGate, bearer_token
 from avatar_service.server.wire import CheckedRequests, first_message, tolerant_deserializer
 
@@ -55,6 +55,10 @@ class EdgePolicy:
         open_methods = (HEALTH,) * s.health_without_token + (REFLECTION,) * s.reflection_without_token
         return cls(tuple(t.encode() for t in s.auth_tokens), open_methods, s.message_timeout_s,
                    s.stalled_reader_timeout_s, gates or {})
+
+
+class StalledPeer(Exception):
+    """A response waited stalled_reader_timeout_s for the peer's flow-control window."""
 
 
 class EdgeCall:
@@ -92,6 +96,9 @@ class EdgeCall:
             async with self.admitted(context):
                 result = self.behavior(await self.request(requests), context)
                 return await result if inspect.isawaitable(result) else result
+        except asyncio.CancelledError:  # grpc cancels the handler when the client cancels or goes away
+            self.on_error(self.method, grpc.StatusCode.CANCELLED)
+            raise
         except Exception as e:  # noqa: BLE001 - mapped to a status below
             await self.fail(context, e)
 
@@ -108,6 +115,16 @@ class EdgeCall:
                         await self.write(context, item)
                 finally:  # also on a stalled peer: the handler's own cleanup (its session slot) runs now
                     await responses.aclose()
+        except asyncio.CancelledError:
+            self.on_error(self.method, grpc.StatusCode.CANCELLED)
+            raise
+        except StalledPeer:
+            # No status can reach a peer that reads nothing (grpc refuses to queue one behind the stuck
+            # message). Ending the handler as cancelled makes grpc drop the call, which resets the stream.
+            self.on_error(self.method, grpc.StatusCode.DEADLINE_EXCEEDED)
+            log.warning("%s: the client read nothing for %g s (stalled_reader_timeout_s); call dropped",
+                        self.method, self.policy.stalled_reader_timeout_s)
+            raise asyncio.CancelledError() from None
         except Exception as e:  # noqa: BLE001
             await self.fail(context, e)
 
@@ -116,30 +133,19 @@ class EdgeCall:
         try:
             await asyncio.wait_for(context.write(item), self.policy.stalled_reader_timeout_s)
         except asyncio.TimeoutError:
-            raise DeadlineExceeded(f"the client read nothing for {self.policy.stalled_reader_timeout_s:g} s "
-                                   "(stalled_reader_timeout_s)") from None
+            raise StalledPeer() from None
 
     async def fail(self, context, e: Exception):
         if isinstance(e, grpc.aio.AbortError) or type(e).__name__ == "AbortError":
             self.on_error(self.method, context.code() or grpc.StatusCode.UNKNOWN)  # aborted in the handler itself
             raise e
-        if _cancelled(context):  # the client went away: its own doing, not a bad request
-            self.on_error(self.method, grpc.StatusCode.CANCELLED)
-            return
         if isinstance(e, AvatarLabError):
-            self.on_error(self.method, e.code)
+            self.on_error(self.method, e.metric_code)
             await context.abort(e.code, bounded(e.message))
         self.on_error(self.method, grpc.StatusCode.INTERNAL)
         incident = uuid.uuid4().hex[:12]
         log.error("incident %s in %s", incident, self.method, exc_info=e)
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (incident {incident}); see the server log")
-
-
-def _cancelled(context) -> bool:
-    try:
-        return context.cancelled()
-    except Exception:  # noqa: BLE001 - a context without the query (older grpc) counts as not cancelled
-        return False
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):

@@ -91,10 +91,11 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
 
     async def Speak(self, request, context):
         self.app.require_ready()
+        check_id(request.avatar_id, "avatar_id")
+        check_id(request.voice_id, "voice_id", required=False)
         if self.app.speech is None:
             from avatar_service.errors import FailedPrecondition
             raise FailedPrecondition("text-to-speech is not installed on this server (pip install avatarlab[speech])")
-        check_id(request.voice_id, "voice_id", required=False)
         async for msg in self.app.speech.speak(request, context):
             yield msg
 

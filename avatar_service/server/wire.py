@@ -10,9 +10,17 @@ import asyncio
 import time
 from typing import Callable
 
+import grpc
 from google.protobuf.message import DecodeError
 
 from avatar_service.errors import DeadlineExceeded, InvalidArgument
+
+
+class EndedEarly(InvalidArgument):
+    """A request stream that ended before its first message. grpc shows a client's cancel here exactly like a
+    half-close (the cancel reaches the handler only after it answered), and a cancel is by far the usual cause,
+    so the error metric counts it as CANCELLED; a client still listening gets INVALID_ARGUMENT."""
+    metric_code = grpc.StatusCode.CANCELLED
 
 
 class Unparsable:
@@ -61,7 +69,7 @@ async def first_message(requests, timeout_s: float, what: str, setting: str):
     try:
         return check_request(await asyncio.wait_for(requests.__aiter__().__anext__(), timeout_s))
     except StopAsyncIteration:
-        raise InvalidArgument(f"the call ended before its {what}") from None
+        raise EndedEarly(f"the call ended before its {what}") from None
     except asyncio.TimeoutError:
         raise DeadlineExceeded(f"no {what} within {timeout_s:g} s ({setting})") from None
 
