@@ -5,149 +5,22 @@ client library will behave this badly, a raw HTTP/2 client (h2) speaks for the p
 from __future__ import annotations
 
 import io
-import socket
-import struct
 import threading
 import time
 import urllib.request
-import zlib
 
 import grpc
+import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from avatar_service.api import pb
-from reliability_support import (HeldSession, ServerProcess, admission, config, free_port, pcm16, portrait_jpeg,
-                                 requests, run_session, speech, status_of)
+from reliability_support import (HeldSession, RawPeer, ServerProcess, admission, config, frame, free_port, gzip_bomb,
+                                 pcm16, portrait_jpeg, requests, run_session, speech, status_of)
 
-SERVICE = "/avatarlab.v1.AvatarService/"
 TIMEOUTS = {"AVATARLAB_CONFIG_TIMEOUT_S": "2", "AVATARLAB_IDLE_SESSION_TIMEOUT_S": "2",
             "AVATARLAB_STALLED_READER_TIMEOUT_S": "2", "AVATARLAB_MESSAGE_TIMEOUT_S": "2"}
 STATUS_LIMIT = 512  # bytes a status message may take ("a few hundred")
-
-
-# ------------------------------------------------------------------------------------------ a raw HTTP/2 peer
-class RawPeer:
-    """One HTTP/2 connection driven by hand. It answers PING and SETTINGS (h2 does that itself) but sends a
-    WINDOW_UPDATE never: with `window=0` the server cannot send it a single byte of any response body."""
-
-    def __init__(self, target: str, window: int = 65535):
-        import h2.config
-        import h2.connection
-        import h2.settings
-
-        host, port = target.rsplit(":", 1)
-        self.authority = target
-        self.sock = socket.create_connection((host, int(port)))
-        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-        self.conn.initiate_connection()
-        self.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
-        self.lock = threading.Lock()
-        self.changed = threading.Condition(self.lock)
-        self.headers: dict[int, dict[str, str]] = {}
-        self.ended: set[int] = set()
-        self.reset: set[int] = set()
-        self.data_bytes: dict[int, int] = {}
-        self.closed = False
-        self._flush()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _flush(self):
-        out = self.conn.data_to_send()
-        if out:
-            self.sock.sendall(out)
-
-    def _read(self):
-        import h2.events as ev
-        import h2.exceptions
-        while True:
-            try:
-                data = self.sock.recv(65536)
-            except OSError:
-                data = b""
-            with self.changed:
-                try:
-                    events = self.conn.receive_data(data) if data else None
-                except h2.exceptions.ProtocolError:  # e.g. a PING after the server's GOAWAY
-                    events = None
-                if events is None:
-                    self.closed = True
-                    self.changed.notify_all()
-                    return
-                for e in events:
-                    if isinstance(e, (ev.ResponseReceived, ev.TrailersReceived)):
-                        self.headers.setdefault(e.stream_id, {}).update(dict(e.headers))
-                    elif isinstance(e, ev.DataReceived):  # counted, never acknowledged: the window stays shut
-                        self.data_bytes[e.stream_id] = self.data_bytes.get(e.stream_id, 0) + len(e.data)
-                    elif isinstance(e, ev.StreamEnded):
-                        self.ended.add(e.stream_id)
-                    elif isinstance(e, ev.StreamReset):  # (WindowUpdated needs nothing: notify_all below)
-                        self.reset.add(e.stream_id)
-                    elif isinstance(e, ev.ConnectionTerminated):
-                        self.closed = True
-                try:
-                    self._flush()
-                except OSError:
-                    self.closed = True
-                self.changed.notify_all()
-
-    def call(self, method: str, messages=(), end: bool = True, headers=(), encoding: str | None = None) -> int:
-        """Open a call to `method` and send `messages` (raw gRPC frames from `frame()`); `end` half-closes."""
-        hdrs = [(":method", "POST"), (":scheme", "http"), (":path", SERVICE + method if "/" not in method else method),
-                (":authority", self.authority), ("content-type", "application/grpc"), ("te", "trailers"),
-                *((("grpc-encoding", encoding),) if encoding else ()), *headers]
-        with self.lock:
-            sid = self.conn.get_next_available_stream_id()
-            self.conn.send_headers(sid, hdrs, end_stream=end and not messages)
-            self._flush()
-        for i, m in enumerate(messages):
-            self.send(sid, m, end=end and i == len(messages) - 1)
-        return sid
-
-    def send(self, sid: int, data: bytes, end: bool = False) -> None:
-        """Send as the server's flow-control window allows; gives up quietly once the server ends the stream."""
-        with self.changed:
-            while True:
-                if self.closed or sid in self.reset or "grpc-status" in self.headers.get(sid, {}):
-                    return
-                n = min(len(data), self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
-                if n == 0 and data:
-                    assert self.changed.wait(30), "the server never opened its receive window"
-                    continue
-                self.conn.send_data(sid, data[:n], end_stream=end and n == len(data))
-                self._flush()
-                data = data[n:]
-                if not data:
-                    return
-
-    def status(self, sid: int, timeout: float = 30) -> tuple[str, str]:
-        """('0'..'16', message) once the call ends with a status, ('RST', '') if it was reset; fails on timeout."""
-        with self.changed:
-            ok = self.changed.wait_for(lambda: "grpc-status" in self.headers.get(sid, {}) or sid in self.reset
-                                       or self.closed, timeout)
-        assert ok, f"stream {sid} got no status within {timeout} s"
-        if "grpc-status" in self.headers.get(sid, {}):
-            h = self.headers[sid]
-            return h["grpc-status"], urllib.request.unquote(h.get("grpc-message", ""))
-        return "RST", ""
-
-    def close(self):
-        self.sock.close()
-
-
-def frame(message, compressed: bool = False) -> bytes:
-    data = message if isinstance(message, bytes) else message.SerializeToString()
-    return struct.pack(">BI", int(compressed), len(data)) + data
-
-
-def gzip_bomb(inflated_bytes: int) -> bytes:
-    """A gzip stream of `inflated_bytes` zeros (about a thousandth of that on the wire), made chunk by chunk."""
-    z = zlib.compressobj(9, zlib.DEFLATED, 31)
-    chunk, out = bytes(1 << 20), []
-    for _ in range(inflated_bytes >> 20):
-        out.append(z.compress(chunk))
-    out.append(z.flush())
-    return b"".join(out)
 
 
 CODE = {c.value[0]: c for c in grpc.StatusCode}
@@ -462,3 +335,26 @@ def test_health_watch_follows_warmup_serving_and_drain(tmp_path):
     assert seen[0] == health_pb2.HealthCheckResponse.NOT_SERVING and health_pb2.HealthCheckResponse.SERVING in seen
     assert "code" not in outcome or outcome["code"] != grpc.StatusCode.INTERNAL, outcome
     assert rc == 0
+
+
+def test_an_idle_video_is_decoded_into_the_face_window_within_its_byte_budget(tmp_path):
+    """A 1080p clip keeps only a scaled square around the face: the frames, together, fit the budget."""
+    from PIL import Image
+
+    from avatar_service.face.detect import FaceDetector
+    from avatar_service.media import decode_video, write_mp4
+    from avatar_service.server.avatars import FaceWindowFrames
+
+    face = np.asarray(Image.open(io.BytesIO(portrait_jpeg(600))).convert("RGB"))
+    canvas = np.full((1080, 1920, 3), 90, np.uint8)
+    canvas[240:840, 660:1260] = face
+    clip = tmp_path / "hd.mp4"
+    write_mp4(clip, [canvas] * 50, 25)
+    budget = 16 << 20
+    detector = FaceDetector()
+    window = FaceWindowFrames(detector, face_px=256, crop_px=128, budget_bytes=budget, max_frames=52)
+    frames = decode_video(clip.read_bytes(), 10, max_pixels=40_000_000, convert=window)
+    assert len(frames) == 50
+    assert sum({id(f): f.nbytes for f in frames}.values()) <= budget  # repeated frames are one array
+    assert frames[0].shape[0] < 1080 and frames[0].shape[1] < 1920 and window.scale <= 1
+    assert detector.one_face(frames[0]).box[2] >= 48  # the face is still there, large enough for an avatar

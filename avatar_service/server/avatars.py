@@ -120,13 +120,19 @@ class FaceWindowFrames:
         return np.ascontiguousarray(frame.to_ndarray(format="rgb24")[y0:y1, x0:x1])
 
 
+def _nbytes(state: AvatarState) -> int:
+    return sum(v.nbytes for v in vars(state).values() if isinstance(v, np.ndarray))
+
+
 class Avatars:
-    def __init__(self, store: AvatarStore, backend: Backend, settings: ServerSettings, cache_size: int = 64):
+    def __init__(self, store: AvatarStore, backend: Backend, settings: ServerSettings):
         self.store, self.backend, self.settings = store, backend, settings
         self.model_id = model_id(backend)
         self.pages = PageTokens(settings.store_url or os.path.abspath(settings.store_dir))
+        # Decoded states of avatars in use, least recently used first, bounded in bytes (an idle-video avatar
+        # at 256 px is about 50 MB, a portrait's well under 1 MB).
         self._cache: collections.OrderedDict[str, AvatarState] = collections.OrderedDict()
-        self._cache_size = cache_size
+        self._cache_bytes = 0
         self._local = threading.local()  # one face detector per worker thread
         # How many creates run at once is bounded at the edge (WorkGate), before their bodies are read.
         self._creating = 0  # admitted, not yet stored; counted against max_avatars so racing creates cannot overshoot
@@ -153,7 +159,8 @@ class Avatars:
             await asyncio.to_thread(self.store.put, record, state.to_bytes())
         finally:
             self._creating -= 1
-        self._remember(record.avatar_id, state)
+        # Not cached here: a burst of creates must not fill memory with states nobody animates yet. The first
+        # session loads it from the store (milliseconds).
         return record
 
     def _prepare(self, portrait: bytes | None, video: bytes | None) -> AvatarState:
@@ -198,10 +205,16 @@ class Avatars:
         return state
 
     def _remember(self, avatar_id: str, state: AvatarState) -> None:
+        self._forget(avatar_id)
         self._cache[avatar_id] = state
-        self._cache.move_to_end(avatar_id)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        self._cache_bytes += _nbytes(state)
+        while self._cache_bytes > self.settings.limits.avatar_cache_bytes and len(self._cache) > 1:
+            self._forget(next(iter(self._cache)))
+
+    def _forget(self, avatar_id: str) -> None:
+        state = self._cache.pop(avatar_id, None)
+        if state is not None:
+            self._cache_bytes -= _nbytes(state)
 
     def list(self, page_size: int, page_token: str) -> tuple[list[AvatarRecord], str]:
         if page_size < 0:
@@ -215,6 +228,6 @@ class Avatars:
 
     def delete(self, avatar_id: str) -> None:
         check_id(avatar_id, "avatar_id")
-        self._cache.pop(avatar_id, None)
+        self._forget(avatar_id)
         if not self.store.delete(avatar_id):
             raise NotFound(f"avatar {quote(avatar_id)} does not exist")

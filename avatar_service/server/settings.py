@@ -26,7 +26,9 @@ class Limits(BaseModel):
     max_queued_creates: int = Field(8, ge=0)
     # An idle video's decoded frames, all together, after cropping around the face and scaling down to what
     # the avatar keeps; more pixels than this are sampled down further. Bounds one create's memory.
-    max_idle_video_frame_bytes: int = Field(160 * 1024 * 1024, ge=16 * 1024 * 1024)
+    max_idle_video_frame_bytes: int = Field(128 * 1024 * 1024, ge=16 * 1024 * 1024)
+    # Decoded avatar states kept in memory for new sessions (least recently used go first; one always stays).
+    avatar_cache_bytes: int = Field(256 * 1024 * 1024, ge=0)
 
 
 class ServerSettings(BaseModel):
