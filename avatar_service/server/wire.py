@@ -55,12 +55,14 @@ class CheckedRequests:
     """Async iterator over a stream's requests that raises InvalidArgument at an unparsable one."""
 
     def __init__(self, inner):
-        self._inner = inner.__aiter__()
+        self._source, self._inner = inner, None  # grpc's generator is made on first read: none is left unawaited
 
     def __aiter__(self):
         return self
 
     async def __anext__(self):
+        if self._inner is None:
+            self._inner = self._source.__aiter__()
         return check_request(await self._inner.__anext__())
 
 
