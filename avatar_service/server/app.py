@@ -100,6 +100,8 @@ async def start(settings: ServerSettings) -> tuple[grpc.aio.Server, int, App]:
                  ("grpc.http2.min_time_between_pings_ms", int(settings.keepalive_s * 1000)),
                  ("grpc.http2.ping_timeout_ms", int(settings.keepalive_timeout_s * 1000)),
                  ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+                 # a client that pings more often than that gets GOAWAY after two strikes (ping floods)
+                 ("grpc.http2.max_ping_strikes", 2),
                  ("grpc.keepalive_permit_without_calls", 1)])
     pb_grpc.add_AvatarServiceServicer_to_server(AvatarServicer(app), server)
     health_pb2_grpc.add_HealthServicer_to_server(app.health, server)
