@@ -31,22 +31,25 @@ from avatar_service.store import AvatarRecord, AvatarStore
 PORTRAIT, IDLE_VIDEO = 1, 2
 VIDEO_FPS = 25.0
 MAX_ID_CHARS = 64
-_ID = re.compile(r"[A-Za-z0-9._-]+")
+_ID = re.compile(r"[A-Za-z0-9._-]+")  # avatar ids (the server makes them: hex)
+VOICE_ID = re.compile(r"[!-~]+")  # voice ids are the operator's choice ("espeak-ng/en-us"): visible ASCII
 # Unicode categories a display name may not hold: controls, invisible formatting (bidi overrides, zero-width
 # joiners), line and paragraph separators, surrogates, private use, unassigned.
 _UNPRINTABLE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 
 
-def check_id(value: str, field: str, required: bool = True) -> None:
-    """Ids are at most 64 of [A-Za-z0-9._-]; anything else is refused before any lookup."""
+def check_id(value: str, field: str, required: bool = True, chars: re.Pattern = _ID) -> None:
+    """Ids are at most 64 characters of `chars` (avatar ids: A-Z a-z 0-9 . _ -); anything else is refused
+    before any lookup."""
     if not value:
         if required:
             raise InvalidArgument(f"{field} is required")
         return
     if len(value) > MAX_ID_CHARS:
         raise InvalidArgument(f"{field} is {len(value)} characters long; ids are at most {MAX_ID_CHARS}")
-    if not _ID.fullmatch(value):
-        raise InvalidArgument(f"{field} {quote(value)} has characters no id has (only A-Z a-z 0-9 . _ -)")
+    if not chars.fullmatch(value):
+        allowed = "A-Z a-z 0-9 . _ -" if chars is _ID else "visible ASCII"
+        raise InvalidArgument(f"{field} {quote(value)} has characters no id has (only {allowed})")
 
 
 def check_display_name(name: str, max_chars: int) -> None:

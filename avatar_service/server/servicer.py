@@ -14,7 +14,7 @@ from avatar_service.errors import InvalidArgument
 from avatar_service.runtime.audio_stream import AudioStream
 from avatar_service.server.animate import FrameProducer, GenSpec, read_audio_requests
 from avatar_service.server import logs
-from avatar_service.server.avatars import Avatars, check_id
+from avatar_service.server.avatars import VOICE_ID, Avatars, check_id
 from avatar_service.server.frames import VideoSpec
 from avatar_service.server.wire import IdleRequests, first_message
 from avatar_service.store import AvatarRecord
@@ -92,7 +92,7 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
     async def Speak(self, request, context):
         self.app.require_ready()
         check_id(request.avatar_id, "avatar_id")
-        check_id(request.voice_id, "voice_id", required=False)
+        check_id(request.voice_id, "voice_id", required=False, chars=VOICE_ID)
         if self.app.speech is None:
             from avatar_service.errors import FailedPrecondition
             raise FailedPrecondition("text-to-speech is not installed on this server (pip install avatarlab[speech])")
