@@ -125,7 +125,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
                             crop_to_texture=np.stack([cv2.invertAffineTransform(mm) for mm in m]).astype(np.float32),
                             z_masked=z_m, z_ref=z_ref, layout=layout, mouth_fit=fit)
         for i in range(gen_n):
-            yield state.composite(i, gen[i])
+            yield state.composite(i, gen[i])[0]
         yield from buf[gen_n:]
 
     out_audio = speech[: int(n_out / fps * cfg.mel.sample_rate_hz)]

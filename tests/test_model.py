@@ -202,7 +202,7 @@ def test_mask_leaks_no_lip_shape(portrait):
 def test_composite_changes_only_the_mouth_area(gen, portrait):
     state = prepare_avatar(TorchBackend(gen), [portrait], 128)
     h, w = gen.config.layout.region_shape
-    frame = state.composite(0, np.ones((3, h, w), np.float32))  # a white mouth region
+    frame, _ = state.composite(0, np.ones((3, h, w), np.float32))  # a white mouth region
     diff = np.abs(frame.astype(int) - state.textures[0]).sum(axis=2) > 0
     (x, y, rw, rh), _, weight, _ = state._blend[0]
     assert diff.any() and not diff[:y].any() and not diff[:, :x].any()

@@ -95,6 +95,22 @@ class SamplingConfig:
     # denoiser calls are spread over the part that is run.
     start_strength: float = 1.0
 
+    def make_scheduler(self, denoiser: DenoiserConfig, kind: str | None = None):
+        """A fresh scheduler (they hold per-sampling state) for `denoiser`'s training schedule.
+        v-prediction on a zero-terminal-SNR schedule with trailing timesteps, so 1 to 4 steps start from
+        pure noise correctly (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed")."""
+        from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+        common = dict(num_train_timesteps=denoiser.num_train_timesteps, beta_schedule="scaled_linear",
+                      beta_start=0.00085, beta_end=0.012, prediction_type=denoiser.prediction_type,
+                      timestep_spacing="trailing", rescale_betas_zero_snr=True)
+        kind = kind or self.scheduler
+        if kind == "ddim":
+            return DDIMScheduler(clip_sample=False, set_alpha_to_one=True, **common)
+        if kind in ("dpmsolver++", "dpm"):
+            return DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", final_sigmas_type="zero", **common)
+        raise ValueError(f"unknown scheduler {kind!r}: use 'ddim' or 'dpmsolver++'")
+
     def timesteps(self, scheduler, steps: int):
         """Set `scheduler` up for `steps` calls from `start_strength` down; returns (timesteps, start
         noise scale)."""

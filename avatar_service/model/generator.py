@@ -9,7 +9,6 @@ import os
 import pathlib
 
 import torch
-from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from torch import nn
 
 from avatar_service.model.checkpoint import load_config, load_weights, save_module
@@ -56,19 +55,8 @@ class FaceGenerator(nn.Module):
         return self.audio_encoder.lip_rest if self.config.denoiser.lip_map.enabled else None
 
     def make_scheduler(self, kind: str | None = None):
-        """A fresh scheduler (they hold per-sampling state). v-prediction on a zero-terminal-SNR
-        schedule with trailing timesteps, so 1 to 4 steps start from pure noise correctly
-        (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed")."""
-        d = self.config.denoiser
-        common = dict(num_train_timesteps=d.num_train_timesteps, beta_schedule="scaled_linear",
-                      beta_start=0.00085, beta_end=0.012, prediction_type=d.prediction_type,
-                      timestep_spacing="trailing", rescale_betas_zero_snr=True)
-        kind = kind or self.config.sampling.scheduler
-        if kind == "ddim":
-            return DDIMScheduler(clip_sample=False, set_alpha_to_one=True, **common)
-        if kind in ("dpmsolver++", "dpm"):
-            return DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", final_sigmas_type="zero", **common)
-        raise ValueError(f"unknown scheduler {kind!r}: use 'ddim' or 'dpmsolver++'")
+        """The sampling config's scheduler for this denoiser (SamplingConfig.make_scheduler)."""
+        return self.config.sampling.make_scheduler(self.config.denoiser, kind)
 
     # -- persistence ------------------------------------------------------------------------------
     def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> pathlib.Path:

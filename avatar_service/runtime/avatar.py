@@ -72,8 +72,10 @@ class AvatarState:
             out.append(((x0, y0, x1 - x0, y1 - y0), a_rect.astype(np.float32), w[..., None], c[..., None]))
         return out
 
-    def composite(self, pose: int, region: np.ndarray) -> np.ndarray:
-        """region (3, H, W) float in [-1, 1] -> the full texture frame (T, T, 3) uint8."""
+    def composite(self, pose: int, region: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """region (3, H, W) float in [-1, 1] -> the full texture frame (T, T, 3) uint8 and the texture
+        rectangle (x, y, w, h) it changed: outside it the frame is pose frame `pose` exactly. This is the
+        renderer's interface to the session (frame plus changed rectangle, which delta frames use)."""
         (x, y, w, h), a_rect, weight, ring = self._blend[pose]
         frame = self.textures[pose].copy()
         if self.mouth_fit is not None:
@@ -85,7 +87,7 @@ class AvatarState:
         if n > 0:  # remove the decoder's colour cast, measured where it redrew but is not shown
             warped += ((base - warped) * ring).sum(axis=(0, 1)) / n
         frame[y:y + h, x:x + w] = np.clip(base + weight * (warped - base) + 0.5, 0, 255).astype(np.uint8)
-        return frame
+        return frame, (int(x), int(y), int(w), int(h))
 
     # -- persistence ------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -115,7 +117,7 @@ def composite_on_crops(crops: np.ndarray, regions: np.ndarray, layout: FaceLayou
     eye = np.repeat(np.eye(2, 3, dtype=np.float32)[None], len(crops), 0)
     state = AvatarState(textures=np.asarray(crops), crop_to_texture=eye, z_masked=np.zeros((len(crops), 0)),
                         z_ref=np.zeros(0), layout=layout, mouth_fit=mouth_fit)
-    return np.stack([state.composite(i, r) for i, r in enumerate(regions)])
+    return np.stack([state.composite(i, r)[0] for i, r in enumerate(regions)])
 
 
 def masked_region(crop: np.ndarray, layout: FaceLayout) -> tuple[np.ndarray, np.ndarray]:

@@ -43,7 +43,7 @@ class App:
         self.speech = None
         try:
             from avatar_service.speech.service import SpeechService
-            self.speech = SpeechService.create(self)
+            self.speech = SpeechService.create(settings.speech)
         except ImportError:  # the speech extra is not installed
             self.speech = None
         self.ready = False
