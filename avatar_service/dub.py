@@ -58,7 +58,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
     from avatar_service.model.features import clip_windows
     from avatar_service.runtime.avatar import AvatarState, lip_anchor, lip_points, masked_region
     from avatar_service.runtime.calibration import calibrate
-    from avatar_service.runtime.backend import load_backend
+    from avatar_service.runtime.models import load_backend
     from avatar_service.runtime.sampler import sample_latents
 
     import av

@@ -8,8 +8,9 @@ from PIL import Image
 
 from avatar_service.model.features import clip_windows
 from avatar_service.media import read_audio
-from avatar_service.runtime.avatar import lip_points, prepare_avatar
-from avatar_service.runtime.backend import load_backend
+from avatar_service.runtime.avatar import lip_points
+from avatar_service.runtime.avatar_setup import prepare_avatar
+from avatar_service.runtime.models import load_backend
 from avatar_service.runtime.sampler import sample_latents
 
 ap = argparse.ArgumentParser()

@@ -12,7 +12,8 @@ from avatar_service.face import FaceDetector, align_matrix, warp_to_crop
 from avatar_service.face.align import FaceLayout
 from avatar_service.model import FaceGenerator, GeneratorConfig
 from avatar_service.model.config import CalibrationConfig
-from avatar_service.runtime.avatar import AvatarState, composite_on_crops, masked_region, prepare_avatar
+from avatar_service.runtime.avatar import AvatarState, composite_on_crops, masked_region
+from avatar_service.runtime.avatar_setup import prepare_avatar
 from avatar_service.runtime.backend import TorchBackend
 from avatar_service.runtime.calibration import MouthFit, _points, fit_regions, fit_size, mouth_size
 from conftest import ASSETS

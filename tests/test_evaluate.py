@@ -9,7 +9,7 @@ import pytest
 
 import training_data
 from avatar_service.evaluation.evaluate import METHODS, evaluate, markdown
-from avatar_service.runtime.backend import load_backend
+from avatar_service.runtime.models import load_backend
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from avatar_service.face import FaceDetector, align_matrix, warp_to_crop
 from avatar_service.face.align import FaceLayout
 from avatar_service.model import FaceGenerator, GeneratorConfig
 from avatar_service.model.features import MelConfig, WindowSpec, clip_windows, log_mel
-from avatar_service.runtime.avatar import AvatarState, lip_points, masked_region, prepare_avatar
+from avatar_service.runtime.avatar import AvatarState, lip_points, masked_region
+from avatar_service.runtime.avatar_setup import prepare_avatar
 from avatar_service.runtime.backend import OnnxBackend, TorchBackend
 from avatar_service.runtime.export import export_onnx
 from avatar_service.runtime.sampler import sample_latents

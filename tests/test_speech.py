@@ -257,7 +257,8 @@ def test_render_text_writes_a_talking_mp4(server, tmp_path):
 # ---------------------------------------------------------------- espeak-ng fallback limits
 
 def espeak_voice(**options):
-    from avatar_service.speech.backends import BackendUnavailable, load_voice
+    from avatar_service.speech.backends import BackendUnavailable
+    from avatar_service.speech.service import load_voice
     from avatar_service.speech.config import VoiceConfig
 
     try:

@@ -229,7 +229,7 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from avatar_service.runtime.backend import load_backend
+    from avatar_service.runtime.models import load_backend
     from avatar_service.runtime.models import EMBEDDED_MODEL, model_id
 
     backend = load_backend(args.model, args.backend)

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from avatar_service.face.align import FaceLayout
-from avatar_service.model.features import AudioFeatureConfig, MelConfig, WindowSpec, feature_extractor
+from avatar_service.model.features import AudioFeatureConfig, LogMelFeatures, MelConfig, WindowSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,8 +154,15 @@ class GeneratorConfig:
         return self.mel.n_mels if self.features.kind == "logmel" else self.features.whisper.dims
 
     def feature_extractor(self, device: str = "cpu"):
-        """The audio front end (model.features); `device` "cuda" runs Whisper's encoder on the GPU."""
-        return feature_extractor(self.mel, self.features, device)
+        """The audio front end (model.features, model.whisper) the model was trained with; `device`
+        "cuda" runs Whisper's encoder on the GPU (loaded once per process and device)."""
+        if self.features.kind == "logmel":
+            return LogMelFeatures(self.mel)
+        if self.features.kind == "whisper":
+            from avatar_service.model.whisper import WhisperFeatures
+
+            return WhisperFeatures.shared(self.features.whisper, self.mel.sample_rate_hz, device.split(":")[0])
+        raise ValueError(f"unknown audio features {self.features.kind!r}: use 'logmel' or 'whisper'")
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:

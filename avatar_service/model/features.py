@@ -117,17 +117,6 @@ class LogMelFeatures:
         return log_mel(audio, self.mel)
 
 
-def feature_extractor(mel: MelConfig, features: AudioFeatureConfig, device: str = "cpu"):
-    """The extractor a model was trained with (Whisper's is loaded once per process and device)."""
-    if features.kind == "logmel":
-        return LogMelFeatures(mel)
-    if features.kind == "whisper":
-        from avatar_service.model.whisper import WhisperFeatures
-
-        return WhisperFeatures.shared(features.whisper, mel.sample_rate_hz, device.split(":")[0])
-    raise ValueError(f"unknown audio features {features.kind!r}: use 'logmel' or 'whisper'")
-
-
 @dataclasses.dataclass(frozen=True)
 class WindowSpec:
     """Which feature frames a video frame's audio tokens are built from."""

@@ -210,21 +210,3 @@ class OnnxBackend:
 
     def host(self, x):
         return x.numpy()
-
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def load_backend(model: str, backend: str = "torch", device: str = "cpu", dtype: str = "float32") -> Backend:
-    """`model` is 'tiny' (random weights, for tests), 'default' (the embedded model) or a model folder.
-    `dtype` applies to the torch backend: bfloat16/float16 halve GPU memory and raise throughput there."""
-    from avatar_service.runtime.models import resolve_model
-
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}: use one of {sorted(DTYPES)}")
-    generator, onnx_dir = resolve_model(model, need_onnx=(backend == "onnx"))
-    if backend == "torch":
-        return TorchBackend(generator, device, DTYPES[dtype])
-    if backend == "onnx":
-        return OnnxBackend(onnx_dir, device)
-    raise ValueError(f"unknown backend {backend!r}: use 'torch' or 'onnx'")

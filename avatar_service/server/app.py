@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from avatar_service.api import pb, pb_grpc
 from avatar_service.errors import Unavailable
 from avatar_service.runtime.avatar import AvatarState
-from avatar_service.runtime.backend import load_backend
+from avatar_service.runtime.models import load_backend
 from avatar_service.runtime.engine import Engine
 from avatar_service.server.avatars import Avatars
 from avatar_service.server.interceptors import ServiceInterceptor

@@ -10,7 +10,8 @@ import uuid
 from avatar_service.errors import InvalidArgument, NotFound, ResourceExhausted
 from avatar_service.face.detect import FaceDetector, FaceError
 from avatar_service.media import MediaError, MediaTooLarge, decode_image, decode_video
-from avatar_service.runtime.avatar import AvatarState, prepare_avatar
+from avatar_service.runtime.avatar import AvatarState
+from avatar_service.runtime.avatar_setup import prepare_avatar
 from avatar_service.runtime.backend import Backend
 from avatar_service.runtime.models import model_id
 from avatar_service.server.settings import ServerSettings

@@ -11,12 +11,23 @@ from typing import AsyncIterator
 
 from avatar_service.errors import NotFound
 from avatar_service.runtime.session import Session
-from avatar_service.speech.backends import BackendUnavailable, Synthesizer, load_voice
-from avatar_service.speech.config import SpeechConfig
+from avatar_service.speech.backends import BackendUnavailable, Synthesizer
+from avatar_service.speech.config import SpeechConfig, VoiceConfig
 from avatar_service.speech.session import SpeakSession, SpeechCounters, SpeechEvent
 from avatar_service.speech.text import prepare_text
 
 log = logging.getLogger(__name__)
+
+
+def load_voice(cfg: VoiceConfig) -> Synthesizer:
+    """Build the voice; BackendUnavailable when its backend is not installed."""
+    if cfg.backend == "piper":
+        from avatar_service.speech.piper_backend import PiperSynthesizer
+        return PiperSynthesizer(cfg)
+    if cfg.backend == "espeak-ng":
+        from avatar_service.speech.espeak import EspeakSynthesizer
+        return EspeakSynthesizer(cfg)
+    raise ValueError(f"unknown TTS backend {cfg.backend!r} (known: piper, espeak-ng)")
 
 
 @dataclasses.dataclass(frozen=True)
