@@ -28,7 +28,7 @@ def register(sub) -> None:
 
 def face_track(info, layout, fps: float):
     """(T, 2, 3) smoothed crop matrices, one per output frame; frames without a face reuse a neighbour's."""
-    from avatar_service.data.decode import iter_frames
+    from avatar_service.media.clips import iter_frames
     from avatar_service.face import FaceDetector, align_matrix
     from avatar_service.face.align import smooth_matrices
     from avatar_service.face.detect import FaceError
@@ -52,7 +52,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
     import cv2
     from tqdm import tqdm
 
-    from avatar_service.data.decode import ClipInfo, DecodeError, first_video_time, iter_frames
+    from avatar_service.media.clips import ClipInfo, DecodeError, first_video_time, iter_frames
     from avatar_service.face.align import warp_to_crop
     from avatar_service.media import read_audio, write_mp4
     from avatar_service.model.features import clip_windows

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from avatar_service.data.lips import LipTracker
+from avatar_service.face.lips import LipTracker
 from avatar_service.face import FaceDetector, align_matrix, warp_to_crop
 from avatar_service.face.align import FaceLayout
 from avatar_service.model import FaceGenerator, GeneratorConfig

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from avatar_service.data.lips import OUTER_LIP_MASK
+from avatar_service.face.lips import OUTER_LIP_MASK
 from avatar_service.face import FaceDetector, align_matrix, warp_to_crop
 from avatar_service.face.align import FaceLayout
 from avatar_service.model import FaceGenerator, GeneratorConfig

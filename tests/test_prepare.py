@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from avatar_service.data import cli
-from avatar_service.data.decode import iter_frames, load_audio, probe
+from avatar_service.media.clips import iter_frames, load_audio, probe
 from avatar_service.data.prepare import _smooth_runs, group_people, split_identities
 from avatar_service.face.align import FaceLayout
 from avatar_service.model.features import MelConfig

@@ -298,8 +298,9 @@ def test_ddp_two_cpu_processes_gloo(dataset, ae_model, tmp_path):
 
 
 def test_sync_expert_scores_aligned_above_shifted_after_a_few_steps(dataset, tmp_path):
-    from avatar_service.training.dataset import sync_mel
-    from avatar_service.training.sync import SyncConfig, SyncExpert, SyncStage, lip_windows, offset_distances
+    from avatar_service.model.sync import sync_mel
+    from avatar_service.model.sync import SyncConfig, SyncExpert, lip_windows
+    from avatar_service.training.sync import SyncStage, offset_distances
 
     stage = SyncStage(CPU, TrainConfig(batch_size=16, warmup_steps=0), tmp_path, str(dataset), SyncConfig.tiny())
     cfg, clips = stage.config, stage.index.clips

@@ -72,7 +72,7 @@ class SyncScorer:
     embedding per frame for video and audio, distances over +-15 frame offsets)."""
 
     def __init__(self, path: str | pathlib.Path):
-        from avatar_service.training.sync import SyncExpert
+        from avatar_service.model.sync import SyncExpert
 
         self.embed_video, self.embed_audio = SyncExpert.from_pretrained(path).per_frame_embedders()
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from torch import nn
 
-from avatar_service.data.lips import LIP_INDICES, OUTER_LIP_MASK
+from avatar_service.face.lips import LIP_INDICES, OUTER_LIP_MASK
 from avatar_service.model.config import GeneratorConfig
 
 N_LIPS = len(LIP_INDICES)

@@ -133,7 +133,7 @@ def lip_anchor(crop: np.ndarray, rest: np.ndarray | None) -> np.ndarray | None:
     faces) the average lips stand in: the mouth then takes the usual place and width."""
     if rest is None:
         return None
-    from avatar_service.data.lips import LipTracker
+    from avatar_service.face.lips import LipTracker
 
     tracker = LipTracker(static=True)
     try:

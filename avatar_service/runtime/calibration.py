@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def _points(*mesh_ids: int) -> list[int]:
-    from avatar_service.data.lips import LIP_INDICES
+    from avatar_service.face.lips import LIP_INDICES
 
     return [LIP_INDICES.index(i) for i in mesh_ids]
 
@@ -94,7 +94,7 @@ def calibrate(backend, crop: np.ndarray, z_ref: np.ndarray, z_masked: np.ndarray
 def fit_regions(crop: np.ndarray, regions: np.ndarray, layout: FaceLayout,
                 config: CalibrationConfig = CalibrationConfig()) -> MouthFit | None:
     """The rescale that gives mouths drawn into `crop`'s region (K, 3, H, W) the crop's own mouth size."""
-    from avatar_service.data.lips import LipTracker
+    from avatar_service.face.lips import LipTracker
     from avatar_service.runtime.avatar import composite_on_crops
 
     tracker = LipTracker(static=True)

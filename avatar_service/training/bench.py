@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> dict:
     from avatar_service.training.config import DEFAULTS
     from avatar_service.training.denoiser import DenoiserObjective
     from avatar_service.training.runtime import setup_runtime
-    from avatar_service.training.sync import SyncConfig, SyncExpert, SyncObjective
+    from avatar_service.model.sync import SyncConfig, SyncExpert
+    from avatar_service.training.sync import SyncObjective
 
     ap = argparse.ArgumentParser(prog="python -m avatar_service.training.bench")
     ap.add_argument("--config", choices=["default", "tiny"], default="default")

@@ -78,7 +78,7 @@ def _faces(spec: str) -> str | None:
 
 
 def _sync_config(spec: str):
-    from avatar_service.training.sync import SyncConfig
+    from avatar_service.model.sync import SyncConfig
 
     if spec == "default":
         return SyncConfig()

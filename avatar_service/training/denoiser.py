@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from avatar_service.model import FaceGenerator
-from avatar_service.training import media
+from avatar_service import media
 from avatar_service.training.config import TrainConfig
 from avatar_service.model.features import clip_windows
 from avatar_service.training.dataset import (FrameIndex, TalkingDataset, audio_windows, clip_features, load_face_photos,
