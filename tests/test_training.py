@@ -338,7 +338,7 @@ def test_sync_expert_scores_aligned_above_shifted_after_a_few_steps(dataset, tmp
 
 
 def test_bench_times_every_stage_on_the_tiny_config():
-    from avatar_service.training.bench import main as bench
+    from avatar_service.bench.train import main as bench
 
     out = bench(["--config", "tiny", "--device", "cpu", "--steps", "1", "--batch-size", "2"])
     assert all(out[s]["s_per_step"] > 0 and out[s]["batch"] == 2 for s in ("autoencoder", "denoiser", "sync"))

@@ -89,7 +89,9 @@ class Session:
         # When much audio arrives at once (a sentence from TTS, a buffered clip), a small first submission
         # gets frame 0 out after a batch of `first_batch` frames rather than a full one.
         self.first_batch = first_batch or max_inflight
-        self.start = time.monotonic()  # frame i is due at start + i / fps (the engine's deadline)
+        # Frame i is due at start + i / fps (the engine's deadline), `start` being when the first audio
+        # came: a session opened long before it speaks must not jump the queue.
+        self.start: float | None = None
         self._loop = asyncio.get_running_loop()
         (x, y, w, h), data = self.encoder.base(avatar.textures[0])
         self.info = SessionInfo(video=video, base_frame=Frame(-1, 0, 0, (x, y, w, h), data),
@@ -118,6 +120,7 @@ class Session:
     def _notify(self) -> None:
         if self.counters.first_audio_t is None and self.audio.input_samples:
             self.counters.first_audio_t = time.perf_counter()
+            self.start = time.monotonic()
         self.changed.set()
 
     # -- output -----------------------------------------------------------------------------------
@@ -134,9 +137,12 @@ class Session:
     def _pts_ms(self, i: int) -> int:
         return round(i * 1000 / self.video.fps)
 
+    def _due(self, i: int) -> float:
+        return (self.start if self.start is not None else time.monotonic()) + i / self.video.fps
+
     def _windows(self, start: int, stop: int) -> np.ndarray:
         return self.window.windows(self.audio.samples, start, stop, self.video.fps, self.features, self.feature_cache,
-                                   deadline=self.start + start / self.video.fps)
+                                   deadline=self._due(start))
 
     def _submit(self, start: int, stop: int, windows: np.ndarray) -> list[tuple[int, asyncio.Future]]:
         jobs = []
@@ -144,7 +150,7 @@ class Session:
             jobs.append(FrameJob(avatar=self.avatar, pose=self.avatar.pose_index(i), windows=windows[k],
                                  noise=self.noise, steps=self.gen.steps, guidance=self.gen.guidance,
                                  future=self._loop.create_future(), loop=self._loop,
-                                 deadline=self.start + i / self.video.fps))
+                                 deadline=self._due(i)))
         self.engine.submit(jobs)
         return [(j.pose, j.future) for j in jobs]
 
