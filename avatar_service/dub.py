@@ -74,7 +74,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
     backend = load_backend(model, backend_name)
     cfg = backend.config
     layout = cfg.layout
-    steps = steps or cfg.sampling.default_steps
+    steps = steps or cfg.serving.sampling.default_steps
     speech = read_audio(audio_path, cfg.mel.sample_rate_hz)
     mats = face_track(info, layout, fps)
     n_video = len(mats)
@@ -117,7 +117,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
             fit = calibrate(backend, crops[0], z_ref, z_m[0], anchor)
         tokens, offsets = backend.audio(windows[start:start + gen_n])
         z0 = sample_latents(backend, np.repeat(noise[None], gen_n, 0), z_m, np.repeat(z_ref[None], gen_n, 0),
-                            tokens, steps, cfg.sampling.default_guidance,
+                            tokens, steps, cfg.serving.sampling.default_guidance,
                             lip_points=lip_points(anchor, offsets, backend.lip_rest))
         gen = backend.decode(z0)
         # The server's compositing, with the whole source frame as the texture: no rescaling, original resolution.

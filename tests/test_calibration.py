@@ -103,7 +103,7 @@ def test_no_fit_from_missing_or_implausible_measurements():
 
 def test_fit_persists_with_the_avatar_and_is_skipped_when_off(portrait):
     cfg = GeneratorConfig.tiny()
-    off = dataclasses.replace(cfg, calibration=CalibrationConfig(enabled=False))
+    off = dataclasses.replace(cfg, serving=dataclasses.replace(cfg.serving, calibration=CalibrationConfig(enabled=False)))
     state = prepare_avatar(TorchBackend(FaceGenerator.random(off, seed=1)), [portrait], 96)
     assert state.mouth_fit is None
     fit = MouthFit(0.5, 0.8, 0.9, 1.1, 0.25, 0.2)
@@ -111,8 +111,8 @@ def test_fit_persists_with_the_avatar_and_is_skipped_when_off(portrait):
     assert AvatarState.from_bytes(state.to_bytes()).mouth_fit == fit
     # and a config written before calibration existed reads with it on
     d = cfg.to_dict()
-    del d["calibration"]
-    assert GeneratorConfig.from_dict(d).calibration.enabled
+    del d["serving"]["calibration"]
+    assert GeneratorConfig.from_dict(d).serving.calibration.enabled
 
 
 def test_rescale_is_clamped_where_the_drawn_mouth_is_far_too_narrow(crop):

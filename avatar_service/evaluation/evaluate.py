@@ -240,7 +240,7 @@ def _run(args) -> int:
         sync = str(cand) if (cand / "config.json").exists() else None
     elif sync == "none":
         sync = None
-    cfg = backend.config.sampling
+    cfg = backend.config.serving.sampling
     result = evaluate(backend, args.clips, sync, args.split, args.steps or cfg.default_steps,
                       args.guidance or cfg.default_guidance, args.max_seconds, args.videos, args.limit,
                       calibrated=not args.no_calibration, log=lambda s: print(s, file=sys.stderr, flush=True))

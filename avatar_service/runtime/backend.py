@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from avatar_service.model import FaceGenerator, GeneratorConfig
+from avatar_service.model.generator import load_generator_config
 
 ONNX_GRAPHS = ("encoder", "audio_encoder", "denoiser", "decoder")
 
@@ -135,8 +136,7 @@ class OnnxBackend:
         import onnxruntime as ort
 
         onnx_dir = pathlib.Path(onnx_dir)
-        meta = json.loads((onnx_dir / "config.json").read_text())
-        self.config = GeneratorConfig.from_dict(meta["generator"])
+        self.config = load_generator_config(onnx_dir)
         self._null = np.load(onnx_dir / "null_tokens.npy")
         self.lip_rest = np.load(onnx_dir / "lip_rest.npy") if self.config.denoiser.lip_map.enabled else None
         providers = ["CPUExecutionProvider"]

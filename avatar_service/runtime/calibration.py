@@ -70,7 +70,7 @@ def probe_regions(backend, z_ref: np.ndarray, z_masked: np.ndarray, anchor: np.n
     tokens, offsets = backend.audio(clip_windows(silence, frames, fps, cfg.feature_extractor(), cfg.window))
     noise = np.stack([np.random.default_rng(k).standard_normal(cfg.latent_shape) for k in range(frames)]).astype(np.float32)
     z0 = sample_latents(backend, noise, np.repeat(z_masked[None], frames, 0), np.repeat(z_ref[None], frames, 0),
-                        tokens, cfg.sampling.default_steps, cfg.sampling.default_guidance,
+                        tokens, cfg.serving.sampling.default_steps, cfg.serving.sampling.default_guidance,
                         lip_points=lip_points(anchor, offsets, backend.lip_rest))
     return backend.decode(z0)
 
@@ -80,15 +80,15 @@ def calibrate(backend, crop: np.ndarray, z_ref: np.ndarray, z_masked: np.ndarray
     """The reference crop (S, S, 3) uint8 and its latents -> its MouthFit, or None where mediapipe finds
     no mouth (many stylised faces) or calibration is off: the mouth is then shown as drawn."""
     cfg = backend.config
-    if not cfg.calibration.enabled:
+    if not cfg.serving.calibration.enabled:
         return None
     try:
         import mediapipe  # noqa: F401  (installed by the Makefile; a bare `pip install .` lacks it)
     except ImportError:
         log.warning("mediapipe is not installed: mouth calibration is off (pip install --no-deps mediapipe==0.10.21)")
         return None
-    regions = probe_regions(backend, z_ref, z_masked, anchor, cfg.calibration.probe_frames)
-    return fit_regions(crop, regions, cfg.layout, cfg.calibration)
+    regions = probe_regions(backend, z_ref, z_masked, anchor, cfg.serving.calibration.probe_frames)
+    return fit_regions(crop, regions, cfg.layout, cfg.serving.calibration)
 
 
 def fit_regions(crop: np.ndarray, regions: np.ndarray, layout: FaceLayout,

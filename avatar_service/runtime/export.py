@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from avatar_service.model import FaceGenerator
+from avatar_service.model.generator import save_serving
 from avatar_service.model.checkpoint import CONFIG_NAME, FORMAT_VERSION
 
 
@@ -81,6 +82,7 @@ def export_onnx(generator: FaceGenerator, out_dir: str | pathlib.Path, opset: in
     np.save(out / "null_tokens.npy", g.null_tokens(1).detach().numpy())
     if lip_map:
         np.save(out / "lip_rest.npy", g.lip_rest.detach().numpy())
-    meta = {"format_version": FORMAT_VERSION, "generator": cfg.to_dict()}
+    meta = {"format_version": FORMAT_VERSION, "generator": cfg.architecture_dict()}
     (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True))
+    save_serving(out, cfg)
     return out

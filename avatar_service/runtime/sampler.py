@@ -16,8 +16,8 @@ from avatar_service.runtime.backend import Backend
 
 def _sample(backend: Backend, noise, z_masked, z_ref, tokens, steps, guidance, scheduler, lip_points):
     cfg = backend.config
-    sched = cfg.sampling.make_scheduler(cfg.denoiser, scheduler)
-    timesteps, scale = cfg.sampling.timesteps(sched, steps)
+    sched = cfg.serving.sampling.make_scheduler(cfg.denoiser, scheduler)
+    timesteps, scale = cfg.serving.sampling.timesteps(sched, steps)
     guided = guidance != 1.0  # one batched call for conditional and unconditional halves
     cond = backend.condition(z_masked, z_ref, tokens, lip_points, guided)
     x = backend.latent(noise) * scale

@@ -62,7 +62,7 @@ class App:
                              crop_to_texture=np.array([[[self.settings.face_px / s, 0, 0], [0, self.settings.face_px / s, 0]]], np.float32),
                              z_masked=rng.standard_normal((1, *cfg.latent_shape)).astype(np.float32),
                              z_ref=rng.standard_normal(cfg.latent_shape).astype(np.float32), layout=cfg.layout)
-        self.engine.warmup(avatar, cfg.sampling.default_steps, cfg.sampling.default_guidance)
+        self.engine.warmup(avatar, cfg.serving.sampling.default_steps, cfg.serving.sampling.default_guidance)
 
 
 def _credentials(s: ServerSettings):

@@ -83,7 +83,7 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
             raise InvalidArgument("the first AnimateRequest must carry config (audio came before config)")
         cfg, model, limits = first.config, self.app.engine.backend.config, self.app.settings.limits
         video = translate.video_spec(cfg.video, self.app.settings.face_px)
-        gen = translate.gen_spec(cfg.generation, model.sampling)
+        gen = translate.gen_spec(cfg.generation, model.serving.sampling)
         audio = translate.audio_stream(cfg.audio_format, model.mel.sample_rate_hz, limits.max_audio_seconds_per_session)
         async with self._session(context, cfg.avatar_id, audio, video, gen) as (session, session_id):
             yield pb.AnimateResponse(started=translate.started_pb(session.info, session_id))
@@ -108,7 +108,7 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
         out_rate = translate.check_rate(request.audio_sample_rate_hz or voice.sample_rate_hz, "audio_sample_rate_hz",
                                         f"0 (the voice's {voice.sample_rate_hz} Hz) or ")
         video = translate.video_spec(request.video, self.app.settings.face_px)
-        gen = translate.gen_spec(request.generation, model.sampling)
+        gen = translate.gen_spec(request.generation, model.serving.sampling)
         audio = AudioStream(SampleFormat.F32LE, voice.sample_rate_hz, 1, model.mel.sample_rate_hz,
                             limits.max_audio_seconds_per_session)
         async with self._session(context, request.avatar_id, audio, video, gen,
@@ -138,8 +138,8 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
         return pb.ServerInfo(
             server_version=__version__, api_version="avatarlab.v1", model_id=self.avatars.model_id,
             backend=b.name, device=b.device, model_sample_rate_hz=b.config.mel.sample_rate_hz, face_size_px=s.face_px,
-            default_sampler_steps=b.config.sampling.default_steps,
-            default_guidance_scale=b.config.sampling.default_guidance,
+            default_sampler_steps=b.config.serving.sampling.default_steps,
+            default_guidance_scale=b.config.serving.sampling.default_guidance,
             limits=pb.Limits(**lim.model_dump()), voices=voices,
             versions={"python": platform.python_version(), "grpcio": grpc.__version__, "torch": torch.__version__,
                       "numpy": numpy.__version__, "protobuf": google.protobuf.__version__})
