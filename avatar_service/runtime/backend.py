@@ -54,6 +54,16 @@ class Conditioning:
     rows: int
 
 
+def _both_halves(backend, z_masked, z_ref, tokens, lip_points, guided: bool):
+    """Guided sampling runs conditional and unconditional rows in one call: the conditioning twice, the
+    second time with null audio tokens (lip points stay: they are geometry, the guidance is on audio)."""
+    if not guided:
+        return z_masked, z_ref, tokens, lip_points
+    return (np.concatenate([z_masked, z_masked]), np.concatenate([z_ref, z_ref]),
+            np.concatenate([tokens, backend.null_tokens(len(tokens))]),
+            None if lip_points is None else np.concatenate([lip_points, lip_points]))
+
+
 class TorchBackend:
     name = "torch"
 
@@ -101,11 +111,7 @@ class TorchBackend:
 
     @torch.inference_mode()
     def condition(self, z_masked, z_ref, tokens, lip_points, guided):
-        b = len(tokens)
-        if guided:
-            z_masked, z_ref, tokens = (np.concatenate([z_masked, z_masked]), np.concatenate([z_ref, z_ref]),
-                                       np.concatenate([tokens, self.null_tokens(b)]))
-            lip_points = None if lip_points is None else np.concatenate([lip_points, lip_points])
+        z_masked, z_ref, tokens, lip_points = _both_halves(self, z_masked, z_ref, tokens, lip_points, guided)
         lips = None if lip_points is None else torch.from_numpy(np.ascontiguousarray(lip_points, np.float32)).to(self.device)
         return Conditioning(self._t(z_masked), self._t(z_ref), self._t(tokens), lips, len(tokens))
 
@@ -186,11 +192,7 @@ class OnnxBackend:
         return self._run("decoder", z=z.astype(np.float32))
 
     def condition(self, z_masked, z_ref, tokens, lip_points, guided):
-        b = len(tokens)
-        if guided:
-            z_masked, z_ref, tokens = (np.concatenate([z_masked, z_masked]), np.concatenate([z_ref, z_ref]),
-                                       np.concatenate([tokens, self.null_tokens(b)]))
-            lip_points = None if lip_points is None else np.concatenate([lip_points, lip_points])
+        z_masked, z_ref, tokens, lip_points = _both_halves(self, z_masked, z_ref, tokens, lip_points, guided)
         f32 = lambda a: np.ascontiguousarray(a, np.float32)  # noqa: E731
         return Conditioning(f32(z_masked), f32(z_ref), f32(tokens), None if lip_points is None else f32(lip_points),
                             len(tokens))

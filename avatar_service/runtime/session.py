@@ -30,6 +30,7 @@ from avatar_service.runtime.frame_encoder import FrameEncoder, Rect, VideoSpec
 
 @dataclasses.dataclass(frozen=True)
 class GenSpec:
+    """How a session's frames are drawn: the start noise's seed, sampler steps, audio guidance."""
     seed: int
     steps: int
     guidance: float
@@ -37,6 +38,7 @@ class GenSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Frame:
+    """One encoded frame, as the client places it on its surface."""
     index: int  # -1 for the base frame
     pts_ms: int
     duration_ms: int

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 
+from avatar_service.api import pb
 from avatar_service.errors import InvalidArgument, NotFound, ResourceExhausted
 from avatar_service.face.detect import FaceDetector, FaceError
 from avatar_service.media import MediaError, MediaTooLarge, decode_image, decode_video
@@ -17,7 +18,7 @@ from avatar_service.runtime.models import model_id
 from avatar_service.server.settings import ServerSettings
 from avatar_service.store import AvatarRecord, AvatarStore
 
-PORTRAIT, IDLE_VIDEO = 1, 2
+PORTRAIT, IDLE_VIDEO = pb.AVATAR_SOURCE_KIND_PORTRAIT, pb.AVATAR_SOURCE_KIND_IDLE_VIDEO  # stored as these numbers
 
 
 class Avatars:

@@ -50,6 +50,7 @@ class AudioOut:
 
 @dataclasses.dataclass(frozen=True)
 class SpeechStarted:
+    """The line's first event: the animation session's info, and the audio the client will get."""
     video: SessionInfo
     audio_sample_rate_hz: int
     voice_id: str
@@ -57,6 +58,7 @@ class SpeechStarted:
 
 @dataclasses.dataclass(frozen=True)
 class SpeechAudio:
+    """A chunk of the line's audio, s16le mono at the output rate, stamped on the frames' clock."""
     pcm_s16le: bytes
     pts_ms: int
 

@@ -1,21 +1,7 @@
-"""Training stage of the lip-sync expert (the model is model/sync.py), and its offset scan.
-
-Video: the lip landmarks of 5 consecutive frames (mediapipe's 40 lip points, offsets from the clip's
-mean lip shape, so who is speaking does not show); audio: the log-mel frames covering the same 0.2 s.
-Both encoders end in L2 normalisation and are trained contrastively (InfoNCE, as CLIP): each video
-window against its own audio, the other windows' audio in the batch and the same clip's audio shifted
-by >= 5 frames, so timing, not voice, is what separates them.
-
-Why landmarks and not pixels: the pixel SyncNet (Wav2Lip's exact input) stayed at chance (BCE 0.693)
-through 2000 CPU steps on our 8 minutes of video; Wav2Lip trains it for days on LRS2's 29 hours. Lip
-landmarks carry the timing signal in 400 numbers, the expert learns it in minutes, and identity and
-texture cannot be shortcuts. The generated video is measured by the same face mesh the pipeline uses.
-
-Evaluation (LSE-D / LSE-C, Prajwal et al.): `SyncExpert.per_frame_embedders` plugs into
-avatar_service.evaluation.metrics.sync_scores; `offset_distances` scans audio offsets of +-15 frames;
-LSE-D is the smallest mean embedding distance, LSE-C the median minus that minimum. Embeddings here
-are unit vectors, so distances lie in [0, 2] and are not on the scale of the published SyncNet's.
-"""
+"""Training stage of the lip-sync expert (model/sync.py says what it is and why landmarks): contrastive
+(InfoNCE, as CLIP) on lip windows against their own audio, the batch's other audio and the same clip's
+audio shifted by >= 5 frames; and `offset_distances`, the SyncNet-style offset scan (LSE-D / LSE-C) of
+one clip from its stored lips and mel frames."""
 from __future__ import annotations
 
 import logging
