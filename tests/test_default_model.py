@@ -20,6 +20,7 @@ def test_both_backends_load_and_agree():
     assert np.abs(tb.decode(z) - ob.decode(z)).max() < 1e-3
 
 
+@pytest.mark.slow
 def test_speech_opens_the_mouth_more_than_silence(tmp_path, speech_16k, portrait_bytes):
     """With the same start noise (seed), speech must open the mouth more than silence. The seed moves the
     resting mouth of this small CPU-trained model about as much as the audio does, so the comparison is

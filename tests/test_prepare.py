@@ -16,6 +16,8 @@ from avatar_service.data.prepare import _smooth_runs, group_people, split_identi
 from avatar_service.face.align import FaceLayout
 from avatar_service.model.features import MelConfig
 
+pytestmark = pytest.mark.slow  # real videos through mediapipe: `pytest -m "not slow"` skips it
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.environ.get("AVATARLAB_DATA", os.path.join(REPO, "..", "shared", "data"))
 TALKING = os.path.join(DATA, "talking")

@@ -26,6 +26,8 @@ from avatar_service.training.runtime import Runtime
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import training_data  # noqa: E402
 
+pytestmark = pytest.mark.slow  # training stages on a prepared dataset: `pytest -m "not slow"` skips it
+
 NO_DATA = f"real data absent at {training_data.DATA} (set AVATARLAB_DATA to the shared data folder)"
 
 TINY = GeneratorConfig.tiny()
