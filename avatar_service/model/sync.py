@@ -41,7 +41,7 @@ class SyncConfig:
     mel: MelConfig = MelConfig()
     fps: float = 25.0
     frames: int = 5  # Wav2Lip's window: 0.2 s
-    lip_points: int = 40  # mediapipe's lip contour points (data.lips.LIP_INDICES)
+    lip_points: int = 40  # mediapipe's lip contour points (face.lips.LIP_INDICES)
     video_hidden: tuple[int, ...] = (256, 256)
     audio_channels: tuple[int, ...] = (32, 64, 128, 256)
     embed_dim: int = 128
