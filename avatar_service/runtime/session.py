@@ -168,14 +168,16 @@ class Session:
 
     async def frames(self) -> AsyncIterator[Frame]:
         pending: collections.deque[tuple[int, asyncio.Future]] = collections.deque()  # at the engine
+        decoded: list[tuple[int, np.ndarray]] = []  # back from the engine: (pose, region), in order
         finished: collections.deque[Frame] = collections.deque()  # encoded, not yet sent
         next_submit = next_finish = 0
         try:
             while True:
                 if self.error:
                     raise self.error
+                # keep the engine busy first: submit what the audio allows before compositing or sending
                 ready = self.ready_frames()
-                room = (self.max_inflight if next_submit else self.first_batch) - len(pending) - len(finished)
+                room = (self.max_inflight if next_submit else self.first_batch) - len(pending) - len(decoded) - len(finished)
                 if next_submit < ready and room > 0:
                     stop = min(ready, next_submit + room)
                     # feature extraction can be a Whisper encoder call: keep it off the event loop
@@ -190,14 +192,18 @@ class Session:
                     self.counters.bytes_sent += len(frame.pixels)
                     yield frame
                     continue
+                if decoded:  # every region already back goes in one worker call
+                    finished.extend(await asyncio.to_thread(self._finish, next_finish, decoded))
+                    next_finish += len(decoded)
+                    decoded = []
+                    continue
                 if pending:
-                    done = [(pending[0][0], await pending[0][1])]
-                    pending.popleft()
-                    while pending and pending[0][1].done() and not pending[0][1].exception():
-                        done.append((pending[0][0], pending.popleft()[1].result()))  # all already back: one worker call
-                    self.counters.model_ms += sum(ms for _, (_, ms) in done)
-                    finished.extend(await asyncio.to_thread(self._finish, next_finish, [(p, r) for p, (r, _) in done]))
-                    next_finish += len(done)
+                    await asyncio.wait([pending[0][1]])
+                    while pending and pending[0][1].done():
+                        pose, fut = pending.popleft()
+                        region, model_ms = fut.result()  # raises a failed frame's error
+                        self.counters.model_ms += model_ms
+                        decoded.append((pose, region))
                     continue
                 total = self.total_frames()
                 if total is not None and next_finish >= total:
