@@ -28,7 +28,7 @@ def register(sub) -> None:
 
 def face_track(info, layout, fps: float):
     """(T, 2, 3) smoothed crop matrices, one per output frame; frames without a face reuse a neighbour's."""
-    from avatar_service.data.decode import iter_frames
+    from avatar_service.media.clips import iter_frames
     from avatar_service.face import FaceDetector, align_matrix
     from avatar_service.face.align import smooth_matrices
     from avatar_service.face.detect import FaceError
@@ -52,13 +52,13 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
     import cv2
     from tqdm import tqdm
 
-    from avatar_service.data.decode import ClipInfo, DecodeError, first_video_time, iter_frames
+    from avatar_service.media.clips import ClipInfo, DecodeError, first_video_time, iter_frames
     from avatar_service.face.align import warp_to_crop
     from avatar_service.media import read_audio, write_mp4
     from avatar_service.model.features import clip_windows
     from avatar_service.runtime.avatar import AvatarState, lip_anchor, lip_points, masked_region
     from avatar_service.runtime.calibration import calibrate
-    from avatar_service.runtime.backend import load_backend
+    from avatar_service.runtime.models import load_backend
     from avatar_service.runtime.sampler import sample_latents
 
     import av
@@ -74,7 +74,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
     backend = load_backend(model, backend_name)
     cfg = backend.config
     layout = cfg.layout
-    steps = steps or cfg.sampling.default_steps
+    steps = steps or cfg.serving.sampling.default_steps
     speech = read_audio(audio_path, cfg.mel.sample_rate_hz)
     mats = face_track(info, layout, fps)
     n_video = len(mats)
@@ -117,7 +117,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
             fit = calibrate(backend, crops[0], z_ref, z_m[0], anchor)
         tokens, offsets = backend.audio(windows[start:start + gen_n])
         z0 = sample_latents(backend, np.repeat(noise[None], gen_n, 0), z_m, np.repeat(z_ref[None], gen_n, 0),
-                            tokens, steps, cfg.sampling.default_guidance,
+                            tokens, steps, cfg.serving.sampling.default_guidance,
                             lip_points=lip_points(anchor, offsets, backend.lip_rest))
         gen = backend.decode(z0)
         # The server's compositing, with the whole source frame as the texture: no rescaling, original resolution.
@@ -125,7 +125,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
                             crop_to_texture=np.stack([cv2.invertAffineTransform(mm) for mm in m]).astype(np.float32),
                             z_masked=z_m, z_ref=z_ref, layout=layout, mouth_fit=fit)
         for i in range(gen_n):
-            yield state.composite(i, gen[i])
+            yield state.composite(i, gen[i])[0]
         yield from buf[gen_n:]
 
     out_audio = speech[: int(n_out / fps * cfg.mel.sample_rate_hz)]

@@ -130,7 +130,7 @@ class SyncScorer:
     embedding per frame for video and audio, distances over +-15 frame offsets)."""
 
     def __init__(self, path: str | pathlib.Path):
-        from avatar_service.training.sync import SyncExpert
+        from avatar_service.model.sync import SyncExpert
 
         self.embed_video, self.embed_audio = SyncExpert.from_pretrained(path).per_frame_embedders()
 
@@ -343,7 +343,7 @@ def _motion(args):
 
 
 def _run(args) -> int:
-    from avatar_service.runtime.backend import load_backend
+    from avatar_service.runtime.models import load_backend
     from avatar_service.runtime.models import EMBEDDED_MODEL, model_id
 
     backend = load_backend(args.model, args.backend)
@@ -354,7 +354,7 @@ def _run(args) -> int:
         sync = str(cand) if (cand / "config.json").exists() else None
     elif sync == "none":
         sync = None
-    cfg = backend.config.sampling
+    cfg = backend.config.serving.sampling
     result = evaluate(backend, args.clips, sync, args.split, args.steps or cfg.default_steps,
                       args.guidance or cfg.default_guidance, args.max_seconds, args.videos, args.limit,
                       calibrated=not args.no_calibration, log=lambda s: print(s, file=sys.stderr, flush=True),

@@ -134,7 +134,7 @@ class MouthTrack:
 def mouth_track(frames: np.ndarray) -> MouthTrack:
     """Measure lips on every frame with mediapipe's face mesh (video mode), for `lmd` and
     `mouth_open_correlation`. The frames are face crops (T, S, S, 3) uint8 RGB."""
-    from avatar_service.data.lips import EYE_CORNERS, LIP_INDICES, LipTracker, mouth_opening
+    from avatar_service.face.lips import EYE_CORNERS, LIP_INDICES, LipTracker, mouth_opening
 
     x = np.asarray(frames)
     x = x[None] if x.ndim == 3 else x

@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from avatar_service.api import pb, pb_grpc
 from avatar_service.errors import Unavailable
 from avatar_service.runtime.avatar import AvatarState
-from avatar_service.runtime.backend import load_backend
+from avatar_service.runtime.models import load_backend
 from avatar_service.runtime.engine import Engine
 from avatar_service.server.avatars import Avatars
 from avatar_service.server import memory
@@ -47,7 +47,7 @@ class App:
         self.speech = None
         try:
             from avatar_service.speech.service import SpeechService
-            self.speech = SpeechService.create(self)
+            self.speech = SpeechService.create(settings.speech)
         except ImportError:  # the speech extra is not installed
             self.speech = None
         self.ready = False
@@ -66,7 +66,7 @@ class App:
                              crop_to_texture=np.array([[[self.settings.face_px / s, 0, 0], [0, self.settings.face_px / s, 0]]], np.float32),
                              z_masked=rng.standard_normal((1, *cfg.latent_shape)).astype(np.float32),
                              z_ref=rng.standard_normal(cfg.latent_shape).astype(np.float32), layout=cfg.layout)
-        self.engine.warmup(avatar, cfg.sampling.default_steps, cfg.sampling.default_guidance)
+        self.engine.warmup(avatar, cfg.serving.sampling.default_steps, cfg.serving.sampling.default_guidance)
 
 
 def _credentials(s: ServerSettings):

@@ -19,16 +19,18 @@ import uuid
 
 import numpy as np
 
+from avatar_service.api import pb
 from avatar_service.errors import InvalidArgument, NotFound, ResourceExhausted, quote
 from avatar_service.face.detect import FaceDetector, FaceError
 from avatar_service.media import MediaError, MediaTooLarge, decode_image, decode_video
-from avatar_service.runtime.avatar import AvatarState, prepare_avatar
+from avatar_service.runtime.avatar import AvatarState
+from avatar_service.runtime.avatar_setup import prepare_avatar
 from avatar_service.runtime.backend import Backend
 from avatar_service.runtime.models import model_id
 from avatar_service.server.settings import ServerSettings
 from avatar_service.store import AvatarRecord, AvatarStore
 
-PORTRAIT, IDLE_VIDEO = 1, 2
+PORTRAIT, IDLE_VIDEO = pb.AVATAR_SOURCE_KIND_PORTRAIT, pb.AVATAR_SOURCE_KIND_IDLE_VIDEO  # stored as these numbers
 VIDEO_FPS = 25.0
 MAX_ID_CHARS = 64
 _ID = re.compile(r"[A-Za-z0-9._-]+")  # avatar ids (the server makes them: hex)

@@ -1,5 +1,5 @@
-"""`avatarlab bench`: frames per second, real-time factor, first-frame latency and bytes per frame,
-for each backend, face size, step count and number of concurrent streams, through the real service."""
+"""`avatarlab bench` (no subcommand): frames per second, real-time factor, first-frame latency and bytes
+per frame, for each backend, face size, step count and number of concurrent streams, through the real service."""
 from __future__ import annotations
 
 import json
@@ -13,8 +13,7 @@ import time
 import numpy as np
 
 
-def register(sub) -> None:
-    p = sub.add_parser("bench", help="measure speed through the real gRPC path and print a table")
+def add_arguments(p) -> None:
     p.add_argument("--json", help="write results here")
     p.add_argument("--model", default="default")
     p.add_argument("--backends", default="torch,onnx")
@@ -24,7 +23,6 @@ def register(sub) -> None:
     p.add_argument("--seconds", type=float, default=4.0, help="audio per stream")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    p.set_defaults(func=run)
 
 
 def _stream(target: str, avatar_id: str, audio: np.ndarray, size: int, steps: int, out: list, first_chunk_s: float = 0.2):
@@ -85,7 +83,7 @@ def run(args) -> int:
     from avatar_service.server.inprocess import InProcessServer
     from avatar_service.server.settings import ServerSettings
 
-    assets = pathlib.Path(__file__).parent / "assets"
+    assets = pathlib.Path(__file__).parents[1] / "assets"
     speech = read_audio(assets / "demo_line.wav")
     reps = math.ceil(args.seconds * 16000 / len(speech))
     audio = np.tile(speech, reps)[: int(args.seconds * 16000)]

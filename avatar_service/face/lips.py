@@ -65,3 +65,18 @@ class LipTracker:
         if xy is None:
             return np.full((len(LIP_INDICES), 2), np.nan, np.float32), float("nan")
         return xy[list(LIP_INDICES)], mouth_opening(xy)
+
+
+def centred_lips(lips: np.ndarray, valid: np.ndarray, crops_px: int) -> np.ndarray:
+    """(T, 40, 2) lip landmarks in crop pixels -> (T, 80) lip *shape* offsets in crop widths: each frame's
+    centroid is removed (where the mouth sits comes from the pose frame, not from audio: a denoiser told
+    the position learns to trust the token over the picture, and audio cannot predict it), then the
+    clip's mean shape (who the person is), leaving how the lips move."""
+    pts = np.asarray(lips, np.float64)
+    x = (pts - pts.mean(axis=1, keepdims=True)).reshape(len(pts), -1) / crops_px
+    ok = valid & np.isfinite(x).all(axis=1)
+    if not ok.any():
+        return np.full(x.shape, np.nan, np.float32)
+    out = x - x[ok].mean(axis=0)
+    out[~ok] = np.nan
+    return out.astype(np.float32)
