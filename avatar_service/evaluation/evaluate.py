@@ -7,6 +7,13 @@ its own speech. Three videos are scored against the real one:
   static        the reference frame's mouth region blended into each real frame (the mouth never moves,
                 head pose follows: the honest "do nothing" baseline)
   ground_truth  the real video itself (the ceiling; LMD 0, PSNR inf)
+
+With `--renderer warp` (runtime/warp_renderer.py) the rows are instead, all from the first frame as a
+portrait that follows each real frame's head placement (a 2D similarity of its stable mesh vertices):
+  warp          the reference's own pixels warped to the mouth geometry predicted from the clip's speech
+  oracle        the same, driven by the geometry measured on the real video (the renderer's upper bound)
+  still         the reference, mouth unchanged (the honest "do nothing" baseline for this protocol)
+  ground_truth  the real video
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from avatar_service.runtime.calibration import calibrate
 from avatar_service.runtime.sampler import sample_latents
 
 METHODS = ("model", "static", "ground_truth")
+WARP_METHODS = ("warp", "oracle", "still", "ground_truth")
 
 
 def load_clip(path: pathlib.Path, layout: FaceLayout, max_seconds: float, fps: float):
@@ -67,6 +75,56 @@ def synthesize(backend: Backend, crops: np.ndarray, audio16k: np.ndarray, fps: f
     return composite_on_crops(crops, np.concatenate(out), layout, fit)
 
 
+def placements(reference_mesh: np.ndarray, real_mesh: np.ndarray) -> np.ndarray:
+    """(T, 2, 3) 2D similarity per frame taking the reference's stable vertices onto the frame's (identity
+    where the frame has no mesh): where a portrait's face would be if it followed the real head."""
+    import cv2
+
+    from avatar_service.face.mesh import STABLE
+
+    out = np.repeat(np.eye(2, 3, dtype=np.float32)[None], len(real_mesh), 0)
+    src = reference_mesh[list(STABLE), :2].astype(np.float32)
+    for t, m in enumerate(real_mesh):
+        if np.isfinite(m).all():
+            a, _ = cv2.estimateAffinePartial2D(src, m[list(STABLE), :2].astype(np.float32))
+            if a is not None:
+                out[t] = a
+    return out
+
+
+def place(frames: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+    import cv2
+
+    s = frames.shape[1]
+    return np.stack([cv2.warpAffine(f, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                     for f, m in zip(frames, matrices)])
+
+
+def synthesize_warp(motion, crops: np.ndarray, audio16k: np.ndarray, fps: float, real_mesh3d: np.ndarray,
+                    real_mesh2d: np.ndarray) -> dict[str, np.ndarray]:
+    """Warp-renderer rows for one clip (see the module doc): warp (speech), oracle, still; each placed
+    like the real frames. The reference mesh is measured as the server measures a portrait."""
+    from avatar_service.model.features import WhisperConfig
+    from avatar_service.model.whisper import WhisperFeatures
+    from avatar_service.runtime.warp_renderer import WarpFace, measure_mesh
+
+    ref_mesh = measure_mesh(crops[0])
+    face = WarpFace(crops[0], ref_mesh, motion.basis)
+    feat = WhisperFeatures.shared(WhisperConfig(), 16000, "cpu")
+    spec = motion.predictor.config.window
+    windows = spec.gather(feat.all(audio16k), 0, spec.mel_centres(np.arange(len(crops)), fps, feat), feat)
+    speech = np.stack([face.render(m).frame for m in motion.predictor.predict(windows)])
+    ok = np.isfinite(real_mesh3d).all(axis=(1, 2))
+    measured = np.full((len(crops), motion.basis.n_components), np.nan, np.float32)
+    measured[ok] = motion.basis.coefficients(real_mesh3d[ok])
+    first = measured[int(np.flatnonzero(ok)[0])]
+    measured[~ok] = first
+    oracle = np.stack([face.render_delta(c - first).frame for c in measured])
+    moves = placements(ref_mesh, real_mesh2d)
+    return {"warp": place(speech, moves), "oracle": place(oracle, moves),
+            "still": place(np.repeat(crops[:1], len(crops), 0), moves)}
+
+
 class SyncScorer:
     """LSE-D/C with the project's sync expert (Wav2Lip's recipe through metrics.sync_scores: one
     embedding per frame for video and audio, distances over +-15 frame offsets)."""
@@ -82,7 +140,7 @@ class SyncScorer:
 
 def score(frames: np.ndarray, real: np.ndarray, real_track: metrics.MouthTrack, reference: np.ndarray,
           audio16k: np.ndarray, layout: FaceLayout, sync: SyncScorer | None) -> dict[str, float]:
-    track = metrics.mouth_track(frames)
+    track = metrics.mouth_track(frames) if frames is not real else real_track
     iod = np.where(np.isfinite(real_track.inter_ocular), real_track.inter_ocular, np.nanmedian(real_track.inter_ocular))
     out = {
         "lmd": metrics.lmd(track.lips, real_track.lips, iod),
@@ -92,6 +150,7 @@ def score(frames: np.ndarray, real: np.ndarray, real_track: metrics.MouthTrack, 
         "identity": metrics.identity_cosine(frames, reference, layout),
         "flicker": metrics.flicker(frames, layout),
         "mouth_open_r": metrics.mouth_open_correlation(track.mouth_open, real_track.mouth_open),
+        "detail": metrics.detail(frames, real, real_track.mesh),
     }
     if sync is not None:
         r = sync(frames, audio16k)
@@ -103,12 +162,14 @@ def score(frames: np.ndarray, real: np.ndarray, real_track: metrics.MouthTrack, 
 
 def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | None, split: str = "val",
              steps: int = 4, guidance: float = 1.0, max_seconds: float = 8.0, videos: str | None = None,
-             limit: int | None = None, calibrated: bool = True, log=print) -> dict:
+             limit: int | None = None, calibrated: bool = True, log=print, motion=None) -> dict:
+    """`motion` (a runtime.warp_renderer.MotionModel) selects the warp renderer's rows (WARP_METHODS)."""
     from avatar_service.media import write_mp4
 
     root = pathlib.Path(dataset)
     manifest = json.loads((root / "manifest.json").read_text())
     clips = [c for c in manifest["clips"] if c["split"] == split][:limit]
+    methods = METHODS if motion is None else WARP_METHODS
     if not clips:
         raise ValueError(f"{root}: no clips in split {split!r}")
     layout = backend.config.layout
@@ -119,26 +180,62 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
         real, audio, _ = load_clip(root / c["path"], layout, max_seconds, fps)
         t = len(real)
         reference = real[:1]
-        generated = synthesize(backend, real, audio, fps, steps, guidance, calibrated=calibrated)
-        static_region = masked_region(real[0], layout)[0][None].repeat(len(real), 0)
-        static = composite_on_crops(real, static_region, layout)
         real_track = metrics.mouth_track(real)
+        if motion is None:
+            generated = synthesize(backend, real, audio, fps, steps, guidance, calibrated=calibrated)
+            static_region = masked_region(real[0], layout)[0][None].repeat(len(real), 0)
+            videos_of = {"model": generated, "static": composite_on_crops(real, static_region, layout)}
+        else:
+            videos_of = synthesize_warp(motion, real, audio, fps, _real_meshes(root, c["id"], real), real_track.mesh)
+        videos_of["ground_truth"] = real
         row = {"clip": c["id"], "identity_label": c["identity"], "frames": int(t)}
-        for name, frames in (("model", generated), ("static", static), ("ground_truth", real)):
+        for name, frames in videos_of.items():
             row[name] = score(frames, real, real_track, reference, audio, layout, sync)
         per_clip.append(row)
-        log(f"[{n + 1}/{len(clips)}] {c['id']}: lmd model {row['model']['lmd']:.4f} static {row['static']['lmd']:.4f}"
-            + (f", lse_c model {row['model']['lse_c']:.2f} static {row['static']['lse_c']:.2f} real {row['ground_truth']['lse_c']:.2f}" if sync else "")
-            + f", mouth-open r model {row['model']['mouth_open_r']:.2f} static {row['static']['mouth_open_r']:.2f}")
+        gen, still = methods[0], methods[-2]
+        log(f"[{n + 1}/{len(clips)}] {c['id']}: lmd {gen} {row[gen]['lmd']:.4f} {still} {row[still]['lmd']:.4f}"
+            + (f", lse_c {gen} {row[gen]['lse_c']:.2f} {still} {row[still]['lse_c']:.2f} real {row['ground_truth']['lse_c']:.2f}" if sync else "")
+            + f", mouth-open r {gen} {row[gen]['mouth_open_r']:.2f} {still} {row[still]['mouth_open_r']:.2f}"
+            + f", detail {gen} {row[gen]['detail']:.2f} {still} {row[still]['detail']:.2f}")
         if videos:
             vdir = pathlib.Path(videos)
             vdir.mkdir(parents=True, exist_ok=True)
-            side = np.concatenate([real, static, generated], axis=2).repeat(2, axis=1).repeat(2, axis=2)
+            shown = [real, videos_of[still], videos_of[gen]]
+            side = np.concatenate(shown, axis=2).repeat(2, axis=1).repeat(2, axis=2)
             write_mp4(vdir / f"{c['id']}.mp4", side, int(fps), audio, 16000)
-    overall = {m: _mean_scores([r[m] for r in per_clip]) for m in METHODS}
-    return {"model_id": getattr(backend, "model_id", backend.config.name), "steps": steps, "guidance": guidance,
+            contact_sheet(vdir / f"{c['id']}.png", shown)
+    overall = {m: _mean_scores([r[m] for r in per_clip]) for m in methods}
+    return {"model_id": getattr(backend, "model_id", backend.config.name) if motion is None else "warp",
+            "renderer": "diffusion" if motion is None else "warp", "methods": list(methods),
+            "steps": steps, "guidance": guidance,
             "mouth_calibration": calibrated, "split": split, "clips": len(per_clip), "frames": sum(r["frames"] for r in per_clip),
             **overall, "per_clip": per_clip}
+
+
+def _real_meshes(root: pathlib.Path, clip_id: str, real: np.ndarray) -> np.ndarray:
+    """The real clip's 3D face meshes: the dataset's cache (avatarlab train motion writes it), else measured."""
+    from avatar_service.data import meshes
+
+    path = meshes.mesh_path(root, clip_id)
+    if path.exists():
+        m = meshes.load(root, clip_id)[: len(real)]
+        if m.shape[0] == len(real):
+            return m * (real.shape[1] / _crop_px_of(root))
+    return meshes.clip_meshes(real)
+
+
+def _crop_px_of(root: pathlib.Path) -> int:
+    return int(json.loads((root / "manifest.json").read_text())["layout"]["crop_px"])
+
+
+def contact_sheet(path: str | pathlib.Path, rows: list[np.ndarray], frames: int = 8) -> pathlib.Path:
+    """A PNG of `frames` evenly spaced frames from each video (one row each, e.g. real | still | generated)."""
+    from PIL import Image
+
+    pick = np.linspace(0, len(rows[0]) - 1, frames).astype(int)
+    sheet = np.concatenate([np.concatenate(list(r[pick]), axis=1) for r in rows], axis=0)
+    Image.fromarray(sheet).save(path)
+    return pathlib.Path(path)
 
 
 def steps_grid(backend: Backend, dataset: str | pathlib.Path, path: str | pathlib.Path, steps=(1, 2, 4, 25),
@@ -178,33 +275,39 @@ def _mean_scores(rows: list[dict]) -> dict[str, float]:
 
 
 def markdown(result: dict, command: str) -> str:
+    methods = result.get("methods", METHODS)
+    gen, still = methods[0], methods[-2]
+    warp = result.get("renderer") == "warp"
+    setup = ("the warp renderer (reference = each clip's first frame, following the real head's placement)" if warp else
+             f"{result['steps']} sampler steps, guidance {result['guidance']}, mouth calibration "
+             f"{'on' if result.get('mouth_calibration', True) else 'off'}")
     lines = [f"# Evaluation on held-out identities", "",
              f"Command: `{command}`", "",
-             f"{result['clips']} clips, {result['frames']} frames of {result['split']} identities; "
-             f"{result['steps']} sampler steps, guidance {result['guidance']}, mouth calibration "
-             f"{'on' if result.get('mouth_calibration', True) else 'off'}.", "",
-             "| method | LMD (lower) | LSE-D (lower) | LSE-C (higher) | PSNR | SSIM | identity | flicker | mouth-open r |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for m in METHODS:
+             f"{result['clips']} clips, {result['frames']} frames of {result['split']} identities; {setup}.", "",
+             "| method | LMD (lower) | LSE-D (lower) | LSE-C (higher) | PSNR | SSIM | identity | flicker | mouth-open r | detail |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for m in methods:
         r = result[m]
         lse_d = "n/a" if r.get("lse_d") is None else f"{r['lse_d']:.3f}"
         lse_c = "n/a" if r.get("lse_c") is None else f"{r['lse_c']:.3f}"
+        det = f"{r['detail']:.2f}" if "detail" in r else "n/a"
         lines.append(f"| {m} | {r['lmd']:.4f} | {lse_d} | {lse_c} | "
-                     f"{r['psnr']:.2f} | {r['ssim']:.4f} | {r['identity']:.3f} | {r['flicker']:.2f} | {r['mouth_open_r']:.3f} |")
-    if "lmd_shape" in result["model"]:
+                     f"{r['psnr']:.2f} | {r['ssim']:.4f} | {r['identity']:.3f} | {r['flicker']:.2f} | {r['mouth_open_r']:.3f} | {det} |")
+    if "lmd_shape" in result[gen]:
         lines += ["", "LMD without the mouth's place (`metrics.lmd_parts`): the generated lips moved by the clip's mean "
                   "offset from the real ones, then by each frame's own (lip shape alone):", "",
                   "| method | LMD | clip-placed | shape only |", "|---|---|---|---|"]
         lines += [f"| {m} | {result[m]['lmd']:.4f} | {result[m]['lmd_clip_placed']:.4f} | {result[m]['lmd_shape']:.4f} |"
-                  for m in METHODS[:2]]
-    has_lse = result["model"].get("lse_c") is not None
-    lines += ["", "Per clip (LMD model / static, mouth-open r model / static"
-              + (", LSE-C model / static / real" if has_lse else "") + "):", ""]
+                  for m in methods if m != "ground_truth"]
+    has_lse = result[gen].get("lse_c") is not None
+    lines += ["", f"Per clip (LMD {gen} / {still}, mouth-open r {gen} / {still}, detail {gen} / {still}"
+              + (f", LSE-C {gen} / {still} / real" if has_lse else "") + "):", ""]
     for row in result["per_clip"]:
-        lse = (f", LSE-C {row['model']['lse_c']:.3f} / {row['static']['lse_c']:.3f} / {row['ground_truth']['lse_c']:.3f}"
+        lse = (f", LSE-C {row[gen]['lse_c']:.3f} / {row[still]['lse_c']:.3f} / {row['ground_truth']['lse_c']:.3f}"
                if has_lse else "")
-        lines.append(f"- {row['clip']}: LMD {row['model']['lmd']:.4f} / {row['static']['lmd']:.4f}, "
-                     f"r {row['model']['mouth_open_r']:.3f} / {row['static']['mouth_open_r']:.3f}{lse}")
+        det = f", detail {row[gen]['detail']:.2f} / {row[still]['detail']:.2f}" if "detail" in row[gen] else ""
+        lines.append(f"- {row['clip']}: LMD {row[gen]['lmd']:.4f} / {row[still]['lmd']:.4f}, "
+                     f"r {row[gen]['mouth_open_r']:.3f} / {row[still]['mouth_open_r']:.3f}{det}{lse}")
     return "\n".join(lines) + "\n"
 
 
@@ -222,10 +325,21 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, help="at most this many clips")
     p.add_argument("--no-calibration", action="store_true",
                    help="show the mouth as drawn, without the per-avatar mouth calibration (ablation)")
-    p.add_argument("--videos", help="write side-by-side mp4s (real | static | model) with sound here")
+    p.add_argument("--renderer", default="diffusion", choices=["diffusion", "warp"],
+                   help="diffusion: the latent-diffusion generator's rows; warp: the warp renderer's (warp, oracle, still)")
+    p.add_argument("--motion", default="default", help="motion model folder for --renderer warp (default: the embedded one)")
+    p.add_argument("--videos", help="write side-by-side mp4s (real | still | generated) with sound, and contact sheets (PNG), here")
     p.add_argument("--report", help="write a markdown report here")
     p.add_argument("--steps-grid", help="also write a PNG: real frames, then rows at 1, 2, 4 and 25 steps")
     p.set_defaults(func=_run)
+
+
+def _motion(args):
+    if args.renderer != "warp":
+        return None
+    from avatar_service.runtime.warp_renderer import MotionModel
+
+    return MotionModel.default() if args.motion == "default" else MotionModel.from_pretrained(args.motion)
 
 
 def _run(args) -> int:
@@ -243,10 +357,11 @@ def _run(args) -> int:
     cfg = backend.config.serving.sampling
     result = evaluate(backend, args.clips, sync, args.split, args.steps or cfg.default_steps,
                       args.guidance or cfg.default_guidance, args.max_seconds, args.videos, args.limit,
-                      calibrated=not args.no_calibration, log=lambda s: print(s, file=sys.stderr, flush=True))
+                      calibrated=not args.no_calibration, log=lambda s: print(s, file=sys.stderr, flush=True),
+                      motion=_motion(args))
     pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.json).write_text(json.dumps(result, indent=2))
-    print(json.dumps({m: result[m] for m in METHODS}, indent=2))
+    print(json.dumps({m: result[m] for m in result["methods"]}, indent=2))
     if args.steps_grid:
         steps_grid(backend, args.clips, args.steps_grid, guidance=args.guidance or cfg.default_guidance)
     if args.report:
