@@ -12,6 +12,7 @@ from avatar_service.face.detect import FaceDetector, FaceError
 from avatar_service.media import MediaError, MediaTooLarge, decode_image, decode_video
 from avatar_service.runtime.avatar import AvatarState
 from avatar_service.runtime.avatar_setup import prepare_avatar
+from avatar_service.runtime.warp_renderer import texture_meshes
 from avatar_service.runtime.backend import Backend
 from avatar_service.runtime.models import model_id
 from avatar_service.server.settings import ServerSettings
@@ -65,7 +66,8 @@ class Avatars:
                 frames = [decode_image(portrait, lim.max_portrait_pixels)]
             else:
                 frames = decode_video(video, lim.max_idle_video_seconds, fps=25.0, max_pixels=lim.max_portrait_pixels)
-            return prepare_avatar(self.backend, frames, self.settings.face_px, self._detector())
+            return prepare_avatar(self.backend, frames, self.settings.face_px, self._detector(),
+                                  require_mesh=self.settings.renderer == "warp")
         except MediaTooLarge as e:
             raise ResourceExhausted(str(e)) from None
         except (MediaError, FaceError) as e:
@@ -93,6 +95,11 @@ class Avatars:
         if data is None:
             raise NotFound(f"avatar {avatar_id!r} does not exist")
         state = await asyncio.to_thread(AvatarState.from_bytes, data)
+        if state.meshes is None and self.settings.renderer == "warp":  # stored before the warp renderer
+            try:
+                state.meshes = await asyncio.to_thread(texture_meshes, state.textures, True)
+            except FaceError as e:
+                raise InvalidArgument(f"avatar {avatar_id!r}: {e}") from None
         self._remember(avatar_id, state)
         return state
 
