@@ -13,6 +13,7 @@ the texture plus the rectangle it changed (`finish`, on the session's worker thr
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 
@@ -33,6 +34,10 @@ class DiffusionRenderer:
         self.features = cfg.feature_extractor(engine.backend.device)
         self.latent_shape = cfg.latent_shape
 
+    def windows(self, samples: np.ndarray, start: int, stop: int, fps: float, cache: dict, deadline: float):
+        """What `submit` needs for frames [start, stop) (a feature-encoder call: run off the event loop)."""
+        return self.window.windows(samples, start, stop, fps, self.features, cache, deadline=deadline)
+
     def submit(self, avatar: AvatarState, frames: range, windows: np.ndarray, noise: np.ndarray, gen,
                deadline, loop: asyncio.AbstractEventLoop) -> list[tuple[int, asyncio.Future]]:
         jobs = [FrameJob(avatar=avatar, pose=avatar.pose_index(i), windows=windows[k], noise=noise, steps=gen.steps,
@@ -51,20 +56,32 @@ class DiffusionRenderer:
 class WarpRenderer:
     name = "warp"
 
-    def __init__(self, motion, features):
-        """motion: runtime.warp_renderer.MotionModel; features: the service's audio feature extractor."""
+    def __init__(self, motion, features, observer=None):
+        """motion: runtime.warp_renderer.MotionModel; features: its audio feature extractor; observer: where
+        frames are counted (the engine's EngineObserver, server/metrics.py)."""
         self.motion = motion
         self.window: WindowSpec = motion.predictor.config.window
         self.features = features
+        self.observer = observer
 
-    def submit(self, avatar: AvatarState, frames: range, windows: np.ndarray, noise: np.ndarray, gen,
+    def windows(self, samples: np.ndarray, start: int, stop: int, fps: float, cache: dict, deadline: float):
+        """The frames' motion (K per frame), read out with their feature windows (off the event loop)."""
+        t0 = time.perf_counter()
+        windows = self.window.windows(samples, start, stop, fps, self.features, cache, deadline=deadline)
+        t1 = time.perf_counter()
+        motion = self.motion.predict(windows, samples, start, stop, fps)
+        return motion, time.perf_counter() - t1
+
+    def submit(self, avatar: AvatarState, frames: range, windows, noise: np.ndarray, gen,
                deadline, loop: asyncio.AbstractEventLoop) -> list[tuple[int, asyncio.Future]]:
-        # a linear read-out: microseconds a frame, so no engine round trip
+        motion, dt = windows  # from windows(): a linear read-out, microseconds a frame, so no engine round trip
         out = []
-        for i, m in zip(frames, self.motion.predictor.predict(windows)):
+        for i, m in zip(frames, motion):
             fut = loop.create_future()
-            fut.set_result((m, 0.0))
+            fut.set_result((m, dt * 1000 / len(frames)))
             out.append((avatar.pose_index(i), fut))
+        if self.observer and len(frames):
+            self.observer.on_batch(len(frames), dt, [dt] * len(frames))
         return out
 
     def finish(self, avatar: AvatarState, pose: int, motion: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -82,4 +99,6 @@ class WarpRenderer:
         return faces[pose]
 
     def warmup(self, avatar: AvatarState, steps: int, guidance: float) -> None:
-        self.finish(avatar, 0, np.zeros(self.motion.basis.n_components, np.float32))
+        """The audio encoder and one frame of the whole warp path (triangulation, warp, interior)."""
+        motion, _ = self.windows(np.zeros(self.features.sample_rate_hz, np.float32), 0, 1, 25.0, {}, 0.0)
+        self.finish(avatar, 0, motion[0])

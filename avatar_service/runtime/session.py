@@ -142,7 +142,7 @@ class Session:
         return (self.start if self.start is not None else time.monotonic()) + i / self.video.fps
 
     def _windows(self, start: int, stop: int) -> np.ndarray:
-        return self.window.windows(self.audio.samples, start, stop, self.video.fps, self.features, self.feature_cache,
+        return self.renderer.windows(self.audio.samples, start, stop, self.video.fps, self.feature_cache,
                                    deadline=self._due(start))
 
     def _submit(self, start: int, stop: int, windows: np.ndarray) -> list[tuple[int, asyncio.Future]]:

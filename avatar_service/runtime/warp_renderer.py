@@ -18,7 +18,7 @@ import numpy as np
 from avatar_service.face.mesh import FaceMesher, MeshError, mouth_opening
 from avatar_service.face.motion import MotionBasis
 from avatar_service.face.warp import MeshWarp, MouthInterior, WarpConfig, WarpResult
-from avatar_service.model.motion import MotionPredictor
+from avatar_service.model.motion import MotionPredictor, loudness_gate
 
 EMBEDDED_MOTION = pathlib.Path(__file__).resolve().parents[1] / "assets" / "motion"
 
@@ -48,11 +48,17 @@ class MotionModel:
 
         return WhisperFeatures.shared(WhisperConfig(), sample_rate_hz, device.split(":")[0])
 
+    def predict(self, windows: np.ndarray, audio16k: np.ndarray, start: int, stop: int, fps: float) -> np.ndarray:
+        """(stop - start, K) motion of video frames [start, stop): the predictor's read-out of their
+        feature windows, closed where the audio is silent (model/motion.py loudness_gate)."""
+        return self.predictor.predict(windows) * loudness_gate(audio16k, start, stop, fps)[:, None]
+
     def predict_clip(self, audio16k: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         """Offline: (n_frames, K) motion for a whole clip's audio, exactly as a stream gets it."""
         feat = self.features()
         spec = self.predictor.config.window
-        return self.predictor.predict(spec.gather(feat.all(audio16k), 0, spec.mel_centres(np.arange(n_frames), fps, feat), feat))
+        windows = spec.gather(feat.all(audio16k), 0, spec.mel_centres(np.arange(n_frames), fps, feat), feat)
+        return self.predict(windows, audio16k, 0, n_frames, fps)
 
 
 def measure_mesh(image: np.ndarray) -> np.ndarray:

@@ -79,7 +79,8 @@ def make_renderer(settings: ServerSettings, engine: Engine):
     from avatar_service.runtime.warp_renderer import MotionModel
 
     motion = MotionModel.default() if settings.motion_model == "default" else MotionModel.from_pretrained(settings.motion_model)
-    return WarpRenderer(motion, motion.features(engine.backend.config.mel.sample_rate_hz, engine.backend.device))
+    return WarpRenderer(motion, motion.features(engine.backend.config.mel.sample_rate_hz, engine.backend.device),
+                        observer=engine.observer)
 
 
 def _credentials(s: ServerSettings):
