@@ -1,8 +1,9 @@
 """One animation session, the domain's home of the audio -> frames path, shared by Animate and Speak.
 
-It owns the session's audio stream, cuts feature windows as audio arrives, submits frame jobs to the
-engine (which runs only the networks), and composites and encodes each decoded region in a worker
-thread of its own turn, off both the model thread and the event loop. It yields plain dataclasses;
+It owns the session's audio stream, cuts feature windows as audio arrives, hands them to its renderer
+(runtime/renderer.py: the warp renderer's speech read-out, or the diffusion engine's shared batches),
+and renders and encodes each frame in a worker thread of its own turn, off both the model thread and
+the event loop. It yields plain dataclasses;
 the gRPC layer (server/translate.py) turns them into messages.
 
 Frame i shows audio [i/fps, (i+1)/fps) and needs `lookahead` more audio after that (feature window
@@ -24,7 +25,6 @@ import numpy as np
 
 from avatar_service.runtime.audio_stream import AudioStream
 from avatar_service.runtime.avatar import AvatarState
-from avatar_service.runtime.engine import Engine, FrameJob
 from avatar_service.runtime.frame_encoder import FrameEncoder, Rect, VideoSpec
 
 
@@ -74,15 +74,16 @@ class SessionCounters:
 
 
 class Session:
-    def __init__(self, engine: Engine, avatar: AvatarState, audio: AudioStream, video: VideoSpec, gen: GenSpec,
+    def __init__(self, renderer, avatar: AvatarState, audio: AudioStream, video: VideoSpec, gen: GenSpec,
                  max_inflight: int = 16, first_batch: int | None = 2):
-        self.engine, self.avatar, self.audio, self.video, self.gen = engine, avatar, audio, video, gen
-        cfg = engine.backend.config
-        self.features, self.window = cfg.feature_extractor(engine.backend.device), cfg.window
+        """renderer: runtime/renderer.py's WarpRenderer or DiffusionRenderer."""
+        self.renderer, self.avatar, self.audio, self.video, self.gen = renderer, avatar, audio, video, gen
+        self.features, self.window = renderer.features, renderer.window
         self.feature_cache: dict = {}  # finished feature blocks of this stream (Whisper encodes each once)
         # 10 ms margin: the streaming resampler holds back a few samples
         self.lookahead_s = self.window.lookahead_s(video.fps, self.features) + 0.01
-        self.noise = np.random.default_rng(gen.seed).standard_normal(cfg.latent_shape).astype(np.float32)
+        self.noise = (np.random.default_rng(gen.seed).standard_normal(renderer.latent_shape).astype(np.float32)
+                      if hasattr(renderer, "latent_shape") else None)
         self.encoder = FrameEncoder(video)
         self.changed = asyncio.Event()
         self.error: BaseException | None = None
@@ -143,24 +144,18 @@ class Session:
         return (self.start if self.start is not None else time.monotonic()) + i / self.video.fps
 
     def _windows(self, start: int, stop: int) -> np.ndarray:
-        return self.window.windows(self.audio.samples, start, stop, self.video.fps, self.features, self.feature_cache,
+        return self.renderer.windows(self.audio.samples, start, stop, self.video.fps, self.feature_cache,
                                    deadline=self._due(start))
 
     def _submit(self, start: int, stop: int, windows: np.ndarray) -> list[tuple[int, asyncio.Future]]:
-        jobs = []
-        for k, i in enumerate(range(start, stop)):
-            jobs.append(FrameJob(avatar=self.avatar, pose=self.avatar.pose_index(i), windows=windows[k],
-                                 noise=self.noise, steps=self.gen.steps, guidance=self.gen.guidance,
-                                 future=self._loop.create_future(), loop=self._loop,
-                                 deadline=self._due(i)))
-        self.engine.submit(jobs)
-        return [(j.pose, j.future) for j in jobs]
+        return self.renderer.submit(self.avatar, range(start, stop), windows, self.noise, self.gen,
+                                    lambda i: self.start + i / self.video.fps, self._loop)
 
     def _finish(self, first: int, done: list[tuple[int, np.ndarray]]) -> list[Frame]:
         """Composite and encode decoded regions in order (a worker thread: this is per-session CPU work)."""
         out = []
         for k, (pose, region) in enumerate(done):
-            texture, changed = self.avatar.composite(pose, region)
+            texture, changed = self.renderer.finish(self.avatar, pose, region)
             rect, data = self.encoder.encode(texture, pose, changed)
             i = first + k
             out.append(Frame(i, self._pts_ms(i), self._pts_ms(i + 1) - self._pts_ms(i), rect, data))

@@ -62,7 +62,7 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
         record of the stream."""
         avatar = await self.avatars.state(avatar_id)
         async with self.app.slots.acquire(context):
-            session = Session(self.app.engine, avatar, audio, video, gen, first_batch=first_batch)
+            session = Session(self.app.renderer, avatar, audio, video, gen, first_batch=first_batch)
             session_id = uuid.uuid4().hex[:16]
             logs.session_id.set(session_id)  # every log record of this stream carries it
             self.app.metrics.session_started()
