@@ -2,7 +2,8 @@
 # Compiles the plain-C# core of the Unity package (Runtime/Core, no UnityEngine) and its NUnit
 # tests with Mono's mcs, then runs them with nunit-console against the REAL native library and a
 # LIVE service that the tests start themselves. Exits non-zero on any failure.
-#   AVATARLAB_NATIVE_DIR  folder with libavatarlab_client.so (default <repo>/build/client_core)
+#   AVATARLAB_NATIVE_DIR  folder with libavatarlab_client.so (default: the package's own
+#                         Plugins/Linux/x86_64, where `make plugins` stages it)
 #   AVATARLAB_BIN         avatarlab executable (default <repo>/.venv/bin/avatarlab; tests skip
 #                         without it unless AVL_REQUIRE_LIVE=1)
 # Debian packages: mono-complete nunit-console. Extra arguments go to nunit-console
@@ -10,13 +11,13 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
-native="${AVATARLAB_NATIVE_DIR:-$repo/build/client_core}"
+native="${AVATARLAB_NATIVE_DIR:-$here/Plugins/Linux/x86_64}"
 export AVATARLAB_BIN="${AVATARLAB_BIN:-$repo/.venv/bin/avatarlab}"
 export AVATARLAB_REPO_ROOT="$repo"
 nunit_dir="${NUNIT_DIR:-$(dirname "$(ls /usr/lib/cli/nunit.framework-*/nunit.framework.dll | head -1)")}"
 
 if ! ls "$native"/libavatarlab_client.so >/dev/null 2>&1; then
-  echo "libavatarlab_client.so not found in $native: build it with client_core/build_and_test.sh or set AVATARLAB_NATIVE_DIR" >&2
+  echo "libavatarlab_client.so not found in $native: build and stage it with \`make plugins\` (or set AVATARLAB_NATIVE_DIR)" >&2
   exit 2
 fi
 out="$(mktemp -d /tmp/avatarlab-unity-tests.XXXXXX)"
@@ -48,5 +49,12 @@ if [ -d "$here/Tests/UnityStub~" ]; then
 fi
 
 cd "$out"
+# The staged folder with the library removed (as in a project that never ran `make plugins`): the
+# first call must say what is missing and how to get it.
+mkdir "$out/no-native" && cp "$native"/* "$out/no-native/" 2>/dev/null || true
+rm -f "$out/no-native"/libavatarlab_client.so*
+LD_LIBRARY_PATH="$out/no-native" AVL_EXPECT_NO_NATIVE=1 nunit-console -nologo -labels -noshadow -run=AvatarLab.Tests.MissingNativeLibraryTests \
+  -xml="$out/missing.xml" "$out/AvatarLab.Tests.dll"
+# Then everything against the staged library.
 LD_LIBRARY_PATH="$native${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
   nunit-console -nologo -labels -noshadow -xml="$out/results.xml" "$out/AvatarLab.Tests.dll" "$@"

@@ -43,7 +43,11 @@ case "$platform" in
     copy "$library" "$dest/libavatarlab_client.so"
     # Binaries linked against it ask for its SONAME (libavatarlab_client.so.1), so stage that name as well.
     soname="$(readelf -d "$library" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')"
-    if [[ -n "$soname" && "$soname" != "libavatarlab_client.so" ]]; then copy "$library" "$dest/$soname"; fi ;;
+    if [[ -n "$soname" && "$soname" != "libavatarlab_client.so" ]]; then copy "$library" "$dest/$soname"; fi
+    # Dependencies bundled beside it (found through its $ORIGIN rpath; client_core/packaging/).
+    for dep in "$(dirname "$library")"/*.so.*; do
+      if [[ -f "$dep" && "$(basename "$dep")" != libavatarlab_client.so* ]]; then copy "$dep" "$dest/$(basename "$dep")"; fi
+    done ;;
   Android) copy "$library" "$module/lib/Android/arm64-v8a/libavatarlab_client.so" ;;
   IOS)     copy "$library" "$module/lib/IOS/libavatarlab_client.a" ;;
   *) echo "stage_client_core: unknown platform '$platform' (Win64, Mac, Linux, Android, IOS)" >&2; exit 2 ;;

@@ -15,6 +15,7 @@
 
 struct avl_context {
   avl::LoggerPtr logger;
+  uint32_t api_minor = 0;  // the caller's header version: which struct fields it knows
 };
 struct avl_client {
   std::shared_ptr<avl::Connection> connection;
@@ -120,6 +121,22 @@ avl_status OpenSession(const char* function, avl_client* client, avl::SessionKin
   return AVL_OK;
 }
 
+void FillFrameInfo(const avl::PresentResult& r, avl_frame_info* out_info) {
+  if (out_info == nullptr) return;
+  *out_info = avl_frame_info{};
+  out_info->frame_index = r.frame_index;
+  out_info->pts_ms = r.pts_ms;
+  out_info->duration_ms = r.duration_ms;
+  out_info->dirty_x = r.dirty.x;
+  out_info->dirty_y = r.dirty.y;
+  out_info->dirty_width = r.dirty.width;
+  out_info->dirty_height = r.dirty.height;
+  out_info->frames_applied = r.frames_applied;
+  out_info->frames_dropped = r.frames_dropped;
+  out_info->frames_buffered = r.frames_buffered;
+  out_info->starved = r.starved ? 1 : 0;
+}
+
 }  // namespace
 
 extern "C" {
@@ -152,6 +169,7 @@ avl_status avl_context_create(uint32_t api_version, avl_log_fn log_fn, void* log
     }
     auto context = std::make_unique<avl_context>();
     context->logger = std::make_shared<avl::Logger>(log_fn, log_user, min_level);
+    context->api_minor = minor;
     context->logger->Log(AVL_LOG_DEBUG, "AvatarLab client core " +
                                             std::to_string(AVL_API_VERSION_MAJOR) + "." +
                                             std::to_string(AVL_API_VERSION_MINOR) + "." +
@@ -201,7 +219,7 @@ avl_status avl_client_create(avl_context* context, const char* target,
       if (avl_status s = CheckText(__func__, name, value); s != AVL_OK) return s;
     }
     avl::ClientConfig config;
-    avl::Error error = avl::ResolveClientSettings(settings, &config);
+    avl::Error error = avl::ResolveClientSettings(settings, context->api_minor, &config);
     if (error.ok() && tls_root_certs_pem != nullptr && !config.tls) {
       error = avl::MakeError(AVL_ERR_INVALID_ARGUMENT,
                              "tls_root_certs_pem given but settings.transport is not "
@@ -529,19 +547,35 @@ avl_status avl_session_present(avl_session* session, int64_t audio_position_ms,
     avl::PresentResult r;
     avl::Error error = session->impl->Present(audio_position_ms, &r);
     if (!error.ok()) return Fail(error.code, std::string(__func__) + ": " + error.message);
-    if (out_info != nullptr) {
-      *out_info = avl_frame_info{};
-      out_info->frame_index = r.frame_index;
-      out_info->pts_ms = r.pts_ms;
-      out_info->duration_ms = r.duration_ms;
-      out_info->dirty_x = r.dirty.x;
-      out_info->dirty_y = r.dirty.y;
-      out_info->dirty_width = r.dirty.width;
-      out_info->dirty_height = r.dirty.height;
-      out_info->frames_applied = r.frames_applied;
-      out_info->frames_dropped = r.frames_dropped;
-      out_info->frames_buffered = r.frames_buffered;
-      out_info->starved = r.starved ? 1 : 0;
+    FillFrameInfo(r, out_info);
+    return r.changed ? AVL_OK : AVL_NO_NEW_FRAME;
+  });
+}
+
+avl_status avl_session_set_playback(avl_session* session, const avl_playback_settings* settings) {
+  return Guard(__func__, [&]() -> avl_status {
+    if (session == nullptr) return Null(__func__, "session");
+    avl::Error error = session->impl->SetPlayback(settings);
+    return error.ok() ? AVL_OK : Fail(error.code, std::string(__func__) + ": " + error.message);
+  });
+}
+
+avl_status avl_session_present_playback(avl_session* session, const avl_playback_clock* clock,
+                                        avl_playback_advice* out_advice,
+                                        avl_frame_info* out_info) {
+  return Guard(__func__, [&]() -> avl_status {
+    if (session == nullptr) return Null(__func__, "session");
+    if (clock == nullptr) return Null(__func__, "clock");
+    avl::PresentResult r;
+    avl::PlaybackAdvice advice;
+    avl::Error error = session->impl->PresentPlayback(*clock, &advice, &r);
+    if (!error.ok()) return Fail(error.code, std::string(__func__) + ": " + error.message);
+    FillFrameInfo(r, out_info);
+    if (out_advice != nullptr) {
+      *out_advice = avl_playback_advice{};
+      out_advice->start_playback = advice.start_playback ? 1 : 0;
+      out_advice->finished = advice.finished ? 1 : 0;
+      out_advice->heard_ms = advice.heard_ms;
     }
     return r.changed ? AVL_OK : AVL_NO_NEW_FRAME;
   });

@@ -69,7 +69,8 @@ int32_t OrDefault(int32_t value, int32_t fallback) { return value == 0 ? fallbac
 
 }  // namespace
 
-Error ResolveClientSettings(const avl_client_settings* settings, ClientConfig* config) {
+Error ResolveClientSettings(const avl_client_settings* settings, uint32_t api_minor,
+                            ClientConfig* config) {
   if (settings == nullptr) return Error::Ok();
   if (settings->transport != AVL_TRANSPORT_PLAINTEXT && settings->transport != AVL_TRANSPORT_TLS) {
     return MakeError(AVL_ERR_INVALID_ARGUMENT, "settings.transport must be AVL_TRANSPORT_PLAINTEXT "
@@ -98,6 +99,33 @@ Error ResolveClientSettings(const avl_client_settings* settings, ClientConfig* c
   config->retry_max_backoff_ms =
       std::max(OrDefault(settings->retry_max_backoff_ms, config->retry_max_backoff_ms),
                config->retry_initial_backoff_ms);
+  if (api_minor < 1) return Error::Ok();  // a 1.0 caller's struct ends here
+  const struct { const char* name; int32_t value; } health[] = {
+      {"keepalive_time_ms", settings->keepalive_time_ms},
+      {"stream_deadline_ms", settings->stream_deadline_ms}};
+  for (const auto& f : health) {
+    if (f.value < -1) {
+      return MakeError(AVL_ERR_INVALID_ARGUMENT, std::string("settings.") + f.name +
+                                                     " must be -1 (off), 0 (default) or > 0, got " +
+                                                     std::to_string(f.value));
+    }
+  }
+  if (settings->keepalive_timeout_ms < 0) {
+    return MakeError(AVL_ERR_INVALID_ARGUMENT,
+                     "settings.keepalive_timeout_ms must be >= 0 (0 = default), got " +
+                         std::to_string(settings->keepalive_timeout_ms));
+  }
+  if (settings->keepalive_time_ms == -1) {
+    config->keepalive_time_ms = 0;
+  } else if (settings->keepalive_time_ms > 0) {
+    config->keepalive_time_ms = std::max(settings->keepalive_time_ms, kMinKeepaliveTimeMs);
+  }
+  config->keepalive_timeout_ms = OrDefault(settings->keepalive_timeout_ms, config->keepalive_timeout_ms);
+  if (settings->stream_deadline_ms == -1) {
+    config->stream_deadline_ms = 0;
+  } else if (settings->stream_deadline_ms > 0) {
+    config->stream_deadline_ms = settings->stream_deadline_ms;
+  }
   return Error::Ok();
 }
 
@@ -111,7 +139,10 @@ Error FromGrpcStatus(const grpc::Status& status, const std::string& call, const 
     code = AVL_ERR_UNAVAILABLE;
     message += " [the server ended the stream, e.g. it shut down or restarted; open a new session]";
   } else if (code == AVL_ERR_UNAVAILABLE) {
-    message += " [is the AvatarLab service running at " + target + "?]";
+    message += " [is the AvatarLab service running at " + target +
+               " and reachable? a connection that stops answering keepalive pings ends here too]";
+  } else if (code == AVL_ERR_DEADLINE_EXCEEDED) {
+    message += " [the call or stream ran past its deadline (call_timeout_ms, stream_deadline_ms)]";
   } else if (code == AVL_ERR_UNAUTHENTICATED) {
     message += " [check the bearer token given to avl_client_create]";
   }
@@ -128,6 +159,16 @@ Connection::Connection(ClientConfig config, LoggerPtr logger)
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, config_.retry_initial_backoff_ms);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, config_.retry_initial_backoff_ms);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, config_.retry_max_backoff_ms);
+  if (config_.keepalive_time_ms > 0) {
+    // A connection that dies without a FIN (network gone, host frozen) is noticed by an
+    // unanswered PING; without it a session would wait forever. Pings only while a call is open,
+    // and without gRPC's default cap of two pings between data frames (a session waiting for
+    // frames sends none).
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, config_.keepalive_time_ms);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, config_.keepalive_timeout_ms);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (config_.tls) {
     grpc::SslCredentialsOptions ssl;

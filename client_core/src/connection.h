@@ -28,10 +28,18 @@ struct ClientConfig {
   int32_t retry_max_attempts = 6;
   int32_t retry_initial_backoff_ms = 250;
   int32_t retry_max_backoff_ms = 4000;
+  int32_t keepalive_time_ms = 15000;  // <= 0: off
+  int32_t keepalive_timeout_ms = 5000;
+  int32_t stream_deadline_ms = 30 * 60 * 1000;  // <= 0: none
 };
 
+// The service closes connections that ping more often than this (grpc's ping strikes).
+constexpr int32_t kMinKeepaliveTimeMs = 5000;
+
 // Validates `settings` (NULL = defaults) and fills `config` (target and PEM set by caller).
-Error ResolveClientSettings(const avl_client_settings* settings, ClientConfig* config);
+// `api_minor` is the caller's header version: fields added later are not read from older callers.
+Error ResolveClientSettings(const avl_client_settings* settings, uint32_t api_minor,
+                            ClientConfig* config);
 
 // Maps a gRPC status to a public code and an actionable message naming the call and target.
 // A CANCELLED the caller did not ask for means the server dropped the stream (e.g. shutdown),

@@ -1,5 +1,7 @@
 #include "presenter.h"
 
+#include <algorithm>
+
 namespace avl {
 
 Presenter::Presenter(int32_t width, int32_t height, WireFormat format, FrameMode mode)
@@ -68,6 +70,37 @@ Error Presenter::Present(JitterBuffer* buffer, int64_t audio_position_ms, bool s
   result->starved = streaming && result->frames_buffered == 0 &&
                     audio_position_ms >= buffer->newest_end_ms();
   return Error::Ok();
+}
+
+int64_t PlaybackPolicy::HeardMs(const PlaybackInput& in) {
+  const bool consumed = in.audio_played_ms >= 0 && in.audio_played_ms >= in.audio_buffered_ms;
+  if (!consumed) {
+    drained_at_ms_ = -1;
+  } else if (drained_at_ms_ < 0) {
+    drained_at_ms_ = in.now_ms;
+  }
+  if (in.audio_played_ms < 0) return -1;
+  // Audio still in the mixer's and device's buffers has been consumed but not heard yet.
+  const int64_t latency = settings_.output_latency_ms;
+  const int64_t tail = drained_at_ms_ < 0 ? 0 : std::min(latency, in.now_ms - drained_at_ms_);
+  const int64_t heard = in.audio_played_ms - latency + tail;
+  return heard < 0 ? -1 : heard;
+}
+
+PlaybackAdvice PlaybackPolicy::Advise(const PlaybackInput& in, int32_t frames_buffered) {
+  PlaybackAdvice advice;
+  advice.heard_ms = HeardMs(in);
+  // Start once video covers the preroll and the player holds as much audio (so neither waits on
+  // the other right away), or once nothing more will arrive (a line shorter than the preroll).
+  const bool video_ahead = in.newest_frame_end_ms >= settings_.preroll_ms;
+  const bool audio_ahead = in.audio_buffered_ms >= settings_.preroll_ms;
+  if (!started_ && (in.stream_over || (video_ahead && audio_ahead))) started_ = true;
+  advice.start_playback = started_;
+  // Over when every frame has arrived and been shown, and output_latency_ms has passed since the
+  // player consumed its last audio, so the last syllable is heard, not clipped.
+  advice.finished = started_ && in.stream_over && frames_buffered == 0 && drained_at_ms_ >= 0 &&
+                    in.now_ms - drained_at_ms_ >= settings_.output_latency_ms;
+  return advice;
 }
 
 }  // namespace avl

@@ -54,4 +54,43 @@ class Presenter {
   int64_t shown_duration_ms_ = 0;
 };
 
+// The playback policy every engine shares (preroll, output latency, drain), pure so it is tested
+// without a server or an engine: the session feeds it what the stream and the player have done.
+struct PlaybackSettings {
+  int32_t preroll_ms = 300;
+  int32_t output_latency_ms = 0;
+};
+
+struct PlaybackInput {
+  int64_t audio_buffered_ms = 0;    // handed to the engine's player
+  int64_t audio_played_ms = -1;     // consumed by the player; -1 = not started
+  int64_t newest_frame_end_ms = -1; // end of the newest frame received; -1 = none yet
+  bool stream_over = false;         // every frame has arrived (SessionEnded, or terminal)
+  int64_t now_ms = 0;               // a steady clock, for the heard tail of the audio
+};
+
+struct PlaybackAdvice {
+  bool start_playback = false;
+  bool finished = false;
+  int64_t heard_ms = -1;
+};
+
+class PlaybackPolicy {
+ public:
+  void Configure(const PlaybackSettings& settings) { settings_ = settings; }
+  const PlaybackSettings& settings() const { return settings_; }
+
+  // Before presenting: the position the listener hears now (-1 = nothing yet). Once the player
+  // has consumed everything, the last output_latency_ms are still to be heard: the position
+  // then follows the steady clock up to the end of the audio.
+  int64_t HeardMs(const PlaybackInput& input);
+  // After presenting at HeardMs(input); `frames_buffered` is what the present left.
+  PlaybackAdvice Advise(const PlaybackInput& input, int32_t frames_buffered);
+
+ private:
+  PlaybackSettings settings_;
+  bool started_ = false;
+  int64_t drained_at_ms_ = -1;  // when the player had consumed everything it was given
+};
+
 }  // namespace avl

@@ -267,6 +267,42 @@ Error Session::Present(int64_t audio_position_ms, PresentResult* result) {
   return error;
 }
 
+Error Session::SetPlayback(const avl_playback_settings* settings) {
+  PlaybackSettings resolved;
+  if (settings != nullptr) {
+    if (settings->preroll_ms < 0 || settings->output_latency_ms < 0) {
+      return Invalid("playback.preroll_ms and output_latency_ms must be >= 0, got " +
+                     std::to_string(settings->preroll_ms) + " and " +
+                     std::to_string(settings->output_latency_ms));
+    }
+    if (settings->preroll_ms > 0) resolved.preroll_ms = settings->preroll_ms;
+    resolved.output_latency_ms = settings->output_latency_ms;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  playback_settings_ = resolved;
+  return Error::Ok();
+}
+
+Error Session::PresentPlayback(const avl_playback_clock& clock, PlaybackAdvice* advice,
+                               PresentResult* result) {
+  PlaybackInput in;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    playback_.Configure(playback_settings_);
+    // Read before presenting: once the stream is over, every frame is in the jitter buffer.
+    in.stream_over = terminal_locked();
+  }
+  in.audio_buffered_ms = clock.audio_buffered_ms;
+  in.audio_played_ms = clock.audio_played_ms;
+  in.newest_frame_end_ms = jitter_.newest_end_ms();
+  in.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  Clock::now().time_since_epoch()).count();
+  Error error = Present(playback_.HeardMs(in), result);
+  if (!error.ok()) return error;
+  *advice = playback_.Advise(in, result->frames_buffered);
+  return Error::Ok();
+}
+
 const uint8_t* Session::SurfacePixels() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return presenter_ ? presenter_->surface().pixels() : nullptr;
@@ -364,7 +400,10 @@ Error Session::Attempt() {
     return cancel_requested_;
   });
   if (!connected.ok()) return connected;
-  std::unique_ptr<grpc::ClientContext> context = connection_->NewContext(0);
+  // The whole-stream deadline also bounds a session whose server hangs while the connection
+  // still answers keepalive pings.
+  std::unique_ptr<grpc::ClientContext> context =
+      connection_->NewContext(connection_->config().stream_deadline_ms);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (cancel_requested_) return MakeError(AVL_ERR_CANCELLED, "cancelled");

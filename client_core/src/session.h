@@ -61,6 +61,10 @@ class Session : public std::enable_shared_from_this<Session> {
   Error Stats(avl_session_stats* stats) const;
 
   Error Present(int64_t audio_position_ms, PresentResult* result);
+  Error SetPlayback(const avl_playback_settings* settings);
+  // Presents at the heard position of `clock` and advises (presentation thread).
+  Error PresentPlayback(const avl_playback_clock& clock, PlaybackAdvice* advice,
+                        PresentResult* result);
   const uint8_t* SurfacePixels() const;
   Error CopySurface(const Rect& rect, uint8_t* dst, int32_t dst_stride, size_t dst_size) const;
   int32_t ReadAudio(int16_t* dst, int32_t max_samples);
@@ -109,6 +113,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Set once at SessionStarted under mutex_, then used by the presentation thread alone.
   std::unique_ptr<Presenter> presenter_;
+  PlaybackSettings playback_settings_;  // under mutex_: set from any thread
+  PlaybackPolicy playback_;             // presentation thread only
   avl_session_info info_{};
   std::string session_id_;
   bool have_stats_ = false;

@@ -153,6 +153,23 @@ TEST_F(Abi, BadArgumentsAreRejectedWithAMessageNamingThem) {
   EXPECT_EQ(avl_client_create(context_, "h:1", &settings, nullptr, nullptr, &client),
             AVL_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(avl_last_error()).find("call_timeout_ms"), std::string::npos);
+  settings = avl_client_settings{};
+  settings.keepalive_time_ms = -2;
+  EXPECT_EQ(avl_client_create(context_, "h:1", &settings, nullptr, nullptr, &client),
+            AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(avl_last_error()).find("keepalive_time_ms"), std::string::npos);
+  {
+    // A caller built for API 1.0 passes the 24-byte struct: the 1.1 fields are never read.
+    avl_context* old_caller = nullptr;
+    ASSERT_EQ(avl_context_create(AVL_API_VERSION_MAJOR << 16, nullptr, nullptr, AVL_LOG_OFF,
+                                 &old_caller),
+              AVL_OK);
+    avl_client* old_client = nullptr;
+    EXPECT_EQ(avl_client_create(old_caller, "h:1", &settings, nullptr, nullptr, &old_client),
+              AVL_OK) << avl_last_error();
+    avl_client_release(&old_client);
+    avl_context_release(&old_caller);
+  }
   EXPECT_EQ(avl_client_create(context_, "h:1", nullptr, nullptr, "bad\xff token", &client),
             AVL_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(avl_last_error()).find("UTF-8"), std::string::npos);
@@ -240,6 +257,16 @@ TEST_F(Abi, ServiceDownSessionRetriesWithBackoffThenFailsCleanly) {
   EXPECT_EQ(avl_session_push_audio(session, audio.data(), audio.size() * 2), AVL_OK)
       << "audio is queued while connecting";
   EXPECT_EQ(avl_session_present(session, 0, nullptr), AVL_ERR_BAD_STATE);
+  const avl_playback_clock clock{0, -1};
+  avl_playback_advice advice{};
+  EXPECT_EQ(avl_session_present_playback(session, &clock, &advice, nullptr), AVL_ERR_BAD_STATE);
+  EXPECT_EQ(avl_session_present_playback(session, nullptr, &advice, nullptr),
+            AVL_ERR_INVALID_ARGUMENT);
+  const avl_playback_settings bad{0, -1};
+  EXPECT_EQ(avl_session_set_playback(session, &bad), AVL_ERR_INVALID_ARGUMENT);
+  const avl_playback_settings good{500, 80};
+  EXPECT_EQ(avl_session_set_playback(session, &good), AVL_OK);
+  EXPECT_EQ(avl_session_set_playback(session, nullptr), AVL_OK);
   EXPECT_EQ(avl_session_wait(session, 10000), AVL_ERR_UNAVAILABLE);
   EXPECT_EQ(avl_session_get_state(session), AVL_SESSION_FAILED);
 

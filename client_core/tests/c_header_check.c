@@ -6,7 +6,10 @@
 
 #define AVL_CHECK(cond, name) typedef char avl_check_##name[(cond) ? 1 : -1]
 
-AVL_CHECK(sizeof(avl_client_settings) == 24, client_settings_size);
+AVL_CHECK(sizeof(avl_client_settings) == 40, client_settings_size);
+AVL_CHECK(sizeof(avl_playback_settings) == 8, playback_settings_size);
+AVL_CHECK(sizeof(avl_playback_clock) == 16, playback_clock_size);
+AVL_CHECK(sizeof(avl_playback_advice) == 16, playback_advice_size);
 AVL_CHECK(sizeof(avl_server_info) == 40, server_info_size);
 AVL_CHECK(sizeof(avl_avatar_info) == 24, avatar_info_size);
 AVL_CHECK(sizeof(avl_session_settings) == 56, session_settings_size);

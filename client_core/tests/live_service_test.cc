@@ -683,4 +683,85 @@ TEST(LiveRestart, ServerDeathMidSessionIsACleanErrorAndANewSessionWorksAfterRest
   service.Stop();
 }
 
+// A server that freezes (SIGSTOP: its sockets stay open, no FIN) under a live session. Only the
+// client's HTTP/2 keepalive can notice: the session must end with UNAVAILABLE (or
+// DEADLINE_EXCEEDED) within keepalive_time_ms + keepalive_timeout_ms, not hang.
+TEST(LiveKeepalive, AFrozenServerEndsTheSessionWithinTheKeepaliveTime) {
+  Service service;
+  service.Start();
+  if (!service.skip_reason.empty()) AVL_SKIP_OR_FAIL(service.skip_reason);
+  ASSERT_TRUE(service.failure.empty()) << service.failure;
+  int32_t rate = 0;
+  const std::vector<int16_t> audio = SpeechAudio(&rate);
+  avl_client_settings settings{};
+  settings.connect_timeout_ms = 2000;
+  settings.keepalive_time_ms = 5000;  // the service's minimum ping interval
+  settings.keepalive_timeout_ms = 1000;
+  avl_client* client = nullptr;
+  ASSERT_EQ(avl_client_create(service.context, service.server->target().c_str(), &settings,
+                              nullptr, nullptr, &client),
+            AVL_OK);
+  EventRecorder events;
+  avl_session* session = nullptr;
+  const avl_session_settings s = Settings(rate, AVL_WIRE_JPEG, AVL_FRAME_MODE_DELTA, 5);
+  ASSERT_EQ(avl_client_open_animate(client, service.avatar_id.c_str(), &s,
+                                    &EventRecorder::Callback, &events, &session),
+            AVL_OK);
+  std::atomic<bool> done{false};
+  std::thread pusher([&] {  // a voice line arriving in real time
+    const size_t chunk = static_cast<size_t>(rate) / 25;
+    for (size_t at = 0; !done; at = (at + chunk) % (audio.size() - chunk)) {
+      if (avl_session_push_audio(session, audio.data() + at, chunk * 2) != AVL_OK) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    }
+  });
+  const auto t0 = Clock::now();
+  while (events.Count(AVL_EVENT_FRAME_READY) < 3 && ElapsedMs(t0) < 60000) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GE(events.Count(AVL_EVENT_FRAME_READY), 3);
+  const auto t_pause = Clock::now();
+  service.server->Pause();
+  // Far longer than the keepalive needs: a client without keepalive would still be waiting.
+  const avl_status status = avl_session_wait(session, 60000);
+  const long ms = ElapsedMs(t_pause);
+  service.server->Resume();
+  done = true;
+  pusher.join();
+  const std::string message = avl_test::SessionError(session);
+  const long budget = settings.keepalive_time_ms + settings.keepalive_timeout_ms;
+  std::printf("[ live ] server frozen (SIGSTOP) mid-session: %s after %ld ms (keepalive %d + %d ms): %s\n",
+              avl_status_string(status), ms, settings.keepalive_time_ms,
+              settings.keepalive_timeout_ms, message.c_str());
+  EXPECT_TRUE(status == AVL_ERR_UNAVAILABLE || status == AVL_ERR_DEADLINE_EXCEEDED) << message;
+  // Slack for a loaded 2-core machine (timer granularity, thread wake-ups), far below a hang.
+  EXPECT_LE(ms, budget + 3000) << "the session outlived its keepalive";
+  avl_session_release(&session);
+  avl_client_release(&client);
+  service.Stop();
+}
+
+// The whole-stream deadline bounds a session even while the connection is healthy.
+TEST_F(Live, StreamDeadlineEndsASessionThatRunsPastIt) {
+  avl_client_settings settings{};
+  settings.stream_deadline_ms = 1500;
+  avl_client* client = nullptr;
+  ASSERT_EQ(avl_client_create(service_->context, service_->server->target().c_str(), &settings,
+                              nullptr, kToken, &client),
+            AVL_OK);
+  avl_session* session = nullptr;
+  const avl_session_settings s = Settings(rate_, AVL_WIRE_JPEG, AVL_FRAME_MODE_FULL, 1);
+  ASSERT_EQ(avl_client_open_animate(client, service_->avatar_id.c_str(), &s, nullptr, nullptr,
+                                    &session),
+            AVL_OK);
+  ASSERT_EQ(avl_session_push_audio(session, audio_.data(), static_cast<size_t>(rate_) / 5 * 2),
+            AVL_OK);  // 200 ms, and no end: the session waits for more audio
+  const avl_status status = avl_session_wait(session, 30000);
+  const std::string message = avl_test::SessionError(session);
+  EXPECT_EQ(status, AVL_ERR_DEADLINE_EXCEEDED) << message;
+  EXPECT_NE(message.find("stream_deadline_ms"), std::string::npos) << message;
+  avl_session_release(&session);
+  avl_client_release(&client);
+}
+
 }  // namespace

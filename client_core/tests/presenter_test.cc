@@ -222,5 +222,70 @@ INSTANTIATE_TEST_SUITE_P(FastAndSlowClocks, ClockDrift,
                          ::testing::Combine(::testing::Values(FrameMode::kFull, FrameMode::kDelta),
                                             ::testing::Values(0.95, 1.0, 1.05)));
 
+// ------------------------------------------------------------------ playback policy
+
+PlaybackInput Input(int64_t buffered, int64_t played, int64_t newest_end, bool over, int64_t now) {
+  PlaybackInput in;
+  in.audio_buffered_ms = buffered;
+  in.audio_played_ms = played;
+  in.newest_frame_end_ms = newest_end;
+  in.stream_over = over;
+  in.now_ms = now;
+  return in;
+}
+
+TEST(PlaybackPolicy, StartsOnceVideoAndAudioCoverThePrerollAndStaysStarted) {
+  PlaybackPolicy policy;
+  policy.Configure(PlaybackSettings{300, 0});
+  EXPECT_FALSE(policy.Advise(Input(1000, -1, 280, false, 0), 5).start_playback) << "video short";
+  EXPECT_FALSE(policy.Advise(Input(200, -1, 400, false, 0), 5).start_playback) << "audio short";
+  EXPECT_TRUE(policy.Advise(Input(300, -1, 320, false, 0), 5).start_playback);
+  EXPECT_TRUE(policy.Advise(Input(300, 10, 0, false, 0), 5).start_playback) << "latched";
+}
+
+TEST(PlaybackPolicy, ALineShorterThanThePrerollStartsWhenTheStreamIsOver) {
+  PlaybackPolicy policy;
+  policy.Configure(PlaybackSettings{300, 0});
+  EXPECT_FALSE(policy.Advise(Input(120, -1, 120, false, 0), 3).start_playback);
+  EXPECT_TRUE(policy.Advise(Input(120, -1, 120, true, 0), 3).start_playback);
+}
+
+TEST(PlaybackPolicy, OutputLatencyShiftsTheHeardPositionBackByItsLength) {
+  PlaybackPolicy policy;
+  policy.Configure(PlaybackSettings{300, 120});
+  EXPECT_EQ(policy.HeardMs(Input(5000, -1, 0, false, 0)), -1);
+  EXPECT_EQ(policy.HeardMs(Input(5000, 100, 0, false, 0)), -1) << "nothing heard yet";
+  EXPECT_EQ(policy.HeardMs(Input(5000, 1000, 0, false, 0)), 880);
+  // 120 ms at 25 fps is 3 frames: frame 25 (pts 1000) shows only when 1120 ms were played.
+  FrameSequence seq(8, 6, 40, 7);
+  Presenter presenter(8, 6, WireFormat::kRgba8, FrameMode::kFull);
+  JitterBuffer buffer;
+  for (int k = 0; k < 40; ++k) buffer.Push(seq.Full(k, kFps));
+  PresentResult r;
+  ASSERT_TRUE(presenter.Present(&buffer, policy.HeardMs(Input(5000, 1000, 0, false, 0)), true, &r).ok());
+  EXPECT_EQ(r.frame_index, 22);
+  ASSERT_TRUE(presenter.Present(&buffer, policy.HeardMs(Input(5000, 1120, 0, false, 0)), true, &r).ok());
+  EXPECT_EQ(r.frame_index, 25);
+}
+
+TEST(PlaybackPolicy, FinishesOnlyAfterTheLastAudioWasHeardAndEveryFrameShown) {
+  PlaybackPolicy policy;
+  policy.Configure(PlaybackSettings{300, 100});
+  ASSERT_TRUE(policy.Advise(Input(2000, 0, 2000, true, 0), 50).start_playback);
+  EXPECT_FALSE(policy.Advise(Input(2000, 1990, 2000, true, 1990), 1).finished) << "still playing";
+  // The player has consumed everything at t=2000; the tail is heard over the next 100 ms and the
+  // position follows the steady clock to the end of the audio.
+  EXPECT_EQ(policy.HeardMs(Input(2000, 2000, 2000, true, 2000)), 1900);
+  EXPECT_EQ(policy.HeardMs(Input(2000, 2000, 2000, true, 2060)), 1960);
+  EXPECT_FALSE(policy.Advise(Input(2000, 2000, 2000, true, 2060), 0).finished) << "tail not heard";
+  EXPECT_FALSE(policy.Advise(Input(2000, 2000, 2000, false, 2200), 0).finished) << "frames may come";
+  EXPECT_FALSE(policy.Advise(Input(2000, 2000, 2000, true, 2200), 1).finished) << "a frame left";
+  const PlaybackAdvice done = policy.Advise(Input(2000, 2000, 2000, true, 2200), 0);
+  EXPECT_TRUE(done.finished);
+  EXPECT_EQ(done.heard_ms, 2000);
+  // More audio handed over (a streamed voice) means it is not over after all.
+  EXPECT_FALSE(policy.Advise(Input(2400, 2000, 2400, true, 2300), 0).finished);
+}
+
 }  // namespace
 }  // namespace avl

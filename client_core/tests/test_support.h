@@ -44,6 +44,10 @@ class ServerProcess {
   bool Start(std::string* error);
   void Kill();
   void Stop();
+  // SIGSTOP / SIGCONT: the process freezes with its sockets open (no FIN, no RST), as a host
+  // whose network vanished looks to the client.
+  void Pause();
+  void Resume();
   bool running() const { return pid_ > 0; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string LogTail(size_t max_bytes = 4000) const;

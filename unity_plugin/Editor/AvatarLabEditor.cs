@@ -21,7 +21,7 @@ namespace AvatarLab.Editor
             GameObject quad = GameObject.CreatePrimitive(PrimitiveType.Quad);
             quad.name = "Talking Face";
             Object.DestroyImmediate(quad.GetComponent<Collider>());
-            var material = new Material(Shader.Find("Unlit/Texture")) { name = "AvatarLab Face" };
+            Material material = FaceMaterials.Create("AvatarLab Face"); // Built-in, URP or HDRP
             quad.GetComponent<Renderer>().sharedMaterial = material;
             quad.AddComponent<AvatarFace>();
             GameObjectUtility.SetParentAndAlign(quad, command.context as GameObject);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Copies a built native client core into Plugins/<platform>/ and writes its PluginImporter .meta
 # (platform and CPU), so Unity loads it. Binaries and their .meta stay out of git (build outputs).
-#   Tools~/stage_native.sh linux-x86_64 [<dir with libavatarlab_client.so>]   (default <repo>/build/client_core)
+# `make plugins` runs this for Linux (client_core/packaging/build_linux_x86_64.sh).
+#   Tools~/stage_native.sh linux-x86_64 [<dir with libavatarlab_client.so>]   (default <repo>/build/client_core;
+#                                        bundled dependencies in that dir are staged beside it)
 #   Tools~/stage_native.sh windows-x86_64 path/to/avatarlab_client.dll
 #   Tools~/stage_native.sh macos path/to/libavatarlab_client.dylib
 #   Tools~/stage_native.sh android-arm64 path/to/libavatarlab_client.so
@@ -21,7 +23,14 @@ case "$platform" in
 esac
 [ -f "$src" ] || { echo "$src not found: build client_core first (client_core/README.md)" >&2; exit 2; }
 mkdir -p "$here/$dest"
-cp -L "$src" "$here/$dest/"
-python3 "$here/Tools~/unity_meta.py" --plugin "$dest/$(basename "$src")" "$platform"
+files=("$src")
+if [ "$platform" = linux-x86_64 ]; then
+  # Dependencies bundled beside the library (a build without static dependencies) go along.
+  for dep in "$(dirname "$src")"/*.so.*; do [ -f "$dep" ] && files+=("$dep"); done
+fi
+for f in "${files[@]}"; do
+  cp -L "$f" "$here/$dest/"
+  python3 "$here/Tools~/unity_meta.py" --plugin "$dest/$(basename "$f")" "$platform"
+  echo "staged unity_plugin/$dest/$(basename "$f") (+ .meta)"
+done
 python3 "$here/Tools~/unity_meta.py"  # .meta for the new folders
-echo "staged $dest/$(basename "$src") (+ .meta)"

@@ -46,11 +46,14 @@ def importer(path: Path) -> str:
     if suffix == ".cs":
         return ("MonoImporter:\n  externalObjects: {}\n  serializedVersion: 2\n  defaultReferences: []\n"
                 "  executionOrder: 0\n  icon: {instanceID: 0}\n")
+    if suffix == ".shader":
+        return ("ShaderImporter:\n  externalObjects: {}\n  defaultTextures: []\n  nonModifiableTextures: []\n"
+                "  preprocessorOverride: 0\n")
     if suffix == ".asmdef":
         return "AssemblyDefinitionImporter:\n  externalObjects: {}\n"
     if path.name == "package.json":
         return "PackageManifestImporter:\n  externalObjects: {}\n"
-    if suffix in (".md", ".txt", ".json"):
+    if suffix in (".md", ".txt", ".json", ".xml"):
         return "TextScriptImporter:\n  externalObjects: {}\n"
     return "DefaultImporter:\n  externalObjects: {}\n"
 

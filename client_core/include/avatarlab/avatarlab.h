@@ -29,8 +29,11 @@
  *
  * API version: AVL_API_VERSION is checked by avl_context_create; a library accepts callers with
  * the same major version and a minor version less than or equal to its own. Later versions of
- * this header only add functions, enum values and status codes; existing ones keep their
- * meaning and layout.
+ * this header only add functions, enum values, status codes and struct fields at the end of a
+ * struct; a field added in minor version N is read only from callers whose context was created
+ * with minor >= N, so a caller built for an older header never has bytes read past its struct.
+ * 1.1 added: keepalive and stream deadline fields in avl_client_settings, the playback policy
+ * (avl_session_set_playback, avl_session_present_playback).
  */
 #ifndef AVATARLAB_AVATARLAB_H_
 #define AVATARLAB_AVATARLAB_H_
@@ -65,7 +68,7 @@ extern "C" {
 /* ------------------------------------------------------------------ version */
 
 #define AVL_API_VERSION_MAJOR 1
-#define AVL_API_VERSION_MINOR 0
+#define AVL_API_VERSION_MINOR 1
 #define AVL_API_VERSION_PATCH 0
 /* Pass this to avl_context_create. (major << 16) | (minor << 8) | patch. */
 #define AVL_API_VERSION \
@@ -165,7 +168,7 @@ typedef enum avl_transport {
   AVL_TRANSPORT_TLS = 1        /* system roots, or the PEM given to avl_client_create */
 } avl_transport;
 
-/* Connection settings; zero in any field means its default. 24 bytes, no padding. */
+/* Connection settings; zero in any field means its default. 40 bytes, no padding (24 in API 1.0). */
 typedef struct avl_client_settings {
   int32_t transport;                    /* avl_transport */
   int32_t connect_timeout_ms;           /* wait for the channel to connect; 0 = 5000 */
@@ -175,6 +178,20 @@ typedef struct avl_client_settings {
                                            UNAVAILABLE; 0 = 6, 1 = no retry */
   int32_t retry_initial_backoff_ms;     /* first wait between attempts; 0 = 250; then doubled */
   int32_t retry_max_backoff_ms;         /* cap on the wait; 0 = 4000 */
+  /* Since API 1.1 (ignored for a context created with minor 0). A connection that dies without a
+   * FIN (mobile network gone, server host frozen) would otherwise hang a session forever. */
+  int32_t keepalive_time_ms;            /* HTTP/2 PING this often while a session is open;
+                                           0 = 15000, -1 = off. The service accepts pings at
+                                           most every 5000 ms (faster ones get the connection
+                                           closed with ENHANCE_YOUR_CALM), so values below 5000
+                                           are raised to 5000. */
+  int32_t keepalive_timeout_ms;         /* a PING unanswered this long closes the connection;
+                                           its sessions fail with AVL_ERR_UNAVAILABLE; 0 = 5000 */
+  int32_t stream_deadline_ms;           /* whole-stream deadline of one Animate/Speak session,
+                                           from its (re)open; past it the session fails with
+                                           AVL_ERR_DEADLINE_EXCEEDED. 0 = 1800000 (30 min),
+                                           -1 = none */
+  int32_t reserved;                     /* set 0 */
 } avl_client_settings;
 
 /* Creates a client for `target` ("host:port", or any gRPC target string such as
@@ -513,6 +530,52 @@ AVL_API avl_status AVL_CALL avl_session_copy_surface(const avl_session* session,
                                                      int32_t y, int32_t width, int32_t height,
                                                      uint8_t* dst, int32_t dst_stride,
                                                      size_t dst_size);
+
+/* ------------------------------------------------------------------ sessions: playback policy (API 1.1)
+ * The rules between an engine's audio player and the surface, kept here so every engine behaves
+ * the same and they are tested once: when to start the voice (preroll), which frame belongs to
+ * what the listener hears (output latency), and when a line is over (drain). An engine reports
+ * what its player has done; the session presents the right frame and advises. */
+
+/* Zero in a field means its default. 8 bytes, no padding. */
+typedef struct avl_playback_settings {
+  int32_t preroll_ms;        /* video received (newest frame's end), and audio handed to the
+                                player, before the voice starts, so frames are there in time;
+                                0 = 300 */
+  int32_t output_latency_ms; /* audio the player has consumed but the listener has not heard yet
+                                (mixer and device buffers; large on Android, ~40 ms elsewhere).
+                                Subtracted from audio_played_ms, so the mouth does not lead the
+                                voice. 0 = none; -1 is invalid */
+} avl_playback_settings;
+
+/* Sets the session's playback policy (any time; applies to the next present). NULL = defaults. */
+AVL_API avl_status AVL_CALL avl_session_set_playback(avl_session* session,
+                                                     const avl_playback_settings* settings);
+
+/* What the engine's audio player has done, in ms of the session's audio clock. 16 bytes. */
+typedef struct avl_playback_clock {
+  int64_t audio_buffered_ms; /* audio handed to the player so far (queued; Animate: pushed and
+                                queued for playback, Speak: read with avl_session_read_audio) */
+  int64_t audio_played_ms;   /* audio the player has consumed; -1 while it has not started */
+} avl_playback_clock;
+
+/* The session's advice after a present. 16 bytes, no padding. */
+typedef struct avl_playback_advice {
+  int32_t start_playback;    /* 1: the voice should be playing (preroll reached, or every frame has
+                                arrived); stays 1 once given */
+  int32_t finished;          /* 1: every frame has arrived and been shown and the last audio has
+                                been heard (output latency included): release the session */
+  int64_t heard_ms;          /* the position presented: audio_played_ms - output_latency_ms,
+                                -1 (base image) before anything was heard */
+} avl_playback_advice;
+
+/* avl_session_present at the heard position (audio_played_ms - output_latency_ms), then fills
+ * *out_advice. `clock` is required; `out_advice` and `out_info` may be NULL. Returns as
+ * avl_session_present. Presentation thread only. */
+AVL_API avl_status AVL_CALL avl_session_present_playback(avl_session* session,
+                                                         const avl_playback_clock* clock,
+                                                         avl_playback_advice* out_advice,
+                                                         avl_frame_info* out_info);
 
 /* Speak only: takes up to `max_samples` mono int16 samples of received speech audio, in order,
  * into `dst`; *out_samples receives the number taken (0 if none buffered yet). Any thread

@@ -38,7 +38,8 @@ namespace AvatarLab
         readonly object _gate = new object();
         readonly Queue<float> _samples = new Queue<float>();
         readonly List<long[]> _gaps = new List<long[]>(); // {clip sample where silence began, length}
-        readonly int _prebufferSamples;
+        readonly long _prebufferSamples;
+        bool _released;     // the playback policy said start
         long _clipServed;   // samples handed to the audio callback so far
         long _speechServed; // of those, speech samples
         long _received;
@@ -48,13 +49,29 @@ namespace AvatarLab
         public int SampleRateHz { get; private set; }
 
         // `prebufferMs`: speech held back before the voice starts, so frames are there in time
-        // (the core README suggests lookahead + 300 ms).
+        // (the core README suggests lookahead + 300 ms); negative: only Release() (the core's
+        // playback policy) or the end of the speech starts it.
         public SpeechBuffer(int sampleRateHz, int prebufferMs)
         {
             if (sampleRateHz <= 0) throw new ArgumentException("sample rate must be positive", "sampleRateHz");
             SampleRateHz = sampleRateHz;
-            _prebufferSamples = (int)((long)sampleRateHz * Math.Max(0, prebufferMs) / 1000);
+            _prebufferSamples = prebufferMs < 0 ? long.MaxValue : (long)sampleRateHz * prebufferMs / 1000;
         }
+
+        // Starts the voice with what is buffered (avl_playback_advice.start_playback).
+        public void Release() { lock (_gate) _released = true; }
+
+        // Mono float samples in [-1, 1] (a streamed voice).
+        public void Write(float[] pcm, int offset, int count)
+        {
+            lock (_gate)
+            {
+                for (int i = 0; i < count; i++) _samples.Enqueue(pcm[offset + i]);
+                _received += count;
+            }
+        }
+
+        public long ReceivedMs { get { return Pcm.SamplesToMs(ReceivedSamples, SampleRateHz); } }
 
         public void Write(short[] pcm, int count)
         {
@@ -77,7 +94,7 @@ namespace AvatarLab
         {
             lock (_gate)
             {
-                if (!_playing && (_samples.Count >= _prebufferSamples || _complete)) _playing = true;
+                if (!_playing && (_released || _samples.Count >= _prebufferSamples || _complete)) _playing = true;
                 int i = 0;
                 if (_playing)
                 {

@@ -23,6 +23,13 @@ namespace AvatarLab
         public int RetryMaxAttempts;
         public int RetryInitialBackoffMs;
         public int RetryMaxBackoffMs;
+        // A connection that dies silently (mobile network gone) is noticed by an unanswered
+        // HTTP/2 PING: every KeepaliveTimeMs (0 = 15000, at least 5000, -1 = off), unanswered for
+        // KeepaliveTimeoutMs (0 = 5000), it ends the session with Unavailable.
+        public int KeepaliveTimeMs;
+        public int KeepaliveTimeoutMs;
+        // Deadline of one session's stream (0 = 30 minutes, -1 = none): DeadlineExceeded past it.
+        public int StreamDeadlineMs;
     }
 
     // A copy of an avatar's metadata (the native handle is released right away).
@@ -113,6 +120,9 @@ namespace AvatarLab
                 retry_max_attempts = settings.RetryMaxAttempts,
                 retry_initial_backoff_ms = settings.RetryInitialBackoffMs,
                 retry_max_backoff_ms = settings.RetryMaxBackoffMs,
+                keepalive_time_ms = settings.KeepaliveTimeMs,
+                keepalive_timeout_ms = settings.KeepaliveTimeoutMs,
+                stream_deadline_ms = settings.StreamDeadlineMs,
             };
             string pem = string.IsNullOrEmpty(settings.TlsRootCertsPem) ? null : settings.TlsRootCertsPem;
             string token = string.IsNullOrEmpty(settings.BearerToken) ? null : settings.BearerToken;

@@ -62,9 +62,17 @@ namespace AvatarLab
             }
         }
 
-        // Created on first use. Throws AvatarLabException(VersionMismatch) when the native
-        // library's major version differs from these bindings', and DllNotFoundException when the
-        // library is missing from Plugins/ (see Documentation~/index.md).
+        // The one message for a missing or unloadable native library, wherever it is noticed.
+        public const string MissingLibraryMessage =
+            "native library avatarlab_client not found or not loadable for this platform. It belongs in the " +
+            "package's Plugins folder: Plugins/Linux/x86_64/libavatarlab_client.so, " +
+            "Plugins/Windows/x86_64/avatarlab_client.dll, Plugins/macOS/libavatarlab_client.dylib, " +
+            "Plugins/Android/arm64-v8a/libavatarlab_client.so or Plugins/iOS/libavatarlab_client.a. " +
+            "Build and stage it with `make plugins` (Linux) or client_core/packaging/ (see Plugins/README.md)";
+
+        // Created on first use. Throws AvatarLabException: VersionMismatch when the native
+        // library's major version differs from these bindings', Unavailable with
+        // MissingLibraryMessage when the library is missing from Plugins/.
         public static ContextHandle Context
         {
             get
@@ -73,8 +81,22 @@ namespace AvatarLab
                 {
                     if (_context != null && !_context.IsClosed) return _context;
                     ContextHandle ctx;
-                    int status = NativeMethods.avl_context_create(NativeMethods.ApiVersion, LogCallback,
+                    int status;
+                    try
+                    {
+                        status = NativeMethods.avl_context_create(NativeMethods.ApiVersion, LogCallback,
                                                                   IntPtr.Zero, (int)_level, out ctx);
+                    }
+                    catch (DllNotFoundException e)
+                    {
+                        throw new AvatarLabException(AvlStatus.Unavailable, MissingLibraryMessage + " (" + e.Message + ")");
+                    }
+                    catch (EntryPointNotFoundException e)
+                    {
+                        throw new AvatarLabException(AvlStatus.Unavailable,
+                            "native library avatarlab_client is older than these bindings (API " +
+                            VersionString(NativeMethods.ApiVersion) + "); restage it with `make plugins` (" + e.Message + ")");
+                    }
                     if (status < 0)
                     {
                         string message = "avl_context_create: bindings speak API " +

@@ -18,6 +18,9 @@ namespace AvatarLab
         volatile SurfacePresenter _presenter;
         volatile SpeechBuffer _speech;
         long _targetMs = -1;
+        long _bufferedMs, _playedMs = -1;
+        int _usePolicy;     // 1: the last request was RequestPlayback
+        volatile bool _startPlayback, _finished;
         bool _disposed;
 
         public FaceSession Session { get; private set; }
@@ -32,6 +35,59 @@ namespace AvatarLab
         // Audio to hold back before playback starts so the frames for it have arrived
         // (lookahead_ms of the model + a network margin; 300 ms per the core README).
         public int StartDelayMs { get { return Info.lookahead_ms + _extraDelayMs; } }
+
+        // The core's playback policy (avl_session_present_playback), read after RequestPlayback:
+        // start the voice now; the line is over (every frame shown, the last audio heard).
+        public bool StartPlayback { get { return _startPlayback; } }
+        public bool PlaybackFinished { get { return _finished; } }
+        public long HeardMs { get; private set; }
+
+        // Preroll (video and audio received before the voice starts; 0 = 300 ms) and output
+        // latency (audio consumed by the player but not yet heard; the chosen frame moves back by
+        // it). Any thread; applies to the next present.
+        public void SetPlayback(int prerollMs, int outputLatencyMs)
+        {
+            Session.SetPlayback(prerollMs, outputLatencyMs);
+        }
+
+        // ---------------------------------------------------------------- streamed voice (Animate)
+
+        // The voice pushed with PushVoice, played back by the engine from this buffer once the
+        // policy says start (Unity: a streamed AudioClip reading it). Created by StartVoice.
+        public SpeechBuffer Voice { get { return _speech; } }
+
+        // Any thread, once, before the first PushVoice: the rate the session was opened with.
+        public SpeechBuffer StartVoice(int sampleRateHz)
+        {
+            if (_speech == null) _speech = new SpeechBuffer(sampleRateHz, -1);
+            return _speech;
+        }
+
+        // Any thread (e.g. the audio thread of a tap): mono float samples to the service and to
+        // the voice buffer. Throws AvatarLabException when the session no longer takes audio.
+        public void PushVoice(float[] mono, int offset, int count)
+        {
+            SpeechBuffer voice = _speech;
+            if (voice == null) throw new InvalidOperationException("PushVoice before StartVoice");
+            Session.PushAudio(mono, offset, count);
+            voice.Write(mono, offset, count);
+        }
+
+        // As PushVoice; false instead of an exception once the session is over or disposed.
+        public bool TryPushVoice(float[] mono, int offset, int count)
+        {
+            try { PushVoice(mono, offset, count); return true; }
+            catch (AvatarLabException) { return false; }
+            catch (ObjectDisposedException) { return false; }
+        }
+
+        // No more voice: the service sends the remaining frames; the buffer plays out.
+        public void EndVoice()
+        {
+            SpeechBuffer voice = _speech;
+            if (voice != null) voice.MarkComplete();
+            Session.EndAudio();
+        }
 
         public FacePlayback(FaceSession session, PresentWorker worker, int extraDelayMs)
         {
@@ -80,6 +136,18 @@ namespace AvatarLab
         public void RequestPresent(long audioPositionMs)
         {
             System.Threading.Interlocked.Exchange(ref _targetMs, audioPositionMs);
+            System.Threading.Interlocked.Exchange(ref _usePolicy, 0);
+            if (_presenter != null) _worker.Request(this);
+        }
+
+        // Main thread: what the engine's player has done (ms of the session's audio clock: handed
+        // to it, and consumed by it, -1 before it started). The worker presents the frame for what
+        // is heard and updates StartPlayback / PlaybackFinished.
+        public void RequestPlayback(long audioBufferedMs, long audioPlayedMs)
+        {
+            System.Threading.Interlocked.Exchange(ref _bufferedMs, audioBufferedMs);
+            System.Threading.Interlocked.Exchange(ref _playedMs, audioPlayedMs);
+            System.Threading.Interlocked.Exchange(ref _usePolicy, 1);
             if (_presenter != null) _worker.Request(this);
         }
 
@@ -91,7 +159,24 @@ namespace AvatarLab
                 if (_disposed) return;
                 SurfacePresenter presenter = _presenter;
                 if (presenter == null) return;
-                presenter.Present(System.Threading.Interlocked.Read(ref _targetMs));
+                if (System.Threading.Interlocked.CompareExchange(ref _usePolicy, 0, 0) == 1)
+                {
+                    AvlPlaybackAdvice advice;
+                    AvlStatus status = presenter.PresentPlayback(System.Threading.Interlocked.Read(ref _bufferedMs),
+                                                                 System.Threading.Interlocked.Read(ref _playedMs), out advice);
+                    if (status >= AvlStatus.Ok)
+                    {
+                        HeardMs = advice.heard_ms;
+                        if (advice.start_playback != 0)
+                        {
+                            SpeechBuffer voice = _speech;
+                            if (voice != null) voice.Release();
+                            _startPlayback = true;
+                        }
+                        _finished = advice.finished != 0;
+                    }
+                }
+                else presenter.Present(System.Threading.Interlocked.Read(ref _targetMs));
                 PumpSpeech();
             }
         }
@@ -99,7 +184,7 @@ namespace AvatarLab
         void PumpSpeech()
         {
             SpeechBuffer speech = _speech;
-            if (speech == null) return;
+            if (speech == null || Session.SessionKind != FaceSession.Kind.Speak) return;
             bool terminal = Session.IsTerminal; // read first: all audio has arrived before the state turns terminal
             int got;
             while ((got = Session.ReadAudio(_pcm, _pcm.Length)) > 0) speech.Write(_pcm, got);

@@ -139,6 +139,23 @@ namespace AvatarLab
             return (AvlStatus)NativeMethods.avl_session_present(_h, audioPositionMs, out info);
         }
 
+        // Sets preroll and output latency (the core's playback policy; 0 preroll = 300 ms).
+        public void SetPlayback(int prerollMs, int outputLatencyMs)
+        {
+            var settings = new AvlPlaybackSettings { preroll_ms = prerollMs, output_latency_ms = outputLatencyMs };
+            AvatarLabException.Check(NativeMethods.avl_session_set_playback(_h, ref settings), "avl_session_set_playback");
+        }
+
+        // Presentation thread only. Presents the frame for what the listener hears now (the
+        // played position less the output latency) and says whether to start the voice and
+        // whether the line is over.
+        public AvlStatus PresentPlayback(long audioBufferedMs, long audioPlayedMs, out AvlPlaybackAdvice advice,
+                                         out AvlFrameInfo info)
+        {
+            var clock = new AvlPlaybackClock { audio_buffered_ms = audioBufferedMs, audio_played_ms = audioPlayedMs };
+            return (AvlStatus)NativeMethods.avl_session_present_playback(_h, ref clock, out advice, out info);
+        }
+
         // Presentation thread only. Copies a rectangle of the RGBA surface to dst (rows dstStride apart).
         public void CopySurface(int x, int y, int width, int height, IntPtr dst, int dstStride, long dstSize)
         {

@@ -1,5 +1,5 @@
 // Every P/Invoke declaration of the package, one per function of
-// client_core/include/avatarlab/avatarlab.h (API 1.0, 40 functions), in header order.
+// client_core/include/avatarlab/avatarlab.h (API 1.1, 42 functions), in header order.
 // Plain C#: no UnityEngine here, so the bindings are tested with Mono outside Unity.
 //
 // Marshalling choices, so the same file works on Mono, IL2CPP and .NET:
@@ -25,7 +25,7 @@ namespace AvatarLab.Native
         const CallingConvention Cdecl = CallingConvention.Cdecl;
 
         public const int ApiVersionMajor = 1;
-        public const int ApiVersionMinor = 0;
+        public const int ApiVersionMinor = 1;
         public const int ApiVersionPatch = 0;
         public const uint ApiVersion = (ApiVersionMajor << 16) | (ApiVersionMinor << 8) | ApiVersionPatch;
 
@@ -171,6 +171,14 @@ namespace AvatarLab.Native
         public static extern int avl_session_copy_surface(SessionHandle session, int x, int y, int width,
                                                           int height, IntPtr dst, int dstStride, UIntPtr dstSize);
 
+        // ---------------------------------------------------------------- sessions: playback policy (API 1.1)
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern int avl_session_set_playback(SessionHandle session, ref AvlPlaybackSettings settings);
+
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern int avl_session_present_playback(SessionHandle session, ref AvlPlaybackClock clock,
+                                                              out AvlPlaybackAdvice advice, out AvlFrameInfo info);
+
         [DllImport(Library, CallingConvention = Cdecl)]
         public static extern int avl_session_read_audio(SessionHandle session, short[] dst, int maxSamples,
                                                         out int samples);
@@ -179,7 +187,7 @@ namespace AvatarLab.Native
     // ---------------------------------------------------------------- blittable structs (sizes from the header)
 
     [StructLayout(LayoutKind.Sequential)]
-    public struct AvlClientSettings // 24 bytes
+    public struct AvlClientSettings // 40 bytes
     {
         public int transport;
         public int connect_timeout_ms;
@@ -187,6 +195,32 @@ namespace AvatarLab.Native
         public int retry_max_attempts;
         public int retry_initial_backoff_ms;
         public int retry_max_backoff_ms;
+        public int keepalive_time_ms;     // API 1.1
+        public int keepalive_timeout_ms;
+        public int stream_deadline_ms;
+        public int reserved;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct AvlPlaybackSettings // 8 bytes
+    {
+        public int preroll_ms;
+        public int output_latency_ms;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct AvlPlaybackClock // 16 bytes
+    {
+        public long audio_buffered_ms;
+        public long audio_played_ms;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct AvlPlaybackAdvice // 16 bytes
+    {
+        public int start_playback;
+        public int finished;
+        public long heard_ms;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -282,6 +316,16 @@ namespace AvatarLab.Native
         public int frames_buffered;
         public int starved;
     }
+}
+
+namespace AvatarLab.Native
+{
+    // IL2CPP's linker strips code only reflection or the marshaller reaches (SafeHandle
+    // constructors, P/Invoke structs). UnityLinker honours any attribute named PreserveAttribute,
+    // so this one keeps Runtime/Core free of UnityEngine (link.xml keeps the whole assembly too).
+    [AttributeUsage(AttributeTargets.Class | AttributeTargets.Struct | AttributeTargets.Method |
+                    AttributeTargets.Constructor | AttributeTargets.Field, Inherited = false)]
+    public sealed class PreserveAttribute : Attribute { }
 }
 
 #if !UNITY_5_3_OR_NEWER

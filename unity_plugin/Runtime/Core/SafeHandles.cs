@@ -39,31 +39,31 @@ namespace AvatarLab.Native
 
     public sealed class ContextHandle : AvlHandle
     {
-        public ContextHandle() { }
+        [Preserve] public ContextHandle() { } // created only by the marshaller
         protected override void Release(ref IntPtr h) { NativeMethods.avl_context_release(ref h); }
     }
 
     public sealed class ClientHandle : AvlHandle
     {
-        public ClientHandle() { }
+        [Preserve] public ClientHandle() { } // created only by the marshaller
         protected override void Release(ref IntPtr h) { NativeMethods.avl_client_release(ref h); }
     }
 
     public sealed class AvatarHandle : AvlHandle
     {
-        public AvatarHandle() { }
+        [Preserve] public AvatarHandle() { } // created only by the marshaller
         protected override void Release(ref IntPtr h) { NativeMethods.avl_avatar_release(ref h); }
     }
 
     public sealed class AvatarListHandle : AvlHandle
     {
-        public AvatarListHandle() { }
+        [Preserve] public AvatarListHandle() { } // created only by the marshaller
         protected override void Release(ref IntPtr h) { NativeMethods.avl_avatar_list_release(ref h); }
     }
 
     public sealed class SessionHandle : AvlHandle
     {
-        public SessionHandle() { }
+        [Preserve] public SessionHandle() { } // created only by the marshaller
         // Cancels, joins the session's threads (milliseconds) and frees the surface.
         protected override void Release(ref IntPtr h) { NativeMethods.avl_session_release(ref h); }
     }

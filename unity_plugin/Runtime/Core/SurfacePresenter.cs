@@ -69,6 +69,8 @@ namespace AvatarLab
         readonly object _nativeLock = new object(); // present vs dispose
         readonly object _mirrorLock = new object(); // worker writes vs main-thread upload
         GCHandle _pin;
+        byte[] _scratch = new byte[0]; // one native copy of the dirty rect, top-down
+        GCHandle _scratchPin;
         byte[] _neutral;
         PixelRect _pending;
         bool _disposed;
@@ -99,43 +101,89 @@ namespace AvatarLab
         {
             lock (_nativeLock)
             {
-                if (_disposed || _session.IsDisposed) return AvlStatus.BadState;
-                if (_neutral == null)
-                {
-                    CopyFromNative(0, 0, Width, Height);
-                    lock (_mirrorLock)
-                    {
-                        _neutral = (byte[])Mirror.Clone();
-                        _pending = new PixelRect(0, 0, Width, Height);
-                    }
-                }
+                if (!Prepare()) return AvlStatus.BadState;
                 AvlFrameInfo info;
-                AvlStatus status = _session.Present(audioPositionMs, out info);
-                LastStatus = status;
-                if (status == AvlStatus.Ok || status == AvlStatus.NoNewFrame)
-                {
-                    LastFrame = info;
-                    if (info.starved != 0) StarvedPresents++;
-                }
-                if (status == AvlStatus.Ok && info.dirty_width > 0 && info.dirty_height > 0)
-                    CopyFromNative(info.dirty_x, info.dirty_y, info.dirty_width, info.dirty_height);
-                return status;
+                return Finish(_session.Present(audioPositionMs, out info), info);
             }
         }
 
-        // Surface rect (top-down) -> Mirror (bottom-up), one row per native copy.
+        // As Present, at the heard position of the player's clock (the core's playback policy).
+        public AvlStatus PresentPlayback(long audioBufferedMs, long audioPlayedMs, out AvlPlaybackAdvice advice)
+        {
+            lock (_nativeLock)
+            {
+                advice = default(AvlPlaybackAdvice);
+                if (!Prepare()) return AvlStatus.BadState;
+                AvlFrameInfo info;
+                return Finish(_session.PresentPlayback(audioBufferedMs, audioPlayedMs, out advice, out info), info);
+            }
+        }
+
+        bool Prepare()
+        {
+            if (_disposed || _session.IsDisposed) return false;
+            if (_neutral == null)
+            {
+                CopyFromNative(0, 0, Width, Height);
+                lock (_mirrorLock)
+                {
+                    _neutral = (byte[])Mirror.Clone();
+                    _pending = new PixelRect(0, 0, Width, Height);
+                }
+            }
+            return true;
+        }
+
+        AvlStatus Finish(AvlStatus status, AvlFrameInfo info)
+        {
+            LastStatus = status;
+            if (status == AvlStatus.Ok || status == AvlStatus.NoNewFrame)
+            {
+                LastFrame = info;
+                if (info.starved != 0) StarvedPresents++;
+            }
+            if (status == AvlStatus.Ok && info.dirty_width > 0 && info.dirty_height > 0)
+                CopyFromNative(info.dirty_x, info.dirty_y, info.dirty_width, info.dirty_height);
+            return status;
+        }
+
+        // Surface rect (top-down) -> Mirror (bottom-up): ONE native copy of the rectangle, then
+        // the rows are flipped in managed memory (a P/Invoke per row cost more than the pixels).
         void CopyFromNative(int x, int y, int w, int h)
+        {
+            int rowBytes = w * 4;
+            if (_scratch.Length < rowBytes * h)
+            {
+                if (_scratchPin.IsAllocated) _scratchPin.Free();
+                _scratch = new byte[Width * Height * 4];
+                _scratchPin = GCHandle.Alloc(_scratch, GCHandleType.Pinned);
+            }
+            _session.CopySurface(x, y, w, h, _scratchPin.AddrOfPinnedObject(), rowBytes, _scratch.Length);
+            lock (_mirrorLock)
+            {
+                int stride = Width * 4;
+                for (int r = 0; r < h; r++)
+                    Buffer.BlockCopy(_scratch, r * rowBytes, Mirror, (Height - 1 - (y + r)) * stride + x * 4, rowBytes);
+                _pending = _pending.Union(new PixelRect(x, Height - y - h, w, h));
+            }
+        }
+
+        // Address of the pinned Mirror (Width*Height*4 bytes, bottom-up RGBA), e.g. for
+        // Texture2D.LoadRawTextureData. Valid until Dispose; read it under Upload's rules (main thread).
+        public IntPtr MirrorAddress { get { return _pin.IsAllocated ? _pin.AddrOfPinnedObject() : IntPtr.Zero; } }
+
+        // Main thread: takes the whole pending rectangle at once (for an upload of the whole
+        // mirror); false when nothing is pending or the budget does not cover the mirror.
+        public bool TakeAll(UploadBudget budget)
         {
             lock (_mirrorLock)
             {
-                long baseAddr = _pin.AddrOfPinnedObject().ToInt64();
-                int stride = Width * 4;
-                for (int row = y; row < y + h; row++)
-                {
-                    long at = ((long)(Height - 1 - row) * Width + x) * 4;
-                    _session.CopySurface(x, row, w, 1, new IntPtr(baseAddr + at), stride, w * 4);
-                }
-                _pending = _pending.Union(new PixelRect(x, Height - y - h, w, h));
+                if (_pending.IsEmpty) return false;
+                int bytes = Mirror.Length;
+                int granted = budget.Take(bytes);
+                if (granted < bytes) { budget.GiveBack(granted); return false; }
+                _pending = new PixelRect();
+                return true;
             }
         }
 
@@ -194,6 +242,7 @@ namespace AvatarLab
                 if (_disposed) return;
                 _disposed = true;
                 lock (_mirrorLock) { if (_pin.IsAllocated) _pin.Free(); }
+                if (_scratchPin.IsAllocated) _scratchPin.Free();
             }
         }
     }

@@ -10,7 +10,7 @@ namespace AvatarLab.Unity
     // speech audio is handed to Unity's audio thread through a SpeechBuffer.
     public sealed partial class AvatarFace
     {
-        enum Mode { None, Speak, Clip, Microphone }
+        enum Mode { None, Speak, Clip, Microphone, Stream }
 
         FacePlayback _playback;
         SurfacePresenter _presenter; // kept after a session ends until its last rows are uploaded
@@ -19,12 +19,12 @@ namespace AvatarLab.Unity
         Texture2D _texture;
         readonly TextureWriter _writer = new TextureWriter();
         AudioClip _speechClip;
-        float _startedAt;
         bool _audioStarted;
         string _micDevice;
         AudioClip _micClip;
         int _micRate;
         float _micStoppedAt;
+        int _streamRate;
         MicrophoneCursor _micCursor;
         readonly int[] _segOffsets = new int[2], _segCounts = new int[2];
 
@@ -85,6 +85,42 @@ namespace AvatarLab.Unity
             TryEndAudio(_playback.Session);
         }
 
+        // Streams a voice as it arrives (a studio's TTS, an LLM voice): mono samples in [-1, 1] at
+        // `sampleRate` (the same rate for the whole line). The first push opens a session; the
+        // face plays the voice through its AudioSource once the preroll has arrived, with the
+        // mouth on it. Call EndAudio after the last chunk. Main thread.
+        public void PushAudio(float[] samples, int sampleRate)
+        {
+            if (samples == null) { Fail("PushAudio: samples is null"); return; }
+            FacePlayback playback = _mode == Mode.Stream && _streamRate == sampleRate ? _playback : BeginVoiceStream(sampleRate);
+            if (playback == null) return;
+            try { playback.PushVoice(samples, 0, samples.Length); }
+            catch (AvatarLabException e) { Finish(e.Message, true); }
+        }
+
+        // No more audio for the streamed line: the face finishes it, then onEnded.
+        public void EndAudio()
+        {
+            if (_mode != Mode.Stream || _playback == null) return;
+            try { _playback.EndVoice(); }
+            catch (AvatarLabException e) { Debug.LogWarning("[AvatarLab] " + e.Message); }
+        }
+
+        // Opens a streamed-voice session at `sampleRate` (mono) and returns the playback that
+        // takes the samples from any thread (AvatarFaceAudioTap pushes from the audio thread);
+        // null if it could not open (onError says why). Main thread.
+        public FacePlayback BeginVoiceStream(int sampleRate)
+        {
+            if (sampleRate < 8000 || sampleRate > 192000) { Fail("PushAudio: sample rate " + sampleRate + " Hz is outside 8000..192000"); return null; }
+            if (!Begin(Mode.Stream, () => Client.Connection.OpenAnimate(avatarId, options, sampleRate, 1))) return null;
+            _streamRate = sampleRate;
+            SpeechBuffer voice = _playback.StartVoice(sampleRate);
+            _speechClip = AudioClip.Create("AvatarLab voice", sampleRate * 600, 1, sampleRate, true, voice.Read);
+            _audio.clip = _speechClip;
+            _audio.loop = false;
+            return _playback;
+        }
+
         // Stops at once (no ended event) and shows the neutral face.
         public void Stop() { Finish(null, false); }
 
@@ -120,12 +156,9 @@ namespace AvatarLab.Unity
             FaceSession session;
             try { session = open(); }
             catch (AvatarLabException e) { Fail(e.Message); return false; }
-            catch (DllNotFoundException e)
-            {
-                Fail("native library avatarlab_client not found for this platform (see the package's Plugins/README.md): " + e.Message);
-                return false;
-            }
+            catch (DllNotFoundException e) { Fail(AvatarLabRuntime.MissingLibraryMessage + " (" + e.Message + ")"); return false; }
             _playback = new FacePlayback(session, Client.Worker, extraStartDelayMs);
+            _playback.SetPlayback(extraStartDelayMs, OutputLatencyMs());
             _mode = mode;
             _audioStarted = false;
             return true;
@@ -140,12 +173,14 @@ namespace AvatarLab.Unity
             }
             if (!_playback.Started) return;
             if (_mode == Mode.Microphone) PumpMicrophone();
-            if (_mode == Mode.Clip && !_audioStarted && Time.unscaledTime - _startedAt >= _playback.StartDelayMs / 1000f)
+            // Clip and streamed voice: the core's playback policy says when to start.
+            if ((_mode == Mode.Clip || _mode == Mode.Stream) && !_audioStarted && _playback.StartPlayback)
             {
                 _audio.Play();
                 _audioStarted = true;
             }
-            _playback.RequestPresent(PositionMs());
+            if (_mode == Mode.Microphone) _playback.RequestPresent(PositionMs());
+            else _playback.RequestPlayback(BufferedMs(), PositionMs());
             if (Finished()) Finish(null, true);
         }
 
@@ -153,7 +188,6 @@ namespace AvatarLab.Unity
         {
             EnsureTexture(_playback.Info.width_px, _playback.Info.height_px);
             _presenter = _playback.Presenter;
-            _startedAt = Time.unscaledTime;
             if (_mode == Mode.Speak && _playback.Speech != null)
             {
                 SpeechBuffer speech = _playback.Speech;
@@ -169,15 +203,42 @@ namespace AvatarLab.Unity
             onStarted.Invoke();
         }
 
+        int OutputLatencyMs()
+        {
+            if (outputLatencyMs >= 0) return outputLatencyMs;
+            int length, count;
+            AudioSettings.GetDSPBufferSize(out length, out count);
+            int rate = AudioSettings.outputSampleRate;
+            return rate > 0 ? (int)((long)length * count * 1000 / rate) : 0;
+        }
+
+        // Audio handed to the player so far, on the session's clock.
+        long BufferedMs()
+        {
+            switch (_mode)
+            {
+                case Mode.Speak:
+                case Mode.Stream:
+                    return _playback.Speech != null ? _playback.Speech.ReceivedMs : 0;
+                case Mode.Clip:
+                    return _audio.clip != null ? Pcm.SamplesToMs(_audio.clip.samples, _audio.clip.frequency) : 0;
+                default:
+                    return 0;
+            }
+        }
+
         // The session's audio clock, read from what the AudioSource has played.
         long PositionMs()
         {
             switch (_mode)
             {
                 case Mode.Speak:
-                    return _playback.Speech != null ? _playback.Speech.SpeechPositionMs(_audio.timeSamples) : -1;
+                case Mode.Stream:
+                    return _playback.Speech != null && _audioStarted ? _playback.Speech.SpeechPositionMs(_audio.timeSamples) : -1;
                 case Mode.Clip:
-                    return _audioStarted ? Pcm.SamplesToMs(_audio.timeSamples, _audio.clip.frequency) : -1;
+                    if (!_audioStarted) return -1;
+                    // A clip that has played out reports timeSamples 0: count it as all played.
+                    return _audio.isPlaying ? Pcm.SamplesToMs(_audio.timeSamples, _audio.clip.frequency) : BufferedMs();
                 case Mode.Microphone:
                     // Nothing is played back: show the frame for the audio captured StartDelayMs ago;
                     // after StopMicrophone the clock runs on so the last frames are shown too.
@@ -195,10 +256,9 @@ namespace AvatarLab.Unity
             switch (_mode)
             {
                 case Mode.Speak:
-                    SpeechBuffer s = _playback.Speech;
-                    return s == null || (s.Drained && s.SpeechPosition(_audio.timeSamples) >= s.ReceivedSamples);
+                case Mode.Stream:
                 case Mode.Clip:
-                    return _audioStarted && !_audio.isPlaying;
+                    return _playback.PlaybackFinished; // every frame shown, the last audio heard
                 default:
                     return _playback.Presenter == null || _playback.Presenter.LastFrame.frames_buffered == 0;
             }
@@ -270,19 +330,30 @@ namespace AvatarLab.Unity
                 wrapMode = TextureWrapMode.Clamp,
                 filterMode = FilterMode.Bilinear,
             };
-            if (targetRenderer != null) targetRenderer.material.SetTexture(texturePropertyName, _texture);
+            if (targetRenderer != null) FaceMaterials.Assign(targetRenderer.material, _texture, texturePropertyName);
         }
 
         // Main thread: the pending rectangle of the mirror, within this frame's upload budget.
-        // Unity's Apply uploads the whole (small) texture to the GPU; the budget bounds the CPU
-        // copy and the frames a texture is touched in.
+        // A whole-face change is one LoadRawTextureData from the pinned mirror; a smaller one
+        // copies only the changed rows into the texture's CPU data (managed memcpy, no P/Invoke).
+        // Unity's Apply then uploads the (small) texture; the budget bounds the CPU copy.
         void Upload()
         {
             SurfacePresenter presenter = _presenter;
             if (presenter == null || _texture == null || presenter.Pending.IsEmpty) return;
             if (presenter.Width != _texture.width || presenter.Height != _texture.height) return;
-            _writer.Data = _texture.GetPixelData<byte>(0);
-            int written = presenter.Upload(Client.Budget, _writer);
+            int written;
+            PixelRect pending = presenter.Pending;
+            if (pending.Width * pending.Height * 2 > presenter.Width * presenter.Height && presenter.TakeAll(Client.Budget))
+            {
+                _texture.LoadRawTextureData(presenter.MirrorAddress, presenter.Mirror.Length);
+                written = presenter.Mirror.Length;
+            }
+            else
+            {
+                _writer.Data = _texture.GetPixelData<byte>(0);
+                written = presenter.Upload(Client.Budget, _writer);
+            }
             if (written > 0) _texture.Apply(false);
             if (_playback == null && presenter.Pending.IsEmpty) _presenter = null; // ended and drained
         }

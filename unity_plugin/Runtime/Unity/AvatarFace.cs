@@ -6,7 +6,8 @@ namespace AvatarLab.Unity
 {
     [Serializable] public sealed class AvatarFaceErrorEvent : UnityEvent<string> { }
 
-    // A talking face: Speak(text), Play(clip) or StartMicrophone(), shown on a texture that
+    // A talking face: Speak(text), Play(clip), PushAudio(samples, rate) for a streamed voice,
+    // an AvatarFaceAudioTap on any AudioSource, or StartMicrophone(); shown on a texture that
     // follows the voice. Serialized settings live here; behaviour in AvatarFace.Playback.cs.
     [RequireComponent(typeof(AudioSource))]
     [AddComponentMenu("AvatarLab/Avatar Face")]
@@ -22,10 +23,13 @@ namespace AvatarLab.Unity
 
         [Tooltip("Renderer whose material shows the face; empty: this GameObject's Renderer, if any")]
         public Renderer targetRenderer;
-        public string texturePropertyName = "_MainTex";
+        [Tooltip("Texture property to set; empty: material.mainTexture and the render pipeline's property (_MainTex, _BaseMap, _UnlitColorMap)")]
+        public string texturePropertyName = "";
 
-        [Tooltip("Network margin on top of the model's lookahead before the voice starts (ms)")]
+        [Tooltip("Video (and streamed voice) received before the voice starts, so frames are there in time (ms)")]
         public int extraStartDelayMs = 300;
+        [Tooltip("Audio Unity has mixed but the listener has not heard yet (ms); the frame shown moves back by it. -1: the DSP buffer (AudioSettings.GetDSPBufferSize); raise it on Android if the mouth leads the voice")]
+        public int outputLatencyMs = -1;
         [Tooltip("Length of the looping microphone buffer (s); must exceed one frame's worth of audio")]
         public int microphoneBufferSeconds = 1;
 

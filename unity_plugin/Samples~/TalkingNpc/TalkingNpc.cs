@@ -5,8 +5,8 @@ namespace AvatarLab.Samples
 {
     // Drop on an empty GameObject in any scene, paste an avatar id, press Play: it builds an NPC
     // (a quad with an unlit material, an AudioSource and an AvatarFace) that speaks `line`.
-    // Prefab equivalent: Quad + AvatarFace (+ AudioSource, added by RequireComponent), material
-    // "Unlit/Texture"; one AvatarLab Client in the scene with the service address.
+    // Prefab equivalent: TalkingNpc.prefab (Quad + AvatarFace + AudioSource, material with the
+    // "AvatarLab/Face Unlit" shader); one AvatarLab Client in the scene with the service address.
     public sealed class TalkingNpc : MonoBehaviour
     {
         public AvatarLabClient client;
@@ -22,7 +22,7 @@ namespace AvatarLab.Samples
             GameObject quad = GameObject.CreatePrimitive(PrimitiveType.Quad);
             quad.name = "NPC face";
             quad.transform.SetParent(transform, false);
-            quad.GetComponent<Renderer>().material = new Material(Shader.Find("Unlit/Texture"));
+            quad.GetComponent<Renderer>().material = FaceMaterials.Create("NPC face"); // Built-in, URP or HDRP
             _face = quad.AddComponent<AvatarFace>();
             _face.client = client;
             _face.avatarId = avatarId;

@@ -24,7 +24,10 @@ namespace AvatarLab.Tests
         [Test]
         public void StructLayoutsMatchTheHeaderSizes()
         {
-            Assert.AreEqual(24, Marshal.SizeOf(typeof(AvlClientSettings)));
+            Assert.AreEqual(40, Marshal.SizeOf(typeof(AvlClientSettings))); // 24 in API 1.0
+            Assert.AreEqual(8, Marshal.SizeOf(typeof(AvlPlaybackSettings)));
+            Assert.AreEqual(16, Marshal.SizeOf(typeof(AvlPlaybackClock)));
+            Assert.AreEqual(16, Marshal.SizeOf(typeof(AvlPlaybackAdvice)));
             Assert.AreEqual(40, Marshal.SizeOf(typeof(AvlServerInfo)));
             Assert.AreEqual(24, Marshal.SizeOf(typeof(AvlAvatarInfo)));
             Assert.AreEqual(56, Marshal.SizeOf(typeof(AvlSessionSettings)));

@@ -36,6 +36,12 @@ namespace UnityEngine.Events
     }
 }
 
+namespace UnityEngine.Rendering
+{
+    public abstract class RenderPipelineAsset : UnityEngine.Object { }
+    public static class GraphicsSettings { public static RenderPipelineAsset currentRenderPipeline { get { return null; } } }
+}
+
 namespace UnityEngine
 {
     public class Object
@@ -76,6 +82,7 @@ namespace UnityEngine
     {
         public Texture2D(int width, int height, TextureFormat textureFormat, bool mipChain, bool linear) { }
         public Unity.Collections.NativeArray<T> GetPixelData<T>(int mipLevel) where T : struct { return default(Unity.Collections.NativeArray<T>); }
+        public void LoadRawTextureData(IntPtr data, int size) { }
         public void Apply(bool updateMipmaps) { }
     }
     public enum TextureFormat { RGBA32 = 4 }
@@ -86,6 +93,8 @@ namespace UnityEngine
     {
         public Material(Shader shader) { }
         public void SetTexture(string name, Texture value) { }
+        public bool HasProperty(string name) { return false; }
+        public Texture mainTexture { get; set; }
     }
     public class Renderer : Component { public Material material { get; set; } public Material sharedMaterial { get; set; } }
     public class TextAsset : Object { public string text { get { return ""; } } }
@@ -127,6 +136,11 @@ namespace UnityEngine
         public static void LogError(object message) { }
         public static void LogError(object message, Object context) { }
         public static void LogException(Exception exception) { }
+    }
+    public static class AudioSettings
+    {
+        public static int outputSampleRate { get { return 48000; } }
+        public static void GetDSPBufferSize(out int bufferLength, out int numBuffers) { bufferLength = 1024; numBuffers = 4; }
     }
     public static class Time { public static float unscaledTime { get { return 0; } } }
     public static class Mathf { public static int Max(int a, int b) { return a > b ? a : b; } }

@@ -292,7 +292,7 @@ bool UAvatarLabFaceComponent::Speak(const FString& Text)
 		ReportError(AVL_ERR_INVALID_ARGUMENT, TEXT("Speak: the text is empty."));
 		return false;
 	}
-	return BeginSession(EAvatarLabSessionKind::Speak, Text, nullptr, 0, 0);
+	return BeginSession(EAvatarLabSessionKind::Speak, Text, 0, 0);
 }
 
 bool UAvatarLabFaceComponent::PlayAudio(USoundWave* Sound)
@@ -319,17 +319,56 @@ bool UAvatarLabFaceComponent::PlayAudio(USoundWave* Sound)
 
 bool UAvatarLabFaceComponent::PlayAudioPCM(const TArray<uint8>& PcmS16, int32 SampleRateHz, int32 NumChannels)
 {
+	Stop();
+	return PushAudioPCM(PcmS16, SampleRateHz, NumChannels) && EndAudio();
+}
+
+bool UAvatarLabFaceComponent::PushAudioPCM(const TArray<uint8>& PcmS16, int32 SampleRateHz, int32 NumChannels)
+{
 	if (!AvatarLabGlue::IsValidPcm16(PcmS16.Num(), SampleRateHz, NumChannels))
 	{
 		ReportError(AVL_ERR_INVALID_ARGUMENT, FString::Printf(
-			TEXT("PlayAudioPCM: need int16 PCM in whole frames, 8000..192000 Hz, 1 or 2 channels; got %d bytes, %d Hz, %d channels."),
+			TEXT("PushAudioPCM: need int16 PCM in whole frames, 8000..192000 Hz, 1 or 2 channels; got %d bytes, %d Hz, %d channels."),
 			PcmS16.Num(), SampleRateHz, NumChannels));
 		return false;
 	}
-	return BeginSession(EAvatarLabSessionKind::Animate, FString(), &PcmS16, SampleRateHz, NumChannels);
+	// A new line, or a chunk in another format, opens a session; later chunks of the line join it.
+	const bool bSameLine = Session && Kind == EAvatarLabSessionKind::Animate && !bAudioEnded &&
+		AudioSampleRateHz == SampleRateHz && AudioChannels == NumChannels;
+	if (!bSameLine && !BeginSession(EAvatarLabSessionKind::Animate, FString(), SampleRateHz, NumChannels))
+	{
+		return false;
+	}
+	// The core keeps what is pushed before the stream is up and sends it in order; never blocks.
+	const avl_status Status = avl_session_push_audio(Session.get(), PcmS16.GetData(), static_cast<size_t>(PcmS16.Num()));
+	if (Status != AVL_OK)
+	{
+		Fail(Status, TEXT("Push audio: ") + FAvatarLabConnection::DescribeStatus(Status));
+		return false;
+	}
+	// Queued now, heard once the audio component plays (after the preroll).
+	SpeechWave->QueueAudio(PcmS16.GetData(), PcmS16.Num());
+	AudioBytesQueued += PcmS16.Num();
+	return true;
 }
 
-bool UAvatarLabFaceComponent::BeginSession(EAvatarLabSessionKind InKind, const FString& Text, const TArray<uint8>* Pcm, int32 SampleRateHz, int32 NumChannels)
+bool UAvatarLabFaceComponent::EndAudio()
+{
+	if (!Session || Kind != EAvatarLabSessionKind::Animate || bAudioEnded)
+	{
+		return false;
+	}
+	const avl_status Status = avl_session_end_audio(Session.get());
+	if (Status != AVL_OK)
+	{
+		Fail(Status, TEXT("End audio: ") + FAvatarLabConnection::DescribeStatus(Status));
+		return false;
+	}
+	bAudioEnded = true;
+	return true;
+}
+
+bool UAvatarLabFaceComponent::BeginSession(EAvatarLabSessionKind InKind, const FString& Text, int32 SampleRateHz, int32 NumChannels)
 {
 	FString Error;
 	if (!EnsureReady(Error))
@@ -375,21 +414,7 @@ bool UAvatarLabFaceComponent::BeginSession(EAvatarLabSessionKind InKind, const F
 
 	if (InKind == EAvatarLabSessionKind::Animate)
 	{
-		// The core keeps what is pushed before the stream is up and sends it in order.
-		Status = avl_session_push_audio(Session.get(), Pcm->GetData(), static_cast<size_t>(Pcm->Num()));
-		if (Status == AVL_OK)
-		{
-			Status = avl_session_end_audio(Session.get());
-		}
-		if (Status != AVL_OK)
-		{
-			Fail(Status, TEXT("Push audio: ") + FAvatarLabConnection::DescribeStatus(Status));
-			return false;
-		}
-		// Queued now, heard once the audio component plays (after the preroll).
-		CreateSpeechWave(SampleRateHz, NumChannels);
-		SpeechWave->QueueAudio(Pcm->GetData(), Pcm->Num());
-		AudioBytesQueued = Pcm->Num();
+		CreateSpeechWave(SampleRateHz, NumChannels); // PushAudioPCM queues the voice on it
 	}
 	return true;
 }
@@ -418,6 +443,7 @@ void UAvatarLabFaceComponent::ReleaseSession()
 	bServerEnded = false;
 	bPlaying = false;
 	bCoreAudioDrained = false;
+	bAudioEnded = false;
 	NewestFramePtsMs = -1;
 	DrainedAtSeconds = -1.0;
 	AudioSampleRateHz = 0;
@@ -637,7 +663,7 @@ void UAvatarLabFaceComponent::TickComponent(float DeltaTime, ELevelTick TickType
 
 	// Done when every frame has arrived and the mixer has taken all the audio, plus the part of its buffer
 	// still to be heard (stopping at once would clip the last syllable).
-	const bool bAllAudioQueued = Kind == EAvatarLabSessionKind::Animate || bCoreAudioDrained;
+	const bool bAllAudioQueued = Kind == EAvatarLabSessionKind::Animate ? bAudioEnded : bCoreAudioDrained;
 	if (bServerEnded && bAllAudioQueued && SpeechWave != nullptr && SpeechWave->GetAvailableAudioByteCount() == 0)
 	{
 		const double Now = FPlatformTime::Seconds();

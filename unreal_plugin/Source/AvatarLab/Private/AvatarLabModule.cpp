@@ -33,6 +33,12 @@ namespace
 void FAvatarLabModule::StartupModule()
 {
 	GClientCoreAvailable = false;
+#if !AVATARLAB_WITH_CLIENT_CORE
+	// Built against the stubs (AvatarLabClientCore.Build.cs found no library): say so once, clearly.
+	GLoadError = UTF8_TO_TCHAR(avl_last_error());
+	UE_LOG(LogAvatarLab, Error, TEXT("%s"), *GLoadError);
+	return;
+#endif
 	const FString Relative = ClientCoreRelativePath();
 	if (!Relative.IsEmpty())
 	{

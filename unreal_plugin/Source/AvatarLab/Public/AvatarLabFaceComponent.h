@@ -105,9 +105,20 @@ public:
 	UFUNCTION(BlueprintCallable, Category = "AvatarLab")
 	bool PlayAudio(USoundWave* Sound);
 
-	/** Animates the face to interleaved int16 little-endian PCM and plays it. */
+	/** Animates the face to interleaved int16 little-endian PCM and plays it (PushAudioPCM + EndAudio). */
 	UFUNCTION(BlueprintCallable, Category = "AvatarLab")
 	bool PlayAudioPCM(const TArray<uint8>& PcmS16, int32 SampleRateHz, int32 NumChannels);
+
+	/** Streams a voice as it arrives (your own TTS, an LLM voice stream): interleaved int16 little-endian PCM in
+	 *  whole frames, the same rate and channel count for the whole line. The first chunk opens a session; the voice
+	 *  starts once the preroll has arrived, with the mouth on it. Call EndAudio after the last chunk. Works in
+	 *  cooked builds. */
+	UFUNCTION(BlueprintCallable, Category = "AvatarLab")
+	bool PushAudioPCM(const TArray<uint8>& PcmS16, int32 SampleRateHz, int32 NumChannels);
+
+	/** No more audio for the line streamed with PushAudioPCM: the face finishes it, then OnSpeechEnded. */
+	UFUNCTION(BlueprintCallable, Category = "AvatarLab")
+	bool EndAudio();
 
 	/** Cancels the current session and stops the voice. The last frame stays on the texture. */
 	UFUNCTION(BlueprintCallable, Category = "AvatarLab")
@@ -149,7 +160,7 @@ protected:
 	virtual void EndPlay(const EEndPlayReason::Type EndPlayReason) override;
 
 private:
-	bool BeginSession(EAvatarLabSessionKind InKind, const FString& Text, const TArray<uint8>* Pcm, int32 SampleRateHz, int32 NumChannels);
+	bool BeginSession(EAvatarLabSessionKind InKind, const FString& Text, int32 SampleRateHz, int32 NumChannels);
 	void ReleaseSession();
 	void Fail(int32 Status, const FString& Message);        // ends the session, then reports
 	void ReportError(int32 Status, const FString& Message); // a rejected call: the running session goes on
@@ -185,6 +196,7 @@ private:
 	bool bServerEnded = false;   // every frame has arrived
 	bool bPlaying = false;       // the voice has started
 	bool bCoreAudioDrained = false; // Speak: every received sample has been queued for playback
+	bool bAudioEnded = false;       // Animate: EndAudio was called (no more PushAudioPCM for this line)
 	bool bRegisteringAvatar = false;
 	int64 NewestFramePtsMs = -1;
 	double DrainedAtSeconds = -1.0; // when the mixer took the last queued byte

@@ -1,0 +1,128 @@
+"""The warp renderer's parts on a real portrait: the 3D mesh and its canonical frame, the motion basis,
+the mesh warp (the person's own pixels, nothing outside the face changes), the mouth interior, and the
+detail metric that sees blur."""
+from __future__ import annotations
+
+import pathlib
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("mediapipe", reason="the warp renderer measures faces with mediapipe's face mesh")
+
+from avatar_service.evaluation import metrics  # noqa: E402
+from avatar_service.face.mesh import (CHIN, INNER_LOWER, INNER_UPPER, NOSE_TIP, STABLE, Similarity, fit_similarity,  # noqa: E402
+                                      mouth_opening)
+from avatar_service.face.motion import MotionBasis  # noqa: E402
+from avatar_service.face.warp import MeshWarp  # noqa: E402
+from avatar_service.runtime.warp_renderer import WarpFace, measure_mesh  # noqa: E402
+
+ASTRONAUT = pathlib.Path(__file__).resolve().parents[1] / "avatar_service" / "assets" / "astronaut.png"
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    """The bundled portrait's face window at 256 px, as an avatar texture."""
+    img = cv2.imread(str(ASTRONAUT))[..., ::-1]
+    face = img[10:202, 90:282]  # the astronaut's head
+    return np.ascontiguousarray(cv2.resize(face, (256, 256), interpolation=cv2.INTER_CUBIC))
+
+
+@pytest.fixture(scope="module")
+def mesh(portrait):
+    return measure_mesh(portrait)
+
+
+def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+    return rz @ rx @ ry
+
+
+def _jaw(mesh: np.ndarray, amount: float) -> np.ndarray:
+    """Drop everything below the upper inner lip by `amount` x the lip-to-chin distance, fading upwards."""
+    out = mesh.copy()
+    top, chin = mesh[INNER_UPPER, 1], mesh[CHIN, 1]
+    w = np.clip((mesh[:, 1] - top) / (chin - top), 0, 1)
+    w[INNER_UPPER] = 0
+    out[:, 1] += amount * (chin - top) * np.where(mesh[:, 1] > top, np.maximum(w, 0.35), 0)
+    return out
+
+
+def _pose(mesh: np.ndarray, rng) -> np.ndarray:
+    sim = Similarity(float(rng.uniform(0.8, 1.2)), _rotation(*rng.uniform(-0.25, 0.25, 3)), rng.uniform(-20, 20, 3))
+    return sim.apply(mesh)
+
+
+def test_similarity_fit_recovers_a_known_pose(mesh):
+    rng = np.random.default_rng(0)
+    moved = _pose(mesh, rng)
+    sim = fit_similarity(mesh, moved)
+    assert np.abs(sim.apply(mesh) - moved).max() < 1e-3
+    assert np.abs(sim.inverse().apply(moved) - mesh).max() < 1e-3
+
+
+def test_motion_basis_reads_jaw_motion_and_ignores_head_pose(mesh, tmp_path):
+    rng = np.random.default_rng(1)
+    clips = []
+    for _ in range(4):  # four "clips", each with its own head poses and jaw motion
+        amounts = rng.uniform(0, 0.3, 40)
+        clips.append(np.stack([_pose(_jaw(mesh, a), rng) for a in amounts]))
+    basis = MotionBasis.fit(clips, n_components=3)
+    assert NOSE_TIP not in basis.vertices and not set(STABLE) & set(basis.vertices)
+    assert CHIN in basis.vertices and INNER_LOWER in basis.vertices
+    # the same jaw under a different head pose reads the same; a different jaw reads differently
+    a = basis.coefficients(_pose(_jaw(mesh, 0.2), rng))
+    b = basis.coefficients(_pose(_jaw(mesh, 0.2), rng))
+    c = basis.coefficients(_pose(_jaw(mesh, 0.0), rng))
+    assert np.abs(a - b).max() < 0.05 * np.abs(a - c).max()
+    # moving a face by a measured change lands on the measured face (head pose kept)
+    target = basis.target_mesh(mesh, basis.coefficients(_jaw(mesh, 0.2)) - basis.coefficients(mesh))
+    iod = np.linalg.norm(mesh[33, :2] - mesh[263, :2])
+    assert np.abs(target[basis.vertices, :2] - _jaw(mesh, 0.2)[basis.vertices, :2]).max() < 0.02 * iod
+    # an open mouth's closed estimate is less open than it
+    assert basis.open_direction @ (basis.closed_coefficients(_jaw(mesh, 0.3)) - basis.coefficients(_jaw(mesh, 0.3))) < 0
+    basis.save_pretrained(tmp_path)
+    again = MotionBasis.from_pretrained(tmp_path)
+    assert np.array_equal(again.components, basis.components) and again.closed_opening == basis.closed_opening
+
+
+def test_mesh_warp_moves_the_mouth_and_nothing_outside_the_face(portrait, mesh):
+    moving = np.flatnonzero(mesh[:468, 1] > mesh[NOSE_TIP, 1])
+    warp = MeshWarp(portrait, mesh, moving)
+    assert np.array_equal(warp.warp(mesh).frame, portrait)  # the identity target changes no pixel
+    opened = _jaw(mesh, 0.25)
+    res = warp.warp(opened)
+    x, y, w, h = res.rect
+    outside = np.ones(portrait.shape[:2], bool)
+    outside[y:y + h, x:x + w] = False
+    assert np.array_equal(res.frame[outside], portrait[outside])  # background, hair, clothes: same pixels
+    # the face mesh sees the jaw dropped (mediapipe reports a chin's motion damped, to about half)
+    seen = measure_mesh(res.frame)
+    assert seen[CHIN, 1] - mesh[CHIN, 1] > 0.3 * (opened[CHIN, 1] - mesh[CHIN, 1]) > 1
+    assert mouth_opening(seen) > mouth_opening(mesh) + 0.03
+
+
+def test_warp_face_closes_and_opens_the_portraits_own_mouth(portrait, mesh):
+    rng = np.random.default_rng(3)
+    # the portrait smiles with its mouth open: its clips close it (negative jaw drop) as well as open it
+    clips = [np.stack([_pose(_jaw(mesh, a), rng) for a in rng.uniform(-0.4, 0.3, 40)]) for _ in range(4)]
+    basis = MotionBasis.fit(clips, n_components=2)
+    face = WarpFace(portrait, mesh, basis)
+    closed = measure_mesh(face.render(np.zeros(2)).frame)
+    along = np.sign(basis.open_direction[0])  # component 0 is the jaw: push it the opening way
+    opened = measure_mesh(face.render(np.array([3.0 * along, 0.0])).frame)
+    assert mouth_opening(closed) < mouth_opening(mesh) < mouth_opening(opened)
+
+
+def test_detail_sees_a_blurred_mouth(portrait, mesh):
+    frames = np.repeat(portrait[None], 3, 0)
+    meshes = np.repeat(mesh[None, :, :2], 3, 0)
+    blurred = frames.copy()
+    y0 = int(mesh[NOSE_TIP, 1])
+    blurred[:, y0:] = np.stack([cv2.GaussianBlur(f[y0:], (0, 0), 3) for f in frames])
+    assert metrics.detail(frames, frames, meshes) == pytest.approx(1.0)
+    assert metrics.detail(blurred, frames, meshes) < 0.8
