@@ -5,6 +5,7 @@ show while pocketsphinx hears it. Offline, whole clip at once, so it even sees t
 generous baseline for the streaming model to beat."""
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -33,7 +34,9 @@ def arpabet_to_ipa(phone: str) -> str:
     return ARPABET[p]
 
 
+@functools.lru_cache(maxsize=1)
 def _decoder():
+    """One allphone decoder per process (loading it takes a second; callers use it one at a time)."""
     import pocketsphinx
     from pocketsphinx import Decoder
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from avatar_service.face.mesh import INNER_LIP, OUTER_LIP, mouth_opening
 from avatar_service.face.motion import MotionBasis
 from avatar_service.model.features import WhisperConfig
-from avatar_service.model.motion import Head, MotionPredictor, MotionPredictorConfig
+from avatar_service.model.motion import Head, MotionPredictor, MotionPredictorConfig, loudness_gate
 from avatar_service.training.motion_heads import HeadConfig, fit_mlp, fit_ridge, projection, shift, sync_offsets
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class MotionTrainConfig:
     components: int = 12
     predictor: MotionPredictorConfig = MotionPredictorConfig()
     head: str = "mlp"  # "mlp" or "ridge" (the linear probe)
-    motion_head: HeadConfig = HeadConfig(hidden=64, epochs=20, seeds=3)
+    motion_head: HeadConfig = HeadConfig(hidden=64, epochs=8, batch=256, seeds=3)  # more epochs overfit the 48 clips
     ridge: float = 30.0  # the linear probe's per-sample penalty
     opening_weight: float = 1.0  # extra loss on the motion's mouth-opening direction
     align: bool = True  # realign training clips by their estimated audio/video offset
@@ -63,6 +63,7 @@ class ClipMotion:
     coeffs: np.ndarray  # (T, K) absolute, NaN rows where no face
     closed: np.ndarray  # (K,) the person's closed mouth (mean of the least open frames)
     opening: np.ndarray  # (T,) inner-lip opening / inter-ocular distance
+    audio: np.ndarray | None = None  # 16 kHz
     states: np.ndarray | None = None  # (S, D) encoder states of the clip's audio
     sped: dict[float, np.ndarray] = dataclasses.field(default_factory=dict)  # speed -> states of the sped-up audio
     windows: np.ndarray | None = None  # (T, 1, D, M) encoder-state windows (only while needed)
@@ -103,6 +104,35 @@ def _key(*parts) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def _per_clip_cache(path: pathlib.Path, clips: list[ClipMotion], compute, desc: str) -> dict[str, np.ndarray]:
+    """{clip id: array} kept in one npz: loaded, completed with `compute(clip)` for the missing clips
+    (with progress), written back atomically."""
+    cached = {}
+    if path.exists():
+        with np.load(path) as z:
+            cached = {k: z[k] for k in z.files}
+    todo = [c for c in clips if c.id not in cached]
+    for c in tqdm(todo, desc=desc, unit="clip"):
+        cached[c.id] = compute(c)
+    if todo:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **cached)
+        os.replace(tmp, path)
+    return cached
+
+
+def _dataset(dataset: str) -> tuple[pathlib.Path, str, dict]:
+    root = pathlib.Path(dataset)
+    text = (root / "manifest.json").read_text()
+    return root, text, {c["id"]: c for c in json.loads(text)["clips"]}
+
+
+def _audio(root: pathlib.Path, entry: dict) -> np.ndarray:
+    with np.load(root / entry["path"]) as z:
+        return z["audio"]
+
+
 def speed_up(audio: np.ndarray, speed: float) -> np.ndarray:
     """The audio played `speed` times as fast (pitch moves with it, as a shorter vocal tract would)."""
     from fractions import Fraction
@@ -119,27 +149,17 @@ def add_states(dataset: str, clips: list[ClipMotion], features: WhisperConfig, c
     (cached: they cost most of a fresh run)."""
     from avatar_service.model.whisper import WhisperFeatures
 
-    root = pathlib.Path(dataset)
-    manifest_text = (root / "manifest.json").read_text()
-    manifest = {c["id"]: c for c in json.loads(manifest_text)["clips"]}
+    root, manifest_text, manifest = _dataset(dataset)
+    for c in clips:
+        c.audio = _audio(root, manifest[c.id])
     for speed in (1.0,) + tuple(speeds):
         path = cache_root(cache_dir) / f"states-{root.name}-{_key(manifest_text, dataclasses.asdict(features), speed)}.npz"
         wanted = clips if speed == 1.0 else [c for c in clips if c.split == "train"]
-        cached = {}
-        if path.exists():
-            with np.load(path) as z:
-                cached = {k: z[k] for k in z.files}
-        todo = [c for c in wanted if c.id not in cached]
-        if todo:
-            feat = WhisperFeatures.shared(features, 16000, "cpu")
-            for c in tqdm(todo, desc="audio features" + (f" at {speed:g}x" if speed != 1.0 else ""), unit="clip"):
-                with np.load(root / manifest[c.id]["path"]) as z:
-                    audio = z["audio"]
-                cached[c.id] = feat.all(audio if speed == 1.0 else speed_up(audio, speed))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, **cached)
-            os.replace(tmp, path)
+        def encode(c: ClipMotion, speed: float = speed) -> np.ndarray:
+            audio = c.audio if speed == 1.0 else speed_up(c.audio, speed)
+            return WhisperFeatures.shared(features, 16000, "cpu").all(audio)
+
+        cached = _per_clip_cache(path, wanted, encode, "audio features" + (f" at {speed:g}x" if speed != 1.0 else ""))
         for c in wanted:
             if speed == 1.0:
                 c.states = cached[c.id]
@@ -209,15 +229,18 @@ def score(basis: MotionBasis, predictor: MotionPredictor, clips: list[ClipMotion
           features: dict[str, np.ndarray] | None = None, head=None) -> dict:
     """Held-out scores per clip, of the predicted geometry put on the clip's own first face: opening r
     against the measured opening, and lip distance (`lip_distance`) to the measured lips against the
-    still first face's. `features`/`head` score another head on the same (standardised) features."""
+    still first face's. Motion is gated by loudness as served. `features`/`head` score another head on
+    the same (standardised) features."""
     out = {}
     for c in clips:
         ok = np.isfinite(c.opening)
         ref = int(np.flatnonzero(ok)[0])
         pred = head(features[c.id]) if head is not None else predictor.predict(c.windows)
+        pred = pred * loudness_gate(c.audio, 0, len(pred), 25.0)[:, None]
         moved = predicted_meshes(basis, c, pred, ref)
         opening = np.array([mouth_opening(m) for m in moved])
-        r = float(np.corrcoef(opening[ok], c.opening[ok])[0, 1]) if np.std(c.opening[ok]) > 0 else float("nan")
+        moving = np.std(c.opening[ok]) > 0 and np.std(opening[ok]) > 1e-6
+        r = float(np.corrcoef(opening[ok], c.opening[ok])[0, 1]) if moving else float("nan")
         lmd = lip_distance(basis, moved[ok], c.mesh[ok])
         still = lip_distance(basis, np.repeat(c.mesh[ref][None], ok.sum(), 0), c.mesh[ok])
         out[c.id] = {"opening_r": r, "lip_distance": lmd, "still_lip_distance": still, "frames": int(ok.sum())}
@@ -288,22 +311,9 @@ def phone_baseline_scores(dataset: str, basis: MotionBasis, predictor: MotionPre
     training targets, scored like the model."""
     from avatar_service.evaluation.phone_baseline import PhoneBaseline, _decoder, clip_visemes
 
-    root = pathlib.Path(dataset)
-    manifest_text = (root / "manifest.json").read_text()
-    manifest = {c["id"]: c for c in json.loads(manifest_text)["clips"]}
-    path = cache_root(cache_dir) / f"phones-{root.name}-{_key(manifest_text)}.npz"
-    labels = {}
-    if path.exists():
-        with np.load(path) as z:
-            labels = {k: z[k] for k in z.files}
-    todo = [c for c in clips if c.id not in labels]
-    if todo:
-        decoder = _decoder()
-        for c in tqdm(todo, desc="pocketsphinx phones", unit="clip"):
-            with np.load(root / manifest[c.id]["path"]) as z:
-                labels[c.id] = clip_visemes(z["audio"], len(c.mesh), 25.0, decoder)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **labels)
+    root, manifest_text, _ = _dataset(dataset)
+    labels = _per_clip_cache(cache_root(cache_dir) / f"phones-{root.name}-{_key(manifest_text)}.npz", clips,
+                             lambda c: clip_visemes(c.audio, len(c.mesh), 25.0, _decoder()), "pocketsphinx phones")
     base = PhoneBaseline.fit([labels[k] for k in targets], list(targets.values()))
     return score(basis, predictor, [c for c in clips if c.split == "val"], labels, base.predict)
 
@@ -375,10 +385,11 @@ def plot_opening(basis: MotionBasis, clip: ClipMotion, pred: np.ndarray, path: s
     t = np.arange(len(clip.opening)) / fps
     fig, ax = plt.subplots(figsize=(10, 3.2))
     ax.plot(t, clip.opening, "k", lw=1.6, label="measured (face mesh)")
+    gate = loudness_gate(clip.audio, 0, len(clip.opening), fps)[:, None]  # as served
     for p, name, colour in ((pred, label, "tab:red"), (probe, "linear probe", "tab:blue")):
         if p is None:
             continue
-        o = predicted_opening(basis, clip, p)
+        o = predicted_opening(basis, clip, p * gate)
         r = np.corrcoef(o[ok], clip.opening[ok])[0, 1]
         ax.plot(t, o, color=colour, lw=1.2, label=f"{name} (r {r:.2f})", alpha=0.9 if colour == "tab:red" else 0.6)
     ax.set_xlabel("seconds")
@@ -400,10 +411,13 @@ def fit(dataset: str, out: str, cfg: MotionTrainConfig = MotionTrainConfig(), ca
     val = [c for c in clips if c.split == "val"]
     scores = score(basis, predictor, val)
     probe_scores = score(basis, predictor, val, fitted["features"], fitted["probe"])
+    closed_scores = score(basis, predictor, val, fitted["features"],
+                          lambda f: np.zeros((len(f), basis.n_components), np.float32))  # no speech at all
     result = {"dataset": str(dataset), "train_clips": sum(c.split == "train" for c in clips), "val_clips": len(val),
               "components": basis.n_components, "head": cfg.head,
               "lookahead_ms": round(1000 * predictor.lookahead_s(25.0)),
-              "val": scores, "val_linear_probe": probe_scores, "data": fitted["report"]}
+              "val": scores, "val_linear_probe": probe_scores, "val_closed_mouth": closed_scores,
+              "data": fitted["report"]}
     if compare_phones:
         result["val_phone_recognition"] = phone_baseline_scores(dataset, basis, predictor, clips, fitted["targets"], cache_dir)
     out_dir = pathlib.Path(out)
@@ -416,7 +430,10 @@ def fit(dataset: str, out: str, cfg: MotionTrainConfig = MotionTrainConfig(), ca
         plot_confusion(np.array(v["confusion"]), str(out_dir / "viseme_confusion.png"),
                        f"visemes on held-out synthetic speech: accuracy {v['accuracy']:.2f}, "
                        f"balanced {v['balanced_accuracy']:.2f}")
-    clip = next((c for c in val if c.id == plot_clip), None) or max(val, key=lambda c: len(c.opening))
+    # the plot shows a typical clip: of those 5 s or longer, the one whose r is nearest the mean
+    typical = min([c for c in val if len(c.opening) >= 125] or val,
+                  key=lambda c: abs(scores["clips"][c.id]["opening_r"] - scores["mean_opening_r"]))
+    clip = next((c for c in val if c.id == plot_clip), typical)
     plot_opening(basis, clip, predictor.predict(clip.windows), str(out_dir / "motion_opening.png"),
                  "speech model" if cfg.head != "ridge" else "linear probe",
                  fitted["probe"](fitted["features"][clip.id]) if cfg.head != "ridge" else None)
@@ -440,7 +457,9 @@ def run(args) -> int:
         viseme_head=dataclasses.replace(d.viseme_head, threads=args.threads))
     res = fit(args.data, args.out, cfg, args.cache_dir, args.plot_clip, args.compare_phones)
     summary = {k: v for k, v in res.items() if not k.startswith("val") and k not in ("data", "visemes")}
-    summary |= {"val_opening_r": res["val"]["mean_opening_r"], "val_opening_r_linear_probe": res["val_linear_probe"]["mean_opening_r"]}
+    summary |= {"val_opening_r": res["val"]["mean_opening_r"], "val_opening_r_linear_probe": res["val_linear_probe"]["mean_opening_r"],
+                "val_lip_distance_vs_still": res["val"]["lip_distance_vs_still"],
+                "val_lip_distance_vs_still_closed_mouth": res["val_closed_mouth"]["lip_distance_vs_still"]}
     if "val_phone_recognition" in res:
         summary["val_opening_r_phone_recognition"] = res["val_phone_recognition"]["mean_opening_r"]
     if "visemes" in res:
@@ -471,5 +490,5 @@ def register(stages) -> None:
     s.add_argument("--cache-dir", default=None, help="where encoder states are cached (default ~/.cache/avatarlab/motion)")
     s.add_argument("--compare-phones", action="store_true",
                    help="also score the phone-recognition baseline (pocketsphinx phones -> visemes -> mean motion)")
-    s.add_argument("--plot-clip", default=None, help="val clip for motion_opening.png (default: the longest)")
+    s.add_argument("--plot-clip", default=None, help="val clip for motion_opening.png (default: a typical one, r nearest the mean)")
     s.set_defaults(func=run)
