@@ -95,6 +95,21 @@ def test_first_version_ridge_folders_still_load(tmp_path):
     np.testing.assert_allclose(pred.predict(windows), want, rtol=1e-4, atol=1e-4)
 
 
+def test_speed_perturbation_keeps_audio_and_motion_together():
+    from avatar_service.training.motion import sped_targets, speed_up
+
+    audio = np.sin(np.arange(16000) / 16000 * 2 * np.pi * 200).astype(np.float32)
+    fast = speed_up(audio, 1.1)
+    assert abs(len(fast) - 16000 / 1.1) < 2
+    # the 200 Hz tone plays at 220 Hz: pitch moves with speed
+    spectrum = np.abs(np.fft.rfft(fast))
+    assert abs(np.argmax(spectrum) / len(fast) * 16000 - 220) < 3
+    ramp = np.arange(50, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)  # frame index as the target
+    sped = sped_targets(ramp, 1.25)
+    assert len(sped) == 40
+    np.testing.assert_allclose(sped[10:30, 0], (np.arange(10, 30) + 0.5) * 1.25 - 0.5, atol=1e-5)
+
+
 def test_viseme_table_splits_diphthongs_and_shares_time():
     assert visemes_of("aɪ") == ["aa", "ih"] and visemes_of("tʃ") == ["CH"] and visemes_of("ˈ") == []
     segs = viseme_segments([("", 0.0, 0.1), ("h", 0.1, 0.15), ("ˈ", 0.15, 0.2), ("aɪ", 0.2, 0.4), (" ", 0.4, 0.45),

@@ -85,9 +85,14 @@ def test_motion_basis_reads_jaw_motion_and_ignores_head_pose(mesh, tmp_path):
     assert np.abs(target[basis.vertices, :2] - _jaw(mesh, 0.2)[basis.vertices, :2]).max() < 0.02 * iod
     # an open mouth's closed estimate is less open than it
     assert basis.open_direction @ (basis.closed_coefficients(_jaw(mesh, 0.3)) - basis.coefficients(_jaw(mesh, 0.3))) < 0
+    # ... and lands near the clips' closed mouths (their least open fifth: jaw ~0.03)
+    closed = basis.closed_coefficients(_pose(_jaw(mesh, 0.3), rng))
+    assert np.linalg.norm(closed - basis.coefficients(_jaw(mesh, 0.03))) < 0.3 * np.linalg.norm(
+        closed - basis.coefficients(_jaw(mesh, 0.3)))
     basis.save_pretrained(tmp_path)
     again = MotionBasis.from_pretrained(tmp_path)
     assert np.array_equal(again.components, basis.components) and again.closed_opening == basis.closed_opening
+    assert np.array_equal(again.closed_map, basis.closed_map)
 
 
 def test_mesh_warp_moves_the_mouth_and_nothing_outside_the_face(portrait, mesh):
