@@ -177,7 +177,11 @@ class Session:
                     raise self.error
                 # keep the engine busy first: submit what the audio allows before compositing or sending
                 ready = self.ready_frames()
-                room = (self.max_inflight if next_submit else self.first_batch) - len(pending) - len(decoded) - len(finished)
+                # up to `max_inflight` frames at the engine, and as many again back from it but not yet
+                # sent (so the engine works while this session composites, and a slow reader's session
+                # holds at most twice that)
+                limit = self.max_inflight if next_submit else self.first_batch
+                room = min(limit - len(pending), 2 * limit - len(pending) - len(decoded) - len(finished))
                 if next_submit < ready and room > 0:
                     stop = min(ready, next_submit + room)
                     # feature extraction can be a Whisper encoder call: keep it off the event loop
@@ -192,10 +196,10 @@ class Session:
                     self.counters.bytes_sent += len(frame.pixels)
                     yield frame
                     continue
-                if decoded:  # every region already back goes in one worker call
-                    finished.extend(await asyncio.to_thread(self._finish, next_finish, decoded))
-                    next_finish += len(decoded)
-                    decoded = []
+                if decoded:  # regions already back go in one worker call, a few at a time so sending starts soon
+                    part, decoded = decoded[:4], decoded[4:]
+                    finished.extend(await asyncio.to_thread(self._finish, next_finish, part))
+                    next_finish += len(part)
                     continue
                 if pending:
                     await asyncio.wait([pending[0][1]])
