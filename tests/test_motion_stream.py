@@ -105,3 +105,22 @@ def test_diffusion_frames_carry_the_mouth_too(server, portrait_bytes, speech_16k
     frames = [m.frame for m in animate(stub, avatar_id, speech_16k[: 16000]) if m.WhichOneof("message") == "frame"]
     assert len(frames) == 25 and all(f.pixels for f in frames)
     check_blocks(*mouths(frames))
+
+
+def test_render_motion_writes_one_row_per_frame(tmp_path, speech_16k):
+    import json
+
+    from avatar_service.cli import main
+    import soundfile
+
+    from conftest import ASSETS
+
+    wav = tmp_path / "line.wav"
+    soundfile.write(wav, speech_16k[: 2 * 16000], 16000)
+    out = tmp_path / "line.json"
+    assert main(["render", "--image", str(ASSETS / "astronaut.png"), "--audio", str(wav), "--motion", str(out),
+                 "--fps", "30", "--model", "tiny"]) == 0
+    curves = json.loads(out.read_text())
+    assert curves["fps"] == 30 and curves["blendshape_names"] == list(BLENDSHAPE_NAMES)
+    assert [f["time_s"] for f in curves["frames"]] == [round(round(i * 1000 / 30) / 1000, 4) for i in range(60)]
+    assert all(len(f["visemes"]) == 15 and len(f["blendshapes"]) == 18 for f in curves["frames"])
