@@ -109,6 +109,7 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
             raise FailedPrecondition("text-to-speech is not installed on this server (pip install avatarlab[speech])")
         from avatar_service.speech.service import SpeakLine
         from avatar_service.speech.session import SpeechAudio, SpeechStarted
+        from avatar_service.speech.text_mouth import TextMouth
 
         limits, model = self.app.settings.limits, self.app.engine.backend.config
         text, voice = speech.line(request.text, request.voice_id, limits.max_text_chars)
@@ -119,7 +120,8 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
         audio = AudioStream(SampleFormat.F32LE, voice.sample_rate_hz, 1, model.mel.sample_rate_hz,
                             limits.max_audio_seconds_per_session)
         async with self._session(context, request.avatar_id, audio, video, gen, first_batch=speech.config.first_batch,
-                                 motion_only=request.motion_only) as (session, session_id):
+                                 motion_only=request.motion_only, mouth=TextMouth(self.app.mouth)
+                                 ) as (session, session_id):
             async for ev in speech.speak(SpeakLine(text, voice, out_rate), session):
                 if isinstance(ev, Frame):
                     yield pb.SpeakResponse(frame=translate.frame_pb(ev))

@@ -16,7 +16,7 @@ import threading
 import numpy as np
 
 from avatar_service.face.rig import BLENDSHAPE_NAMES, MouthRig, raw_measures
-from avatar_service.speech.visemes import VISEMES, frame_labels, viseme_segments
+from avatar_service.speech.visemes import SIL, VISEMES, frame_labels, viseme_segments
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ def fit_viseme_shapes(model, voice, fps: float = 25.0, lines=LINES) -> tuple[np.
             np.add.at(sums, labels, motion)
             np.add.at(counts, labels, 1)
     shapes = sums / np.maximum(counts, 1)[:, None]
+    shapes[SIL] = 0.0  # silence is the closed mouth by definition (the gate only mostly closes it)
     return shapes.astype(np.float32), dict(zip(VISEMES, counts.tolist()))
 
 
