@@ -662,6 +662,12 @@ void UAvatarLabFaceComponent::CreateSpeechWave(int32 SampleRateHz, int32 NumChan
 	SpeechWave->Duration = INDEFINITELY_LOOPING_DURATION;
 	SpeechWave->SoundGroup = SOUNDGROUP_Voice;
 	SpeechWave->bLooping = false;
+	if (TappedSubmix != nullptr && SpeechWave->GetSoundSubmix() == TappedSubmix.Get())
+	{
+		// The replay would be tapped again (and muted): the project's default Sound Class routes to the voice submix.
+		UE_LOG(LogAvatarLab, Error, TEXT("The face's voice routes to the tapped submix %s; give the default Sound Class another Default Submix."),
+			*TappedSubmix->GetName());
+	}
 	AudioSampleRateHz = SampleRateHz;
 	AudioChannels = NumChannels;
 	AudioBytesQueued = 0;
