@@ -113,6 +113,17 @@ def script_fields(script: Path, root: Path) -> tuple[str | None, set[str], set[s
     return name, fields, required
 
 
+def asset(guids: dict[str, Path], ref: dict | None, suffix: str) -> Path | None:
+    """The package file a {fileID, guid, type} reference points at, if it is one of kind `suffix`."""
+    path = guids.get((ref or {}).get("guid"))
+    return path if path is not None and path.suffix == suffix else None
+
+
+def components(docs: dict, game_object: int) -> list[int]:
+    """The fileIDs a GameObject lists as its components."""
+    return [e["component"]["fileID"] for e in docs.get(game_object, (0, "", {}))[2].get("m_Component", [])]
+
+
 def check_file(path: Path, text: str, root: Path, guids: dict[str, Path], problems: list[str]) -> None:
     name = str(path.relative_to(root))
     docs = parse(text, name, problems)
@@ -132,12 +143,11 @@ def check_file(path: Path, text: str, root: Path, guids: dict[str, Path], proble
                     problems.append(f"{where}: component {comp} does not belong to it")
         elif "m_GameObject" in fields:
             owner = fields["m_GameObject"]["fileID"]
-            listed = [e["component"]["fileID"] for e in docs.get(owner, (0, "", {}))[2].get("m_Component", [])]
-            if file_id not in listed:
+            if file_id not in components(docs, owner):
                 problems.append(f"{where}: its GameObject {owner} does not list it")
         if type_name == "MonoBehaviour":
-            script = guids.get(fields.get("m_Script", {}).get("guid"))
-            if script is None or script.suffix != ".cs":
+            script = asset(guids, fields.get("m_Script"), ".cs")
+            if script is None:
                 problems.append(f"{where}: m_Script is not a C# script of the package")
                 continue
             cls, known, required = script_fields(script, root)
@@ -147,13 +157,12 @@ def check_file(path: Path, text: str, root: Path, guids: dict[str, Path], proble
             for field in sorted(set(fields) - MONO_KEYS - known):
                 problems.append(f"{where}: {cls} has no serialized field {field}")
             owner = fields["m_GameObject"]["fileID"]
-            present = {docs[e["component"]["fileID"]][1] for e in docs.get(owner, (0, "", {}))[2].get("m_Component", [])
-                       if e["component"]["fileID"] in docs}
+            present = {docs[c][1] for c in components(docs, owner) if c in docs}
             for need in sorted(required - present):
                 problems.append(f"{where}: {cls} requires a {need} on its GameObject")
         if type_name == "Material":
-            shader = guids.get(fields.get("m_Shader", {}).get("guid"))
-            if shader is None or shader.suffix != ".shader":
+            shader = asset(guids, fields.get("m_Shader"), ".shader")
+            if shader is None:
                 problems.append(f"{where}: m_Shader is not a shader of the package")
             else:
                 declared = re.search(r'^\s*Shader\s+"([^"]+)"', shader.read_text(), re.M)
@@ -162,8 +171,8 @@ def check_file(path: Path, text: str, root: Path, guids: dict[str, Path], proble
                 if not declared or not fallback or declared.group(1) != fallback.group(1):
                     problems.append(f"{where}: its shader is not FaceMaterialChoice.PackageShader (drawn by every pipeline)")
         if type_name == "PrefabInstance":
-            source = guids.get(fields.get("m_SourcePrefab", {}).get("guid"))
-            if source is None or source.suffix != ".prefab":
+            source = asset(guids, fields.get("m_SourcePrefab"), ".prefab")
+            if source is None:
                 problems.append(f"{where}: m_SourcePrefab is not a prefab of the package")
                 continue
             prefab_docs = parse(source.read_text(), source.name, problems)

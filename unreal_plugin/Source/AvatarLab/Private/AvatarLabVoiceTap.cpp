@@ -112,18 +112,20 @@ namespace AvatarLabGlue
 		bInLine = true;
 		LineRateHz = SampleRateHz;
 		SilentFrames = 0;
-		FVoiceTapChunk Chunk;
-		Chunk.Kind = EVoiceTapEvent::LineStarted;
-		Chunk.SampleRateHz = SampleRateHz;
-		Queue.push_back(std::move(Chunk));
+		Mark(EVoiceTapEvent::LineStarted);
 	}
 
 	void FVoiceTap::EndLine()
 	{
 		bInLine = false;
 		SilentFrames = 0;
+		Mark(EVoiceTapEvent::LineEnded);
+	}
+
+	void FVoiceTap::Mark(EVoiceTapEvent Kind)
+	{
 		FVoiceTapChunk Chunk;
-		Chunk.Kind = EVoiceTapEvent::LineEnded;
+		Chunk.Kind = Kind;
 		Chunk.SampleRateHz = LineRateHz;
 		Queue.push_back(std::move(Chunk));
 	}
@@ -132,10 +134,7 @@ namespace AvatarLabGlue
 	{
 		if (Queue.empty() || Queue.back().Kind != EVoiceTapEvent::Audio)
 		{
-			FVoiceTapChunk Chunk;
-			Chunk.Kind = EVoiceTapEvent::Audio;
-			Chunk.SampleRateHz = LineRateHz;
-			Queue.push_back(std::move(Chunk));
+			Mark(EVoiceTapEvent::Audio);
 		}
 		std::vector<int16_t>& Into = Queue.back().Samples;
 		Into.insert(Into.end(), Samples, Samples + Count);

@@ -63,6 +63,7 @@ namespace AvatarLabGlue
 		void StartLine(int32_t SampleRateHz);
 		void EndLine();
 		void AppendAudio(const int16_t* Samples, int32_t Count);
+		void Mark(EVoiceTapEvent Kind); // queues an event of the current line
 
 		const FVoiceTapSettings Settings;
 		std::vector<int16_t> Mono; // audio render thread only: the downmixed buffer
