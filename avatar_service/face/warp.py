@@ -79,25 +79,36 @@ class MeshWarp:
         dst[self.moving] = np.asarray(target, np.float64)[self.moving, :2]
         rx, ry, rw, rh = self.rect
         tri_dst, tri_src = dst[self.triangles], self.points[self.triangles]  # (M, 3, 2)
-        t_h = np.concatenate([tri_dst.transpose(0, 2, 1), np.ones((len(tri_dst), 1, 3))], 1)  # (M, 3, 3)
-        area = np.linalg.det(t_h)
-        src_area = np.linalg.det(np.concatenate([tri_src.transpose(0, 2, 1), np.ones((len(tri_src), 1, 3))], 1))
+        affine, area = _affines(tri_dst, tri_src)
+        src_area = _affines(tri_src, tri_src)[1]
         ok = (np.abs(area) > 1e-6) & (np.sign(area) == np.sign(src_area))  # degenerate or flipped: not drawn
-        affine = np.zeros((len(tri_dst), 2, 3))
-        affine[ok] = tri_src.transpose(0, 2, 1)[ok] @ np.linalg.inv(t_h[ok])
-        index = np.full((rh, rw), -1, np.int32)
+        m = len(affine)
+        index = np.full((rh, rw), m, np.int32)  # row m of the table below: the identity (pixel unchanged)
         pts = np.round((tri_dst - (rx, ry)) * (1 << _SHIFT)).astype(np.int32)
         for k in np.flatnonzero(ok):
             cv2.fillConvexPoly(index, pts[k], int(k), lineType=cv2.LINE_8, shift=_SHIFT)
-        inside = index >= 0
-        a = affine[index[inside]]  # (P, 2, 3)
-        g = self._grid[inside].astype(np.float64)
-        mapping = self._grid.copy()
-        mapping[inside] = (a[:, :, 0] * g[:, :1] + a[:, :, 1] * g[:, 1:] + a[:, :, 2]).astype(np.float32)
-        patch = cv2.remap(src_img, mapping[..., 0], mapping[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        table = np.concatenate([affine.reshape(m, 6), [[1, 0, 0, 0, 1, 0]]]).astype(np.float32)
+        c = table[index]  # (rh, rw, 6): each pixel's target -> source affine
+        gx, gy = self._grid[..., 0], self._grid[..., 1]
+        map_x = c[..., 0] * gx + c[..., 1] * gy + c[..., 2]
+        map_y = c[..., 3] * gx + c[..., 4] * gy + c[..., 5]
+        patch = cv2.remap(src_img, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         frame = src_img.copy()
         frame[ry:ry + rh, rx:rx + rw] = patch
         return WarpResult(frame=frame, rect=self.rect)
+
+
+def _affines(dst: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per triangle (M, 3, 2) pair: the affine (M, 2, 3) taking dst points onto src points, and dst's
+    signed doubled area (M,). Closed-form 3x3 inverse: numpy's batched inv is slow for tiny matrices."""
+    (x0, y0), (x1, y1), (x2, y2) = dst[:, 0].T, dst[:, 1].T, dst[:, 2].T
+    det = x0 * (y1 - y2) + x1 * (y2 - y0) + x2 * (y0 - y1)
+    safe = np.where(np.abs(det) > 1e-12, det, 1.0)
+    # inverse of [[x0 x1 x2], [y0 y1 y2], [1 1 1]] (columns: points), by cofactors
+    inv = np.stack([np.stack([y1 - y2, x2 - x1, x1 * y2 - x2 * y1], -1),
+                    np.stack([y2 - y0, x0 - x2, x2 * y0 - x0 * y2], -1),
+                    np.stack([y0 - y1, x1 - x0, x0 * y1 - x1 * y0], -1)], 1) / safe[:, None, None]
+    return src.transpose(0, 2, 1) @ inv, det
 
 
 @dataclasses.dataclass(frozen=True)
