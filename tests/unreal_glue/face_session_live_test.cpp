@@ -110,6 +110,8 @@ int main(int argc, char** argv)
 	const int32_t Height = Info.height_px;
 	std::vector<uint8_t> Texture(static_cast<size_t>(Width) * static_cast<size_t>(Height) * 4, 0); // the engine texture
 	std::vector<std::thread> Workers;
+	std::atomic<int64_t> PresentMicros{0}, PresentRuns{0}, PresentMaxMicros{0}; // measured, not asserted
+	int64_t TickMicros = 0, Ticks = 0;
 
 	// The game loop: a tick every 5 ms.
 	bool bPlaying = false;
@@ -121,6 +123,7 @@ int main(int argc, char** argv)
 	bool bFinished = false;
 	while (!bFinished && Events.Error == 0 && MsSince(Opened) < 120000)
 	{
+		const Clock::time_point TickStart = Clock::now();
 		FUpload Upload;
 		if (Face->TakeUpload(Upload))
 		{
@@ -170,8 +173,19 @@ int main(int argc, char** argv)
 		else if (Face->RequestPresent(Now))
 		{
 			std::shared_ptr<FFaceSession> Shared = Face; // as the component hands it to UE::Tasks::Launch
-			Workers.emplace_back([Shared]() { Shared->RunPresent(); });
+			Workers.emplace_back([Shared, &PresentMicros, &PresentRuns, &PresentMaxMicros]()
+				{
+					const Clock::time_point Start = Clock::now();
+					Shared->RunPresent();
+					const int64_t Micros = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - Start).count();
+					PresentMicros += Micros;
+					PresentRuns += 1;
+					int64_t Max = PresentMaxMicros.load();
+					while (Micros > Max && !PresentMaxMicros.compare_exchange_weak(Max, Micros)) {}
+				});
 		}
+		TickMicros += std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - TickStart).count();
+		Ticks += 1;
 		std::this_thread::sleep_for(std::chrono::milliseconds(5));
 	}
 	const int64_t PlayedMs = bPlaying ? MsSince(PlayStart) * PlayerSpeed : -1;
@@ -186,6 +200,11 @@ int main(int argc, char** argv)
 		static_cast<long long>(UploadsTaken), static_cast<long long>(UploadedPixels), static_cast<long long>(FramesAtStart),
 		bEndedAtStart ? " (stream over)" : "", static_cast<long long>(PlayedMs), static_cast<long long>(MaxHeardMs),
 		Workers.size());
+	std::printf("%dx%d: present on a worker %.2f ms mean, %.2f ms max (%lld runs); the game thread's part of a tick "
+		"(take upload, copy into the texture, advice, request) %.1f us mean over %lld ticks\n", Width, Height,
+		PresentRuns > 0 ? static_cast<double>(PresentMicros.load()) / 1000.0 / static_cast<double>(PresentRuns.load()) : 0.0,
+		static_cast<double>(PresentMaxMicros.load()) / 1000.0, static_cast<long long>(PresentRuns.load()),
+		Ticks > 0 ? static_cast<double>(TickMicros) / static_cast<double>(Ticks) : 0.0, static_cast<long long>(Ticks));
 	CHECK(Events.Error == 0 && bFinished && bCheckedLatency);
 	CHECK(Events.bEnded);
 	// The voice started only once the preroll of video had arrived (or the whole stream).
