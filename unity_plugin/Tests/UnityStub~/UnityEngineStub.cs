@@ -57,6 +57,7 @@ namespace UnityEngine
         public GameObject gameObject { get { return null; } }
         public Transform transform { get { return null; } }
         public T GetComponent<T>() { return default(T); }
+        public T[] GetComponentsInChildren<T>() { return new T[0]; }
     }
     public class Behaviour : Component { public bool enabled { get; set; } }
     public class MonoBehaviour : Behaviour { public void Invoke(string methodName, float time) { } }
