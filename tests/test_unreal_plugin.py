@@ -30,7 +30,7 @@ GLUE = SOURCE / "AvatarLab" / "Public" / "AvatarLabCoreGlue.h"
 PRIVATE = SOURCE / "AvatarLab" / "Private"
 COMPONENT = PRIVATE / "AvatarLabFaceComponent.cpp"
 # Plain C++ compiled into the runtime module and, here, by g++: no Unreal header may creep in.
-GLUE_FILES = [GLUE] + [PRIVATE / f"AvatarLab{name}.{ext}" for name in ("FaceSession", "VoiceTap") for ext in ("h", "cpp")]
+GLUE_FILES = [GLUE, GLUE.parent / "AvatarLabMouthGlue.h"] + [PRIVATE / f"AvatarLab{name}.{ext}" for name in ("FaceSession", "VoiceTap") for ext in ("h", "cpp")]
 GLUE_SOURCES = [p for p in GLUE_FILES if p.suffix == ".cpp"]
 GLUE_TESTS = REPO / "tests" / "unreal_glue"
 
@@ -557,6 +557,7 @@ def test_voice_over_reaches_the_face_without_editor_only_data():
 
 GLUE_DRIVER = r"""
 #include "AvatarLabCoreGlue.h"
+#include "AvatarLabMouthGlue.h"
 #include <cstdio>
 #define CHECK(x) do { if (!(x)) { std::printf("FAILED line %d: %s\n", __LINE__, #x); return 1; } } while (0)
 using namespace AvatarLabGlue;
@@ -598,6 +599,26 @@ int main() {
     CHECK(IsValidPcm16(32000, 16000, 1) && IsValidPcm16(4, 48000, 2));
     CHECK(!IsValidPcm16(3, 16000, 1) && !IsValidPcm16(6, 16000, 2) && !IsValidPcm16(4, 4000, 1) && !IsValidPcm16(4, 16000, 3));
     CHECK(!IsValidPcm16(0, 16000, 1));
+    // Mouth curves for a 3D rig: the rest pose before any frame (sil, jaw closed), lookup by name whatever the
+    // session's order, and the presets' and custom rows' morph target weights (summed, clamped, missing curves 0).
+    FMouthCurves Mouth;
+    CHECK(Mouth.Weight("sil") == 1.0f && Mouth.Weight("jawOpen") == 0.0f && Mouth.Weight("aa") == 0.0f && Mouth.PtsMs == -1);
+    Mouth.SetRest({"ou", "aa", "sil"}, {"mouthFunnel", "jawOpen"});
+    CHECK(Mouth.NumVisemes == 3 && Mouth.Weight("sil") == 1.0f && Mouth.Weights[2] == 1.0f);
+    Mouth.Weights = {0.25f, 0.5f, 0.25f, 0.125f, 0.75f};
+    CHECK(Mouth.Weight("jawOpen") == 0.75f && Mouth.Weight("ou") == 0.25f && Mouth.Weight("nope") == 0.0f);
+    auto Morphs = MorphTargetWeights(Mouth, PresetRows(EMouthNaming::ArkitBlendshapes));
+    CHECK(Morphs.size() == 18 && Morphs[0].first == "jawOpen" && Morphs[0].second == 0.75f);
+    CHECK(Morphs[2].first == "mouthFunnel" && Morphs[2].second == 0.125f && Morphs[3].second == 0.0f);
+    Morphs = MorphTargetWeights(Mouth, PresetRows(EMouthNaming::OculusVisemes));
+    CHECK(Morphs.size() == 15 && Morphs[10].first == "viseme_aa" && Morphs[10].second == 0.5f);
+    CHECK(Morphs[14].first == "viseme_U" && Morphs[14].second == 0.25f && Morphs[0].first == "viseme_sil" && Morphs[0].second == 0.25f);
+    Morphs = MorphTargetWeights(Mouth, {{"jawOpen", "Jaw_Open", 1.0f}, {"aa", "Jaw_Open", 1.0f}, {"ou", "Mouth_Pucker", 2.0f}});
+    CHECK(Morphs.size() == 2 && Morphs[0].first == "Jaw_Open" && Morphs[0].second == 1.0f);   // 0.75 + 0.5, clamped
+    CHECK(Morphs[1].second == 0.5f);
+    CHECK(PresetRows(EMouthNaming::Custom).empty());
+    Mouth.SetRest({"sil", "aa"}, {"jawOpen"});
+    CHECK(MorphTargetWeights(Mouth, PresetRows(EMouthNaming::ArkitBlendshapes))[0].second == 0.0f);  // silence: jaw closed
 #ifdef WITH_LIBRARY
     // Ownership against the real library: the deleters release through avl_*_release exactly once.
     avl_context* raw = nullptr;
@@ -610,6 +631,17 @@ int main() {
         avl_avatar* avatar = nullptr;
         CHECK(avl_client_get_avatar(nullptr, "x", &avatar) == AVL_ERR_INVALID_ARGUMENT);
         FAvatarPtr none(avatar);  // a null handle is a no-op to release
+        // A session that never started: no names yet, so the mouth rests.
+        avl_session_settings Settings{};
+        Settings.audio_encoding = AVL_AUDIO_PCM_S16LE;
+        Settings.sample_rate_hz = 16000;
+        Settings.motion_only = 1;
+        avl_session* raw_session = nullptr;
+        CHECK(avl_client_open_animate(owned.get(), "a", &Settings, nullptr, nullptr, &raw_session) == AVL_OK);
+        FSessionPtr session(raw_session);
+        FMouthCurves Rest;
+        Rest.Weights[0] = 0.5f;
+        CHECK(!Rest.Read(session.get()) && Rest.Weight("sil") == 1.0f && Rest.Weight("jawOpen") == 0.0f);
     }
     avl_context* wrong = nullptr;
     CHECK(avl_context_create(((AVL_API_VERSION_MAJOR + 1) << 16), nullptr, nullptr, AVL_LOG_OFF, &wrong) == AVL_ERR_VERSION_MISMATCH);

@@ -11,6 +11,7 @@
 #include "AvatarLabVoiceTap.h"
 #include "Components/AudioComponent.h"
 #include "Components/PrimitiveComponent.h"
+#include "Components/SkeletalMeshComponent.h"
 #include "Engine/GameInstance.h"
 #include "Engine/Texture2D.h"
 #include "Engine/World.h"
@@ -355,6 +356,10 @@ void UAvatarLabFaceComponent::ApplyMaterialBindings()
 
 void UAvatarLabFaceComponent::EnsureFaceTexture(int32 Width, int32 Height)
 {
+	if (Width <= 0 || Height <= 0)
+	{
+		return; // a motion-only session: curves only
+	}
 	if (FaceTexture != nullptr && FaceTexture->GetSizeX() == Width && FaceTexture->GetSizeY() == Height)
 	{
 		return;
@@ -500,6 +505,7 @@ bool UAvatarLabFaceComponent::BeginSession(EAvatarLabSessionKind InKind, const F
 	const UAvatarLabSettings& ProjectSettings = *GetDefault<UAvatarLabSettings>();
 	avl_session_settings Settings;
 	FAvatarLabConnection::FillSessionSettings(ProjectSettings, Settings);
+	Settings.motion_only = bMotionOnly ? 1 : 0;
 	Kind = InKind;
 	AvatarLabGlue::FFaceSession::FEventFn OnEvent = ForwardToGameThread(this, ++SessionSerial);
 
@@ -767,9 +773,51 @@ void UAvatarLabFaceComponent::TickComponent(float DeltaTime, ELevelTick TickType
 		}
 	}
 	ApplyPresentResults(); // what the worker made of the previous tick's clock
+	UpdateMouth();
 	if (!Face)
 	{
 		return;
 	}
 	RequestPresent();
+}
+
+void UAvatarLabFaceComponent::UpdateMouth()
+{
+	// The frame the worker presented for what is heard: the same audio clock as the texture.
+	if (Face)
+	{
+		Mouth.Read(Face->Get());
+	}
+	else
+	{
+		Mouth.SetRest(AvatarLabGlue::ServiceVisemes(), AvatarLabGlue::ArkitBlendshapes());
+	}
+	if (MorphTargetMesh == nullptr)
+	{
+		return;
+	}
+	std::vector<AvatarLabGlue::FMorphRow> Rows = AvatarLabGlue::PresetRows(static_cast<AvatarLabGlue::EMouthNaming>(MorphTargetNaming));
+	for (const TPair<FName, FName>& Row : CustomMorphTargets)
+	{
+		Rows.push_back({TCHAR_TO_UTF8(*Row.Key.ToString()), TCHAR_TO_UTF8(*Row.Value.ToString()), 1.0f});
+	}
+	for (const std::pair<std::string, float>& Target : AvatarLabGlue::MorphTargetWeights(Mouth, Rows))
+	{
+		MorphTargetMesh->SetMorphTarget(FName(UTF8_TO_TCHAR(Target.first.c_str())), Target.second);
+	}
+}
+
+float UAvatarLabFaceComponent::GetMouthCurve(FName Curve) const
+{
+	return Mouth.Weight(TCHAR_TO_UTF8(*Curve.ToString()));
+}
+
+TMap<FName, float> UAvatarLabFaceComponent::GetMouthCurves() const
+{
+	TMap<FName, float> Curves;
+	for (size_t I = 0; I < Mouth.Names.size(); ++I)
+	{
+		Curves.Add(FName(UTF8_TO_TCHAR(Mouth.Names[I].c_str())), Mouth.Weights[I]);
+	}
+	return Curves;
 }

@@ -4,6 +4,7 @@
 #include "Components/ActorComponent.h"
 #include "AudioDeviceHandle.h"
 #include "AvatarLabConnection.h"
+#include "AvatarLabMouthGlue.h"
 
 #include <memory>
 
@@ -29,6 +30,15 @@ DECLARE_DYNAMIC_MULTICAST_DELEGATE(FAvatarLabSpeechStarted);
 DECLARE_DYNAMIC_MULTICAST_DELEGATE(FAvatarLabSpeechEnded);
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_TwoParams(FAvatarLabError, const FString&, StatusName, const FString&, Message);
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_OneParam(FAvatarLabAvatarReady, const FString&, AvatarId);
+
+/** How a rig's mouth morph targets are named (DriveMorphTargets). */
+UENUM(BlueprintType)
+enum class EAvatarLabMorphNaming : uint8
+{
+	ArkitBlendshapes UMETA(DisplayName = "ARKit blendshapes (jawOpen, mouthFunnel, ...)"),
+	OculusVisemes UMETA(DisplayName = "Oculus visemes (viseme_sil ... viseme_U)"),
+	Custom UMETA(DisplayName = "Custom (CustomMorphTargets only)"),
+};
 
 enum class EAvatarLabSessionKind : uint8
 {
@@ -177,6 +187,34 @@ public:
 	UFUNCTION(BlueprintPure, Category = "AvatarLab")
 	UAudioComponent* GetAudioComponent() const { return AudioComponent; }
 
+	/** Sessions send only the mouth curves, no face texture: the service generates no image (for a 3D rig). */
+	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "AvatarLab|Rig")
+	bool bMotionOnly = false;
+
+	/** A mesh whose mouth morph targets follow the curves every tick (SetMorphTarget); empty: none. */
+	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "AvatarLab|Rig")
+	TObjectPtr<USkeletalMeshComponent> MorphTargetMesh = nullptr;
+
+	/** How MorphTargetMesh's morph targets are named. */
+	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "AvatarLab|Rig")
+	EAvatarLabMorphNaming MorphTargetNaming = EAvatarLabMorphNaming::ArkitBlendshapes;
+
+	/** Extra rows, stream curve (viseme like "aa" or blendshape like "jawOpen") -> morph target, added to the naming preset. */
+	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "AvatarLab|Rig")
+	TMap<FName, FName> CustomMorphTargets;
+
+	/**
+	 * Weight (0..1) of one mouth curve of the frame shown on the audio clock, by the service's name: a viseme
+	 * (sil PP FF TH DD kk CH SS nn RR aa E ih oh ou) or an ARKit blendshape (jawOpen, mouthFunnel, ...). For
+	 * Animation Blueprints (e.g. a Modify Curve node); 0 for an unknown name; at rest, sil is 1 and the rest 0.
+	 */
+	UFUNCTION(BlueprintPure, Category = "AvatarLab|Rig")
+	float GetMouthCurve(FName Curve) const;
+
+	/** Every mouth curve of the frame shown, name -> weight (0..1). */
+	UFUNCTION(BlueprintPure, Category = "AvatarLab|Rig")
+	TMap<FName, float> GetMouthCurves() const;
+
 	virtual void TickComponent(float DeltaTime, ELevelTick TickType, FActorComponentTickFunction* ThisTickFunction) override;
 
 	/** Game thread: an event of session Serial, forwarded from the core's receive thread. Internal. */
@@ -201,6 +239,7 @@ private:
 	int32 PumpSpeechAudio();     // Speak: the service's audio read so far onto the wave; returns samples read
 	void DrainVoiceTap();        // tapped lines -> sessions
 	void ApplyPresentResults();  // the worker's upload and the core's advice
+	void UpdateMouth();          // the presented frame's curves -> Mouth and MorphTargetMesh
 	void RequestPresent();       // the player's clock now -> a worker presents for it
 	void EnsureFaceTexture(int32 Width, int32 Height);
 	void UploadToTexture(AvatarLabGlue::FUpload& Upload);
@@ -224,6 +263,7 @@ private:
 
 	FAvatarLabConnectionRef Connection;
 	std::shared_ptr<AvatarLabGlue::FFaceSession> Face; // the session; a worker task may hold it while presenting
+	AvatarLabGlue::FMouthCurves Mouth;                  // the curves of the frame shown (rest pose between lines)
 	uint64 SessionSerial = 0;
 	EAvatarLabSessionKind Kind = EAvatarLabSessionKind::Speak;
 
