@@ -14,8 +14,9 @@ from avatar_service.errors import InvalidArgument
 from avatar_service.runtime.audio_stream import AudioStream
 from avatar_service.server.animate import FrameProducer, GenSpec, read_audio_requests
 from avatar_service.server import logs
-from avatar_service.server.avatars import Avatars
+from avatar_service.server.avatars import VOICE_ID, Avatars, check_id
 from avatar_service.server.frames import VideoSpec
+from avatar_service.server.wire import IdleRequests, first_message
 from avatar_service.store import AvatarRecord
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,9 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
 
     async def Animate(self, request_iterator, context):
         self.app.require_ready()
+        settings = self.app.settings
         requests = request_iterator.__aiter__()
-        try:
-            first = await requests.__anext__()
-        except StopAsyncIteration:
-            raise InvalidArgument("the stream ended before its config message") from None
+        first = await first_message(requests, settings.config_timeout_s, "config message", "config_timeout_s")
         if first.WhichOneof("message") != "config":
             raise InvalidArgument("the first AnimateRequest must carry config (audio came before config)")
         cfg = first.config
@@ -76,9 +75,13 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
             self.app.metrics.session_started()
             log.info("session %s started: avatar %s", session_id, cfg.avatar_id, extra={"avatar_id": cfg.avatar_id})
             yield pb.AnimateResponse(started=producer.started(session_id))
-            reader = asyncio.create_task(read_audio_requests(requests, producer))
+            # a client that sends no audio while no frames are due holds its slot only idle_session_timeout_s
+            idle = IdleRequests(requests, settings.idle_session_timeout_s, "no audio and no frames due",
+                                armed=lambda: not producer.audio.ended)
+            reader = asyncio.create_task(read_audio_requests(idle, producer))
             try:
                 async for frame in producer.frames():
+                    idle.touch()
                     yield pb.AnimateResponse(frame=frame)
                 yield pb.AnimateResponse(ended=pb.SessionEnded(stats=producer.stats()))
             finally:
@@ -88,6 +91,8 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
 
     async def Speak(self, request, context):
         self.app.require_ready()
+        check_id(request.avatar_id, "avatar_id")
+        check_id(request.voice_id, "voice_id", required=False, chars=VOICE_ID)
         if self.app.speech is None:
             from avatar_service.errors import FailedPrecondition
             raise FailedPrecondition("text-to-speech is not installed on this server (pip install avatarlab[speech])")
@@ -107,6 +112,7 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
             backend=b.name, device=b.device, model_sample_rate_hz=b.config.mel.sample_rate_hz, face_size_px=s.face_px,
             default_sampler_steps=b.config.sampling.default_steps,
             default_guidance_scale=b.config.sampling.default_guidance,
-            limits=pb.Limits(**lim.model_dump()), voices=voices,
+            limits=pb.Limits(**{k: v for k, v in lim.model_dump().items() if k in pb.Limits.DESCRIPTOR.fields_by_name}),
+            voices=voices,
             versions={"python": platform.python_version(), "grpcio": grpc.__version__, "torch": torch.__version__,
                       "numpy": numpy.__version__, "protobuf": google.protobuf.__version__})
