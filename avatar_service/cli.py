@@ -12,8 +12,8 @@ COMMANDS = [
     "avatar_service.server.cli",  # serve
     "avatar_service.render",  # render
     "avatar_service.data.cli",  # prepare
-    "avatar_service.runtime.export",  # export
-    "avatar_service.bench",  # bench
+    "avatar_service.runtime.export_cli",  # export
+    "avatar_service.bench",  # bench [fairness|speak|frame|train]
     "avatar_service.training.cli",  # train autoencoder|denoiser|sync
     "avatar_service.evaluation.evaluate",  # eval
     "avatar_service.evaluation.audio_probe",  # probe-audio

@@ -19,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("--token", help="bearer token for --server")
     p.add_argument("--model", default="default", help="in-process server's model: default, tiny or a folder")
     p.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    p.add_argument("--renderer", default="warp", choices=["warp", "diffusion"],
+                   help="in-process server's renderer: warp (the portrait's own pixels moved by speech) or diffusion")
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--size", type=int, default=256, help="output width and height in pixels")
     p.add_argument("--steps", type=int, default=0, help="sampler steps (0 = model default)")
@@ -27,13 +29,14 @@ def register(sub) -> None:
 
 
 @contextlib.contextmanager
-def in_process_server(model: str, backend: str):
+def in_process_server(model: str, backend: str, renderer: str = "warp"):
     """A real server on a free loopback port with a throw-away avatar store."""
     from avatar_service.server.inprocess import InProcessServer
     from avatar_service.server.settings import ServerSettings
 
     with tempfile.TemporaryDirectory(prefix="avatarlab-render-") as store:
-        with InProcessServer(ServerSettings(listen="127.0.0.1:0", model=model, backend=backend, store_dir=store)) as srv:
+        with InProcessServer(ServerSettings(listen="127.0.0.1:0", model=model, backend=backend, store_dir=store,
+                                                   renderer=renderer)) as srv:
             yield srv.target
 
 
@@ -46,7 +49,7 @@ def run(args) -> int:
 
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(args.model, args.backend)
+    ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(args.model, args.backend, args.renderer)
     with ctx as target, AvatarLabClient(target, token=args.token) as client:
         image = pathlib.Path(args.image)
         is_video = image.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm", ".avi")

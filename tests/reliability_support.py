@@ -155,7 +155,8 @@ class InProcessServer(inprocess.InProcessServer):
 
 def settings(tmp, **overrides):
     from avatar_service.server.settings import ServerSettings
-    base = dict(listen="127.0.0.1:0", model="tiny", store_dir=str(tmp / "avatars"), face_px=64)
+    # the tiny diffusion generator, so faults can be injected into its denoiser (conftest.start_server says why)
+    base = dict(listen="127.0.0.1:0", model="tiny", store_dir=str(tmp / "avatars"), face_px=64, renderer="diffusion")
     return ServerSettings.load(env={}, **{**base, **overrides})
 
 

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from avatar_service.data.lips import LipTracker
+from avatar_service.face.lips import LipTracker
 from avatar_service.face import FaceDetector, align_matrix, warp_to_crop
 from avatar_service.face.align import FaceLayout
 from avatar_service.model import FaceGenerator, GeneratorConfig
 from avatar_service.model.config import CalibrationConfig
-from avatar_service.runtime.avatar import AvatarState, composite_on_crops, masked_region, prepare_avatar
+from avatar_service.runtime.avatar import AvatarState, composite_on_crops, masked_region
+from avatar_service.runtime.avatar_setup import prepare_avatar
 from avatar_service.runtime.backend import TorchBackend
 from avatar_service.runtime.calibration import MouthFit, _points, fit_regions, fit_size, mouth_size
 from conftest import ASSETS
@@ -102,7 +103,7 @@ def test_no_fit_from_missing_or_implausible_measurements():
 
 def test_fit_persists_with_the_avatar_and_is_skipped_when_off(portrait):
     cfg = GeneratorConfig.tiny()
-    off = dataclasses.replace(cfg, calibration=CalibrationConfig(enabled=False))
+    off = dataclasses.replace(cfg, serving=dataclasses.replace(cfg.serving, calibration=CalibrationConfig(enabled=False)))
     state = prepare_avatar(TorchBackend(FaceGenerator.random(off, seed=1)), [portrait], 96)
     assert state.mouth_fit is None
     fit = MouthFit(0.5, 0.8, 0.9, 1.1, 0.25, 0.2)
@@ -110,8 +111,8 @@ def test_fit_persists_with_the_avatar_and_is_skipped_when_off(portrait):
     assert AvatarState.from_bytes(state.to_bytes()).mouth_fit == fit
     # and a config written before calibration existed reads with it on
     d = cfg.to_dict()
-    del d["calibration"]
-    assert GeneratorConfig.from_dict(d).calibration.enabled
+    del d["serving"]["calibration"]
+    assert GeneratorConfig.from_dict(d).serving.calibration.enabled
 
 
 def test_rescale_is_clamped_where_the_drawn_mouth_is_far_too_narrow(crop):

@@ -3,7 +3,8 @@ its mouth follows the audio (open while speaking, closed on silence)."""
 import numpy as np
 import pytest
 
-from avatar_service.runtime.backend import OnnxBackend, TorchBackend, load_backend
+from avatar_service.runtime.backend import OnnxBackend, TorchBackend
+from avatar_service.runtime.models import load_backend
 from avatar_service.runtime.models import EMBEDDED_MODEL
 
 pytestmark = pytest.mark.skipif(not (EMBEDDED_MODEL / "config.json").exists(), reason="no embedded model in this checkout")
@@ -19,6 +20,7 @@ def test_both_backends_load_and_agree():
     assert np.abs(tb.decode(z) - ob.decode(z)).max() < 1e-3
 
 
+@pytest.mark.slow
 def test_speech_opens_the_mouth_more_than_silence(tmp_path, speech_16k, portrait_bytes):
     """With the same start noise (seed), speech must open the mouth more than silence. The seed moves the
     resting mouth of this small CPU-trained model about as much as the audio does, so the comparison is
@@ -58,7 +60,8 @@ def test_avatar_mouth_keeps_the_portraits_width(portrait_bytes):
 
     from avatar_service.evaluation.metrics import mouth_track
     from avatar_service.face import FaceDetector, align_matrix, warp_to_crop
-    from avatar_service.runtime.avatar import composite_on_crops, prepare_avatar
+    from avatar_service.runtime.avatar import composite_on_crops
+    from avatar_service.runtime.avatar_setup import prepare_avatar
     from avatar_service.runtime.calibration import mouth_size, probe_regions
 
     b = load_backend("default", "onnx")

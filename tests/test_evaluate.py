@@ -9,7 +9,9 @@ import pytest
 
 import training_data
 from avatar_service.evaluation.evaluate import METHODS, evaluate, markdown
-from avatar_service.runtime.backend import load_backend
+from avatar_service.runtime.models import load_backend
+
+pytestmark = pytest.mark.slow  # the eval command end to end: `pytest -m "not slow"` skips it
 
 
 @pytest.fixture(scope="module")

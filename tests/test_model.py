@@ -6,12 +6,13 @@ import pytest
 import torch
 from PIL import Image
 
-from avatar_service.data.lips import OUTER_LIP_MASK
+from avatar_service.face.lips import OUTER_LIP_MASK
 from avatar_service.face import FaceDetector, align_matrix, warp_to_crop
 from avatar_service.face.align import FaceLayout
 from avatar_service.model import FaceGenerator, GeneratorConfig
 from avatar_service.model.features import MelConfig, WindowSpec, clip_windows, log_mel
-from avatar_service.runtime.avatar import AvatarState, lip_points, masked_region, prepare_avatar
+from avatar_service.runtime.avatar import AvatarState, lip_points, masked_region
+from avatar_service.runtime.avatar_setup import prepare_avatar
 from avatar_service.runtime.backend import OnnxBackend, TorchBackend
 from avatar_service.runtime.export import export_onnx
 from avatar_service.runtime.sampler import sample_latents
@@ -171,7 +172,9 @@ def test_lower_start_strength_stays_nearer_the_reference(gen, scheduler):
     z_ref = rng.standard_normal((3, *gen.config.latent_shape)).astype(np.float32)
     dist = {}
     for strength in (1.0, 0.05):
-        cfg = dataclasses.replace(gen.config, sampling=dataclasses.replace(gen.config.sampling, start_strength=strength))
+        serving = gen.config.serving
+        cfg = dataclasses.replace(gen.config, serving=dataclasses.replace(
+            serving, sampling=dataclasses.replace(serving.sampling, start_strength=strength)))
         g = FaceGenerator(cfg)
         g.load_state_dict(gen.state_dict())
         b = TorchBackend(g.eval())
@@ -202,7 +205,7 @@ def test_mask_leaks_no_lip_shape(portrait):
 def test_composite_changes_only_the_mouth_area(gen, portrait):
     state = prepare_avatar(TorchBackend(gen), [portrait], 128)
     h, w = gen.config.layout.region_shape
-    frame = state.composite(0, np.ones((3, h, w), np.float32))  # a white mouth region
+    frame, _ = state.composite(0, np.ones((3, h, w), np.float32))  # a white mouth region
     diff = np.abs(frame.astype(int) - state.textures[0]).sum(axis=2) > 0
     (x, y, rw, rh), _, weight, _ = state._blend[0]
     assert diff.any() and not diff[:y].any() and not diff[:, :x].any()
@@ -287,6 +290,32 @@ def test_reference_lip_anchor_is_measured_or_falls_back(portrait):
     np.testing.assert_array_equal(AvatarState.from_bytes(state.to_bytes()).lip_anchor, a)
 
 
+def test_serving_settings_are_saved_beside_the_architecture(tmp_path):
+    """serving.json holds sampling, calibration and articulation; config.json only the architecture; the
+    pair round-trips exactly, a folder from before the split loads the same, and the model id is kept."""
+    import dataclasses
+    import json
+
+    from avatar_service.model.generator import load_generator_config
+    from avatar_service.runtime.models import model_id
+
+    cfg = GeneratorConfig.tiny()
+    cfg = dataclasses.replace(cfg, serving=dataclasses.replace(cfg.serving, articulation=1.75))
+    path = FaceGenerator.random(cfg).save_pretrained(tmp_path / "m")
+    arch = json.loads((path / "config.json").read_text())["generator"]
+    assert "sampling" not in arch and "calibration" not in arch and "serving" not in arch
+    assert "articulation" not in arch["audio"]
+    assert json.loads((path / "serving.json").read_text())["articulation"] == 1.75
+    assert load_generator_config(path) == cfg
+    # a format-1 folder written before serving.json: the settings sat inside config.json
+    old = json.loads(cfg.to_json())
+    assert old["audio"]["articulation"] == 1.75 and old["sampling"]["default_steps"] == 2
+    (path / "serving.json").unlink()
+    (path / "config.json").write_text(json.dumps({"format_version": 1, "generator": old}))
+    assert load_generator_config(path) == cfg and model_id(load_generator_config(path)) == model_id(cfg)
+    assert model_id(GeneratorConfig.tiny()) == "avatarlab-face-tiny@daeb8828"  # the id before the split
+
+
 def test_configs_saved_before_lip_maps_load_without_one():
     """A config.json written before the lip map existed must build the network its weights were trained
     for (no lip map), whatever the config it is read into has."""
@@ -306,7 +335,7 @@ def test_articulation_scales_the_predicted_lip_shape_only_when_serving(speech_16
     cfg = GeneratorConfig.tiny()
     plain = FaceGenerator.random(cfg, seed=5).eval()
     plain.audio_encoder.lip_basis.copy_(torch.randn_like(plain.audio_encoder.lip_basis))  # as training sets it
-    loud = FaceGenerator(dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, articulation=2.0))).eval()
+    loud = FaceGenerator(dataclasses.replace(cfg, serving=dataclasses.replace(cfg.serving, articulation=2.0))).eval()
     loud.load_state_dict(plain.state_dict())
     windows = torch.from_numpy(clip_windows(speech_16k[:16000], 6, 25.0, cfg.feature_extractor(), cfg.window))
     with torch.no_grad():

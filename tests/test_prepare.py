@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 from avatar_service.data import cli
-from avatar_service.data.decode import iter_frames, load_audio, probe
+from avatar_service.media.clips import iter_frames, load_audio, probe
 from avatar_service.data.prepare import _smooth_runs, group_people, split_identities
 from avatar_service.face.align import FaceLayout
 from avatar_service.model.features import MelConfig
+
+pytestmark = pytest.mark.slow  # real videos through mediapipe: `pytest -m "not slow"` skips it
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.environ.get("AVATARLAB_DATA", os.path.join(REPO, "..", "shared", "data"))

@@ -276,13 +276,13 @@ def test_generation_error_ends_only_that_session_with_an_incident_id(open_server
     import avatar_service.runtime.engine as engine_mod
     cfg = open_server.app.backend.config
     poison = np.random.default_rng(666).standard_normal(cfg.latent_shape).astype(np.float32)
-    real = engine_mod.sample_latents
+    real = engine_mod.sample_regions
 
     def failing(backend, noise, *a, **kw):
         if any(np.array_equal(n, poison) for n in noise):
             raise FloatingPointError("injected fault in the denoiser")
         return real(backend, noise, *a, **kw)
-    monkeypatch.setattr(engine_mod, "sample_latents", failing)
+    monkeypatch.setattr(engine_mod, "sample_regions", failing)
 
     stub = open_server.stub()
     results = {}

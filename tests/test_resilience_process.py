@@ -21,6 +21,8 @@ from avatar_service.api import pb
 from reliability_support import (REPO, ServerProcess, freed_within, portrait_jpeg, requests, run_session, speech,
                                  status_of)
 
+pytestmark = pytest.mark.slow  # server processes killed and fuzzed: `pytest -m "not slow"` skips it
+
 CLIENT_ERRORS = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
                  grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.OUT_OF_RANGE}
 

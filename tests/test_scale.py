@@ -39,6 +39,8 @@ from avatar_service.store import AvatarRecord, LocalAvatarStore  # noqa: E402
 from avatar_service.store.postgres import (MIGRATIONS, MIGRATIONS_TABLE, Migration,  # noqa: E402
                                            PostgresAvatarStore, migrate)
 
+pytestmark = pytest.mark.slow  # several replicas, PostgreSQL: `pytest -m "not slow"` skips it
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ASSETS = REPO / "avatar_service" / "assets"
 FPS = 25

@@ -223,6 +223,7 @@ SPOKEN = ("Hello traveller. The road north is dangerous at night, so keep your s
 # Measured over repeated runs: piper 0.70 to 0.87 (its VITS sampling noise is unseeded); espeak-ng
 # 0.17 to 0.26 (formant speech is far from the natural speech pocketsphinx's model was trained on;
 # espeak-ng's own CLI output scores the same). Silence or noise scores about 0.
+@pytest.mark.slow
 @pytest.mark.parametrize("voice_id, min_recall", [(PIPER_VOICE, 0.6), (ESPEAK_VOICE, 0.1)])
 def test_speech_is_recognisable(client, avatar_id, voice_id, min_recall):
     pytest.importorskip("pocketsphinx", reason="pocketsphinx is not installed (the speech extra)")
@@ -257,7 +258,8 @@ def test_render_text_writes_a_talking_mp4(server, tmp_path):
 # ---------------------------------------------------------------- espeak-ng fallback limits
 
 def espeak_voice(**options):
-    from avatar_service.speech.backends import BackendUnavailable, load_voice
+    from avatar_service.speech.backends import BackendUnavailable
+    from avatar_service.speech.service import load_voice
     from avatar_service.speech.config import VoiceConfig
 
     try:

@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from avatar_service.data.decode import SAMPLE_RATE_HZ, DecodeError, find_videos, iter_frames, load_audio, probe
-from avatar_service.data.lips import LIP_INDICES, LipTracker
+from avatar_service.media.clips import SAMPLE_RATE_HZ, DecodeError, find_videos, iter_frames, load_audio, probe
+from avatar_service.face.lips import LIP_INDICES, LipTracker
 from avatar_service.face.align import FaceLayout, align_matrix, smooth_matrices, warp_to_crop
 from avatar_service.face.detect import FaceDetector
 from avatar_service.model.features import MelConfig, log_mel

@@ -104,16 +104,11 @@ def synthesize_warp(motion, crops: np.ndarray, audio16k: np.ndarray, fps: float,
                     real_mesh2d: np.ndarray) -> dict[str, np.ndarray]:
     """Warp-renderer rows for one clip (see the module doc): warp (speech), oracle, still; each placed
     like the real frames. The reference mesh is measured as the server measures a portrait."""
-    from avatar_service.model.features import WhisperConfig
-    from avatar_service.model.whisper import WhisperFeatures
     from avatar_service.runtime.warp_renderer import WarpFace, measure_mesh
 
     ref_mesh = measure_mesh(crops[0])
     face = WarpFace(crops[0], ref_mesh, motion.basis)
-    feat = WhisperFeatures.shared(WhisperConfig(), 16000, "cpu")
-    spec = motion.predictor.config.window
-    windows = spec.gather(feat.all(audio16k), 0, spec.mel_centres(np.arange(len(crops)), fps, feat), feat)
-    speech = np.stack([face.render(m).frame for m in motion.predictor.predict(windows)])
+    speech = np.stack([face.render(m).frame for m in motion.predict_clip(audio16k, len(crops), fps)])
     ok = np.isfinite(real_mesh3d).all(axis=(1, 2))
     measured = np.full((len(crops), motion.basis.n_components), np.nan, np.float32)
     measured[ok] = motion.basis.coefficients(real_mesh3d[ok])
@@ -130,7 +125,7 @@ class SyncScorer:
     embedding per frame for video and audio, distances over +-15 frame offsets)."""
 
     def __init__(self, path: str | pathlib.Path):
-        from avatar_service.training.sync import SyncExpert
+        from avatar_service.model.sync import SyncExpert
 
         self.embed_video, self.embed_audio = SyncExpert.from_pretrained(path).per_frame_embedders()
 
@@ -343,7 +338,7 @@ def _motion(args):
 
 
 def _run(args) -> int:
-    from avatar_service.runtime.backend import load_backend
+    from avatar_service.runtime.models import load_backend
     from avatar_service.runtime.models import EMBEDDED_MODEL, model_id
 
     backend = load_backend(args.model, args.backend)
@@ -354,7 +349,7 @@ def _run(args) -> int:
         sync = str(cand) if (cand / "config.json").exists() else None
     elif sync == "none":
         sync = None
-    cfg = backend.config.sampling
+    cfg = backend.config.serving.sampling
     result = evaluate(backend, args.clips, sync, args.split, args.steps or cfg.default_steps,
                       args.guidance or cfg.default_guidance, args.max_seconds, args.videos, args.limit,
                       calibrated=not args.no_calibration, log=lambda s: print(s, file=sys.stderr, flush=True),

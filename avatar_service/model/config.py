@@ -1,7 +1,10 @@
 """The generator's configuration: frozen data saved as JSON beside the weights.
 
-Architecture parameters live here; per-request options (steps, guidance, seed) live in the session
-config, and server settings in avatar_service.server.settings.
+Two parts, saved as two files of a model folder: the architecture (`config.json`: what the weights
+are) and the serving settings (`serving.json`, ServingConfig: how frames are drawn from them:
+sampling, mouth calibration, articulation), which can be tuned without touching the weights.
+Per-request options (steps, guidance, seed) live in the session config, and server settings in
+avatar_service.server.settings.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import json
 from typing import Any
 
 from avatar_service.face.align import FaceLayout
-from avatar_service.model.features import AudioFeatureConfig, MelConfig, WindowSpec, feature_extractor
+from avatar_service.model.features import AudioFeatureConfig, LogMelFeatures, MelConfig, WindowSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,9 +41,6 @@ class AudioEncoderConfig:
     # given lip shape from few minutes of video, and the head learns audio -> lips by plain regression.
     # 0 = off.
     lip_components: int = 8
-    # Serving scales the predicted coefficients by this (SadTalker's expression scale): regression pulls
-    # them towards the mean, so mouths open about half as wide as real ones. Training never applies it.
-    articulation: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +95,22 @@ class SamplingConfig:
     # denoiser calls are spread over the part that is run.
     start_strength: float = 1.0
 
+    def make_scheduler(self, denoiser: DenoiserConfig, kind: str | None = None):
+        """A fresh scheduler (they hold per-sampling state) for `denoiser`'s training schedule.
+        v-prediction on a zero-terminal-SNR schedule with trailing timesteps, so 1 to 4 steps start from
+        pure noise correctly (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed")."""
+        from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+        common = dict(num_train_timesteps=denoiser.num_train_timesteps, beta_schedule="scaled_linear",
+                      beta_start=0.00085, beta_end=0.012, prediction_type=denoiser.prediction_type,
+                      timestep_spacing="trailing", rescale_betas_zero_snr=True)
+        kind = kind or self.scheduler
+        if kind == "ddim":
+            return DDIMScheduler(clip_sample=False, set_alpha_to_one=True, **common)
+        if kind in ("dpmsolver++", "dpm"):
+            return DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", final_sigmas_type="zero", **common)
+        raise ValueError(f"unknown scheduler {kind!r}: use 'ddim' or 'dpmsolver++'")
+
     def timesteps(self, scheduler, steps: int):
         """Set `scheduler` up for `steps` calls from `start_strength` down; returns (timesteps, start
         noise scale)."""
@@ -120,6 +136,21 @@ class CalibrationConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ServingConfig:
+    """How a trained generator is run (`serving.json` beside `config.json`); no weights depend on it."""
+    sampling: SamplingConfig = SamplingConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
+    # Serving scales the audio's predicted lip-shape coefficients by this (SadTalker's expression scale):
+    # regression pulls them towards the mean, so mouths open about half as wide as real ones. Training
+    # never applies it.
+    articulation: float = 1.0
+
+
+# Where format-1 config.json files kept the serving settings, before serving.json existed.
+_LEGACY_SERVING = {"sampling": ("sampling",), "calibration": ("calibration",), "articulation": ("audio", "articulation")}
+
+
+@dataclasses.dataclass(frozen=True)
 class GeneratorConfig:
     name: str = "avatarlab-face"
     layout: FaceLayout = FaceLayout()
@@ -129,8 +160,7 @@ class GeneratorConfig:
     autoencoder: AutoencoderConfig = AutoencoderConfig()
     audio: AudioEncoderConfig = AudioEncoderConfig()
     denoiser: DenoiserConfig = DenoiserConfig()
-    sampling: SamplingConfig = SamplingConfig()
-    calibration: CalibrationConfig = CalibrationConfig()
+    serving: ServingConfig = ServingConfig()
 
     @property
     def feature_dims(self) -> int:
@@ -138,8 +168,15 @@ class GeneratorConfig:
         return self.mel.n_mels if self.features.kind == "logmel" else self.features.whisper.dims
 
     def feature_extractor(self, device: str = "cpu"):
-        """The audio front end (model.features); `device` "cuda" runs Whisper's encoder on the GPU."""
-        return feature_extractor(self.mel, self.features, device)
+        """The audio front end (model.features, model.whisper) the model was trained with; `device`
+        "cuda" runs Whisper's encoder on the GPU (loaded once per process and device)."""
+        if self.features.kind == "logmel":
+            return LogMelFeatures(self.mel)
+        if self.features.kind == "whisper":
+            from avatar_service.model.whisper import WhisperFeatures
+
+            return WhisperFeatures.shared(self.features.whisper, self.mel.sample_rate_hz, device.split(":")[0])
+        raise ValueError(f"unknown audio features {self.features.kind!r}: use 'logmel' or 'whisper'")
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -149,13 +186,43 @@ class GeneratorConfig:
         return self.autoencoder.latent_channels, h // f, w // f
 
     def to_dict(self) -> dict[str, Any]:
+        """Everything, the serving settings under "serving" (training checkpoints keep this)."""
         return dataclasses.asdict(self)
 
+    def architecture_dict(self) -> dict[str, Any]:
+        """What a model folder's config.json holds (serving.json holds `serving`)."""
+        d = self.to_dict()
+        del d["serving"]
+        return d
+
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        """The model's identity (runtime.models.model_id): architecture and serving settings in the layout
+        config.json had before serving.json was split off, so ids, and the avatars stored under them,
+        stay what they were."""
+        d = self.architecture_dict()
+        serving = dataclasses.asdict(self.serving)
+        for key, path in _LEGACY_SERVING.items():
+            parent = d
+            for k in path[:-1]:
+                parent = parent[k]
+            parent[path[-1]] = serving[key]
+        return json.dumps(d, indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GeneratorConfig":
+    def from_dict(cls, d: dict[str, Any], serving: dict[str, Any] | None = None) -> "GeneratorConfig":
+        """A to_dict(), or a config.json's architecture with its serving.json (`serving`); a config.json
+        from before serving.json carries the serving settings in their old places."""
+        d = json.loads(json.dumps(d))  # a deep copy: the caller's dict is not changed
+        legacy = {}
+        for key, path in _LEGACY_SERVING.items():
+            parent = d
+            for k in path[:-1]:
+                parent = parent.get(k, {})
+            if path[-1] in parent:
+                legacy[key] = parent.pop(path[-1])
+        if serving is not None or legacy:
+            d["serving"] = {**legacy, **d.get("serving", {}), **(serving or {})}
+
         def build(tp, value):
             if dataclasses.is_dataclass(tp) and isinstance(value, dict):
                 hints = {f.name: f.type for f in dataclasses.fields(tp)}
@@ -188,5 +255,5 @@ class GeneratorConfig:
             audio=AudioEncoderConfig(hidden=32, token_dim=32, lip_components=4),
             denoiser=DenoiserConfig(block_out_channels=(16, 32), attention_head_dim=8, norm_num_groups=4,
                                     residual_scale=0.5, lip_map=LipMapConfig(enabled=True)),
-            sampling=SamplingConfig(default_steps=2),
+            serving=ServingConfig(sampling=SamplingConfig(default_steps=2)),
         )

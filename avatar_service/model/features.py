@@ -11,7 +11,8 @@ same for its neighbours (DiffTalk's AudioNet input). Two front ends share that s
 
 Every extractor has `rate` (frames a second), `dims`, `silence` (the value of frames outside the
 signal), `final_samples(j)` (samples needed before frame j can no longer change) and
-`compute(audio, first, n, cache)`; offline and streaming calls give identical frames.
+`compute(audio, first, n, cache, deadline)` (`deadline`: when a session needs the frames, for an
+extractor that batches work across sessions); offline and streaming calls give identical frames.
 """
 from __future__ import annotations
 
@@ -109,22 +110,11 @@ class LogMelFeatures:
     def final_samples(self, j: int) -> int:
         return j * self.mel.hop + self.mel.n_fft // 2
 
-    def compute(self, audio: np.ndarray, first: int, n: int, cache: dict | None = None) -> np.ndarray:
+    def compute(self, audio: np.ndarray, first: int, n: int, cache: dict | None = None, deadline: float = 0.0) -> np.ndarray:
         return log_mel(audio, self.mel, first, n)
 
     def all(self, audio: np.ndarray) -> np.ndarray:
         return log_mel(audio, self.mel)
-
-
-def feature_extractor(mel: MelConfig, features: AudioFeatureConfig, device: str = "cpu"):
-    """The extractor a model was trained with (Whisper's is loaded once per process and device)."""
-    if features.kind == "logmel":
-        return LogMelFeatures(mel)
-    if features.kind == "whisper":
-        from avatar_service.model.whisper import WhisperFeatures
-
-        return WhisperFeatures.shared(features.whisper, mel.sample_rate_hz, device.split(":")[0])
-    raise ValueError(f"unknown audio features {features.kind!r}: use 'logmel' or 'whisper'")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,11 +156,12 @@ class WindowSpec:
                        if len(frames) else silence, silence)
         return np.ascontiguousarray(out.transpose(0, 1, 3, 2), dtype=np.float32)
 
-    def windows(self, audio: np.ndarray, start: int, stop: int, fps: float, feat, cache: dict | None = None) -> np.ndarray:
+    def windows(self, audio: np.ndarray, start: int, stop: int, fps: float, feat, cache: dict | None = None,
+                deadline: float = 0.0) -> np.ndarray:
         """Windows of video frames [start, stop) from the audio received so far (streaming or offline)."""
         centres = self.mel_centres(np.arange(start, stop), fps, feat)
         lo, hi = max(0, int(centres.min()) - self.mel_radius), int(centres.max()) + self.mel_radius + 1
-        return self.gather(feat.compute(audio, lo, hi - lo, cache), lo, centres, feat)
+        return self.gather(feat.compute(audio, lo, hi - lo, cache, deadline), lo, centres, feat)
 
 
 def clip_windows(audio16k: np.ndarray, n_video_frames: int, fps: float, feat, spec: WindowSpec) -> np.ndarray:

@@ -1,19 +1,36 @@
 """`FaceGenerator`: the trained networks plus their config, saved and loaded like a diffusers model.
 
-A saved model is a folder with `config.json` (the frozen GeneratorConfig plus latent statistics) and
-`model.safetensors` (all weights). `from_pretrained(save_pretrained(x))` is bit-exact.
+A saved model is a folder with `config.json` (the frozen architecture), `serving.json` (the serving
+settings, ServingConfig) and `model.safetensors` (all weights, latent statistics included).
+`from_pretrained(save_pretrained(x))` is bit-exact, config included.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import pathlib
 
 import torch
-from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from torch import nn
 
 from avatar_service.model.checkpoint import load_config, load_weights, save_module
 from avatar_service.model.config import GeneratorConfig
+
+SERVING_NAME = "serving.json"
+
+
+def save_serving(path: pathlib.Path, config: GeneratorConfig) -> None:
+    (pathlib.Path(path) / SERVING_NAME).write_text(
+        json.dumps(dataclasses.asdict(config.serving), indent=2, sort_keys=True))
+
+
+def load_generator_config(path: str | os.PathLike) -> GeneratorConfig:
+    """A model folder's config.json and, beside it, serving.json (absent in folders written before it
+    existed, whose config.json holds the serving settings)."""
+    arch = load_config(path, "generator", "AvatarLab model")
+    serving = pathlib.Path(path) / SERVING_NAME
+    return GeneratorConfig.from_dict(arch, json.loads(serving.read_text()) if serving.exists() else None)
 from avatar_service.model.networks import AudioEncoder, Denoiser, build_autoencoder
 
 
@@ -56,28 +73,19 @@ class FaceGenerator(nn.Module):
         return self.audio_encoder.lip_rest if self.config.denoiser.lip_map.enabled else None
 
     def make_scheduler(self, kind: str | None = None):
-        """A fresh scheduler (they hold per-sampling state). v-prediction on a zero-terminal-SNR
-        schedule with trailing timesteps, so 1 to 4 steps start from pure noise correctly
-        (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed")."""
-        d = self.config.denoiser
-        common = dict(num_train_timesteps=d.num_train_timesteps, beta_schedule="scaled_linear",
-                      beta_start=0.00085, beta_end=0.012, prediction_type=d.prediction_type,
-                      timestep_spacing="trailing", rescale_betas_zero_snr=True)
-        kind = kind or self.config.sampling.scheduler
-        if kind == "ddim":
-            return DDIMScheduler(clip_sample=False, set_alpha_to_one=True, **common)
-        if kind in ("dpmsolver++", "dpm"):
-            return DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", final_sigmas_type="zero", **common)
-        raise ValueError(f"unknown scheduler {kind!r}: use 'ddim' or 'dpmsolver++'")
+        """The sampling config's scheduler for this denoiser (SamplingConfig.make_scheduler)."""
+        return self.config.serving.sampling.make_scheduler(self.config.denoiser, kind)
 
     # -- persistence ------------------------------------------------------------------------------
     def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> pathlib.Path:
         """`dtype=torch.float16` halves the file (weights are loaded back into fp32 modules)."""
-        return save_module(self, path, "generator", self.config.to_dict(), self.config.name, dtype)
+        path = save_module(self, path, "generator", self.config.architecture_dict(), self.config.name, dtype)
+        save_serving(path, self.config)
+        return path
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: str = "cpu") -> "FaceGenerator":
-        model = cls(GeneratorConfig.from_dict(load_config(path, "generator", "AvatarLab model")))
+        model = cls(load_generator_config(path))
         return load_weights(model, path, device)
 
     @classmethod

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from torch import nn
 
-from avatar_service.data.lips import LIP_INDICES, OUTER_LIP_MASK
+from avatar_service.face.lips import LIP_INDICES, OUTER_LIP_MASK
 from avatar_service.model.config import GeneratorConfig
 
 N_LIPS = len(LIP_INDICES)
@@ -54,7 +54,7 @@ class AudioEncoder(nn.Module):
         self.position = nn.Parameter(torch.zeros(1, k + 1, a.hidden))
         self.to_tokens = nn.Sequential(nn.Linear(a.hidden, a.token_dim), nn.LayerNorm(a.token_dim))
         self.lip_components = a.lip_components
-        self.articulation = a.articulation
+        self.articulation = cfg.serving.articulation
         if a.lip_components:
             self.lip_head = nn.Sequential(nn.Linear((k + 1) * a.hidden, a.hidden), nn.LeakyReLU(0.02),
                                           nn.Linear(a.hidden, a.lip_components))

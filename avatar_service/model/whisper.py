@@ -11,11 +11,11 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import pathlib
-import queue
 import threading
 
 import numpy as np
 
+from avatar_service.batching import Batcher
 from avatar_service.model.features import WhisperConfig
 
 STATE_RATE = 50  # encoder states a second (mel hop 10 ms, conv stride 2)
@@ -34,49 +34,6 @@ def model_dir() -> pathlib.Path:
     return path
 
 
-class BatchedEncoder:
-    """Runs the Whisper encoder for every caller on one thread, stacking the windows (of one length)
-    that queued up while it was busy, plus any arriving within `wait_s`, into one call. A stream asks for
-    one 0.2 s block at a time, so without this N sessions make N batch-1 encoder calls, which on a GPU
-    cost about as much as one batched call. On the 2-core CPU it is neutral (8 sessions: 57-91 ms a round
-    either way, compute-bound), so the default adds no wait: it batches only what is already queued."""
-
-    def __init__(self, encode, wait_s: float = 0.0, max_batch: int = 64):
-        self._encode = encode  # (B, 80, T) float32 -> (B, T/2, dims)
-        self.wait_s, self.max_batch = wait_s, max_batch
-        self.calls = 0  # encoder calls made (for tests and profiles)
-        self._q: queue.Queue = queue.Queue()
-        threading.Thread(target=self._run, name="avatarlab-whisper", daemon=True).start()
-
-    def submit(self, mel: np.ndarray) -> concurrent.futures.Future:
-        """mel (80, T) -> a future of the states (T/2, dims)."""
-        fut: concurrent.futures.Future = concurrent.futures.Future()
-        self._q.put((mel, fut))
-        return fut
-
-    def _run(self) -> None:
-        while True:
-            batch = [self._q.get()]
-            try:
-                while len(batch) < self.max_batch:
-                    batch.append(self._q.get(timeout=self.wait_s))
-            except queue.Empty:
-                pass
-            by_len: dict[int, list] = {}
-            for mel, fut in batch:
-                by_len.setdefault(mel.shape[1], []).append((mel, fut))
-            for items in by_len.values():
-                try:
-                    self.calls += 1
-                    states = self._encode(np.ascontiguousarray(np.stack([m for m, _ in items]), np.float32))
-                except Exception as e:  # every waiting caller gets the error, the thread keeps serving
-                    for _, fut in items:
-                        fut.set_exception(e)
-                    continue
-                for (_, fut), st in zip(items, states):
-                    fut.set_result(st)
-
-
 class WhisperFeatures:
     rate = float(STATE_RATE)
     silence = 0.0  # frames before the signal starts
@@ -93,7 +50,13 @@ class WhisperFeatures:
         self.window_samples = int(round(cfg.window_s * STATE_RATE)) * SAMPLES_PER_STATE
         model = ctranslate2.models.Whisper(str(model_dir()), device=device, compute_type=cfg.compute_type,
                                            intra_threads=threads)
-        self.encoder = BatchedEncoder(lambda x: np.asarray(model.encode(ctranslate2.StorageView.from_array(x))))
+        # One Batcher serves every session's blocks: a stream asks for one 0.2 s block at a time, so
+        # without it N sessions make N batch-1 encoder calls, which on a GPU cost about as much as one
+        # batched call. On the 2-core CPU it is neutral (8 sessions: 57-91 ms a round either way,
+        # compute-bound), so it adds no wait: it batches what is already queued, most urgent first.
+        self._encode = lambda x: np.asarray(model.encode(ctranslate2.StorageView.from_array(x)))
+        self.encoder = Batcher(self._run_blocks, name="avatarlab-whisper", max_batch=64,
+                               key=lambda job: job[0].shape[1], deadline=lambda job: job[2])
         self._mel = FeatureExtractor(feature_size=80)
         self._lock = threading.Lock()  # the feature extractor keeps per-call state
 
@@ -105,9 +68,20 @@ class WhisperFeatures:
     def final_samples(self, j: int) -> int:
         return (j // self.block + 1) * self.block_samples
 
-    def _blocks(self, audio: np.ndarray, blocks: list[int]) -> list[np.ndarray]:
+    def _run_blocks(self, _length: int, jobs: list) -> None:
+        """Batcher callback: (mel (80, T), future, deadline) jobs of one length -> one encoder call."""
+        try:
+            states = self._encode(np.ascontiguousarray(np.stack([m for m, _, _ in jobs]), np.float32))
+        except Exception as e:  # every waiting caller gets the error, the thread keeps serving
+            for _, fut, _ in jobs:
+                fut.set_exception(e)
+            return
+        for (_, fut, _), st in zip(jobs, states):
+            fut.set_result(st)
+
+    def _blocks(self, audio: np.ndarray, blocks: list[int], deadline: float = 0.0) -> list[np.ndarray]:
         """States (B, dims) of each block; windows of equal length, from this and any other caller, run
-        as one batch (BatchedEncoder)."""
+        as one batch (the Batcher)."""
         futures = []
         for b in blocks:
             end = (b + 1) * self.block_samples
@@ -117,10 +91,12 @@ class WhisperFeatures:
             seg[: len(have)] = have
             with self._lock:
                 mel = self._mel(seg, padding=0)[:, : (end - start) // 160]
-            futures.append(self.encoder.submit(mel))
+            fut: concurrent.futures.Future = concurrent.futures.Future()
+            self.encoder.submit([(mel, fut, deadline)])
+            futures.append(fut)
         return [f.result()[-self.block:].astype(np.float32) for f in futures]
 
-    def compute(self, audio: np.ndarray, first: int, n: int, cache: dict | None = None) -> np.ndarray:
+    def compute(self, audio: np.ndarray, first: int, n: int, cache: dict | None = None, deadline: float = 0.0) -> np.ndarray:
         """(n, dims) states [first, first + n). `cache` (a dict kept per stream) holds finished blocks,
         so a stream encodes each block once."""
         if n <= 0:
@@ -128,7 +104,7 @@ class WhisperFeatures:
         cache = {} if cache is None else cache
         wanted = list(range(first // self.block, (first + n - 1) // self.block + 1))
         todo = [b for b in wanted if b not in cache]
-        for b, st in zip(todo, self._blocks(audio, todo)) if todo else ():
+        for b, st in zip(todo, self._blocks(audio, todo, deadline)) if todo else ():
             cache[b] = st
         states = np.concatenate([cache[b] for b in wanted])
         off = first - wanted[0] * self.block

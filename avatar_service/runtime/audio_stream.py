@@ -1,25 +1,28 @@
-"""Incoming session audio: validated PCM chunks of any size -> one growing 16 kHz mono buffer."""
+"""Incoming session audio: PCM chunks of any size, or float samples, -> one growing mono buffer at the
+model's rate. The request's format is checked where it is read (server/translate.py); what arrives
+here is checked against that format."""
 from __future__ import annotations
+
+import enum
 
 import numpy as np
 import soxr
 
 from avatar_service.errors import InvalidArgument, ResourceExhausted
 
-ENCODINGS = {1: ("<i2", 2), 2: ("<f4", 4)}  # AudioEncoding value -> (numpy dtype, bytes a sample)
 MIN_RATE_HZ, MAX_RATE_HZ = 8000, 192000
 
 
+class SampleFormat(enum.Enum):
+    S16LE = ("<i2", 2)  # numpy dtype, bytes a sample
+    F32LE = ("<f4", 4)
+
+
 class AudioStream:
-    def __init__(self, encoding: int, sample_rate_hz: int, channels: int, model_rate_hz: int, max_seconds: float):
-        if encoding not in ENCODINGS:
-            raise InvalidArgument("audio_format.encoding must be AUDIO_ENCODING_PCM_S16LE or AUDIO_ENCODING_PCM_F32LE")
-        if not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ:
-            raise InvalidArgument(f"audio_format.sample_rate_hz must be {MIN_RATE_HZ} to {MAX_RATE_HZ}, got {sample_rate_hz}")
-        channels = channels or 1
-        if channels not in (1, 2):
-            raise InvalidArgument(f"audio_format.channels must be 1 or 2, got {channels}")
-        self.dtype, width = ENCODINGS[encoding]
+    def __init__(self, fmt: SampleFormat, sample_rate_hz: int, channels: int, model_rate_hz: int, max_seconds: float):
+        if not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ or channels not in (1, 2):
+            raise ValueError(f"unsupported audio: {sample_rate_hz} Hz, {channels} channels")
+        self.dtype, width = fmt.value
         self.frame_bytes = width * channels
         self.channels, self.rate = channels, sample_rate_hz
         self.model_rate = model_rate_hz
@@ -40,6 +43,7 @@ class AudioStream:
         return self.input_samples / self.rate
 
     def push(self, data: bytes) -> None:
+        """Interleaved PCM bytes in the stream's sample format."""
         if self.ended:
             raise InvalidArgument("audio after end_of_audio")
         if len(data) % self.frame_bytes:
@@ -50,9 +54,15 @@ class AudioStream:
         pcm = np.frombuffer(data, self.dtype).astype(np.float32)
         if self.dtype == "<i2":
             pcm /= 32768.0
-        elif not np.all(np.isfinite(pcm)):
+        self.push_samples(pcm.reshape(-1, self.channels).mean(axis=1))
+
+    def push_samples(self, pcm: np.ndarray) -> None:
+        """Mono float samples at the stream's rate (what a speech synthesizer makes)."""
+        if self.ended:
+            raise InvalidArgument("audio after end_of_audio")
+        pcm = np.asarray(pcm, np.float32)
+        if not np.all(np.isfinite(pcm)):
             raise InvalidArgument("f32 audio contains NaN or infinity")
-        pcm = pcm.reshape(-1, self.channels).mean(axis=1)
         self.input_samples += len(pcm)
         if self.duration_s > self.max_seconds:
             raise ResourceExhausted(f"session audio is over the {self.max_seconds:g} s limit")

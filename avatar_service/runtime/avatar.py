@@ -14,10 +14,8 @@ import io
 import cv2
 import numpy as np
 
-from avatar_service.face.align import FaceLayout, align_matrix, smooth_matrices, warp_to_crop
-from avatar_service.face.detect import FaceDetector, FaceError
-from avatar_service.runtime.backend import Backend
-from avatar_service.runtime.calibration import MouthFit, calibrate
+from avatar_service.face.align import FaceLayout
+from avatar_service.runtime.mouth_fit import MouthFit
 
 
 @dataclasses.dataclass
@@ -29,6 +27,9 @@ class AvatarState:
     layout: FaceLayout
     lip_anchor: np.ndarray | None = None  # (40, 2) crop-relative reference lips, for models with a lip map
     mouth_fit: MouthFit | None = None  # keeps the person's mouth width and lip thickness (runtime.calibration)
+    meshes: np.ndarray | None = None  # (P, 478, 3) float32 face mesh of each texture, for the warp renderer
+    # per-renderer precompute (runtime/renderer.py), built on first use and never persisted
+    derived: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @property
     def pose_count(self) -> int:
@@ -72,8 +73,10 @@ class AvatarState:
             out.append(((x0, y0, x1 - x0, y1 - y0), a_rect.astype(np.float32), w[..., None], c[..., None]))
         return out
 
-    def composite(self, pose: int, region: np.ndarray) -> np.ndarray:
-        """region (3, H, W) float in [-1, 1] -> the full texture frame (T, T, 3) uint8."""
+    def composite(self, pose: int, region: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """region (3, H, W) float in [-1, 1] -> the full texture frame (T, T, 3) uint8 and the texture
+        rectangle (x, y, w, h) it changed: outside it the frame is pose frame `pose` exactly. This is the
+        renderer's interface to the session (frame plus changed rectangle, which delta frames use)."""
         (x, y, w, h), a_rect, weight, ring = self._blend[pose]
         frame = self.textures[pose].copy()
         if self.mouth_fit is not None:
@@ -85,7 +88,7 @@ class AvatarState:
         if n > 0:  # remove the decoder's colour cast, measured where it redrew but is not shown
             warped += ((base - warped) * ring).sum(axis=(0, 1)) / n
         frame[y:y + h, x:x + w] = np.clip(base + weight * (warped - base) + 0.5, 0, 255).astype(np.uint8)
-        return frame
+        return frame, (int(x), int(y), int(w), int(h))
 
     # -- persistence ------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -93,6 +96,8 @@ class AvatarState:
         extra = {} if self.lip_anchor is None else {"lip_anchor": self.lip_anchor}
         if self.mouth_fit is not None:
             extra["mouth_fit"] = self.mouth_fit.to_array()
+        if self.meshes is not None:
+            extra["meshes"] = self.meshes
         np.savez(buf, textures=self.textures, crop_to_texture=self.crop_to_texture, z_masked=self.z_masked,
                  z_ref=self.z_ref, layout=np.frombuffer(repr(dataclasses.astuple(self.layout)).encode(), np.uint8), **extra)
         return buf.getvalue()
@@ -105,7 +110,8 @@ class AvatarState:
             layout = FaceLayout(*ast.literal_eval(f["layout"].tobytes().decode()))
             return cls(textures=f["textures"], crop_to_texture=f["crop_to_texture"], z_masked=f["z_masked"],
                        z_ref=f["z_ref"], layout=layout, lip_anchor=f["lip_anchor"] if "lip_anchor" in f.files else None,
-                       mouth_fit=MouthFit.from_array(f["mouth_fit"]) if "mouth_fit" in f.files else None)
+                       mouth_fit=MouthFit.from_array(f["mouth_fit"]) if "mouth_fit" in f.files else None,
+                       meshes=f["meshes"] if "meshes" in f.files else None)
 
 
 def composite_on_crops(crops: np.ndarray, regions: np.ndarray, layout: FaceLayout,
@@ -115,7 +121,7 @@ def composite_on_crops(crops: np.ndarray, regions: np.ndarray, layout: FaceLayou
     eye = np.repeat(np.eye(2, 3, dtype=np.float32)[None], len(crops), 0)
     state = AvatarState(textures=np.asarray(crops), crop_to_texture=eye, z_masked=np.zeros((len(crops), 0)),
                         z_ref=np.zeros(0), layout=layout, mouth_fit=mouth_fit)
-    return np.stack([state.composite(i, r) for i, r in enumerate(regions)])
+    return np.stack([state.composite(i, r)[0] for i, r in enumerate(regions)])
 
 
 def masked_region(crop: np.ndarray, layout: FaceLayout) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +139,7 @@ def lip_anchor(crop: np.ndarray, rest: np.ndarray | None) -> np.ndarray | None:
     faces) the average lips stand in: the mouth then takes the usual place and width."""
     if rest is None:
         return None
-    from avatar_service.data.lips import LipTracker
+    from avatar_service.face.lips import LipTracker
 
     tracker = LipTracker(static=True)
     try:
@@ -150,57 +156,3 @@ def lip_points(anchor: np.ndarray | None, offsets: np.ndarray | None, rest: np.n
     if offsets is None:
         return None
     return (anchor if anchor is not None else rest)[None] + offsets
-
-
-def texture_window(boxes: np.ndarray, image_hw: tuple[int, int], scale: float = 1.9) -> np.ndarray:
-    """A square source window around all face boxes (x, y, w, h): (x0, y0, side)."""
-    cx = float(np.mean(boxes[:, 0] + boxes[:, 2] / 2))
-    cy = float(np.mean(boxes[:, 1] + boxes[:, 3] / 2))
-    side = scale * float(np.max(np.maximum(boxes[:, 2], boxes[:, 3])))
-    side = min(side, float(max(image_hw)))
-    return np.array([cx - side / 2, cy - side / 2 - 0.05 * side, side], np.float64)
-
-
-def prepare_avatar(backend: Backend, frames: list[np.ndarray], texture_px: int,
-                   detector: FaceDetector | None = None, min_face_px: int = 48) -> AvatarState:
-    """Frames (one portrait, or an idle video's frames) -> AvatarState. Raises FaceError."""
-    layout: FaceLayout = backend.config.layout
-    detector = detector or FaceDetector()
-    faces = []
-    for i, f in enumerate(frames):
-        if len(frames) == 1:
-            faces.append(detector.one_face(f, min_face_px))
-        else:
-            found = detector.detect(f)
-            faces.append(found[0] if found else None)
-    if not any(faces):
-        raise FaceError("no face found in any frame of the video")
-    if len(frames) > 1 and faces[0] is None:
-        raise FaceError("no face in the video's first frame: trim the video to start on the face")
-    for i in range(1, len(faces)):  # a missed detection reuses the previous frame's face
-        faces[i] = faces[i] or faces[i - 1]
-    if min(faces[0].box[2], faces[0].box[3]) < min_face_px:
-        raise FaceError(f"face is smaller than {min_face_px} px")
-    matrices = smooth_matrices(np.stack([align_matrix(f.landmarks, layout) for f in faces]))
-    x0, y0, side = texture_window(np.array([f.box for f in faces]), frames[0].shape[:2])
-    s = texture_px / side
-    src_to_tex = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float32)
-    textures, crop_to_tex, regions, masked = [], [], [], []
-    anchor = reference = None
-    for f, m in zip(frames, matrices):
-        textures.append(cv2.warpAffine(f, src_to_tex, (texture_px, texture_px),
-                                       flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
-        inv = cv2.invertAffineTransform(m)  # crop -> source
-        crop_to_tex.append((np.vstack([src_to_tex, [0, 0, 1]]) @ np.vstack([inv, [0, 0, 1]]))[:2])
-        crop = warp_to_crop(f, m, layout)
-        if reference is None:  # the first frame is the reference
-            reference = crop
-            anchor = lip_anchor(crop, backend.lip_rest)
-        r, mr = masked_region(crop, layout)
-        regions.append(r)
-        masked.append(mr)
-    z_masked = np.concatenate([backend.encode(np.stack(masked[i:i + 16])) for i in range(0, len(masked), 16)])
-    z_ref = backend.encode(regions[0][None])[0]
-    return AvatarState(textures=np.stack(textures), crop_to_texture=np.stack(crop_to_tex).astype(np.float32),
-                       z_masked=z_masked.astype(np.float32), z_ref=z_ref.astype(np.float32), layout=layout,
-                       lip_anchor=anchor, mouth_fit=calibrate(backend, reference, z_ref, z_masked[0], anchor))

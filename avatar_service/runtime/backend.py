@@ -1,7 +1,13 @@
-"""Backends: torch and onnxruntime behind one small numpy-in, numpy-out interface, so the sampler,
-the avatar precompute and the engine never know which one runs."""
+"""Backends: torch and onnxruntime behind one small interface, so the sampler, the avatar precompute
+and the engine never know which one runs.
+
+Stage calls (encode, audio, denoise, decode) take and return numpy arrays. The sampler's inner loop
+uses the device-side calls instead (condition, latent, denoise_step, decode_latent, host): the latent
+stays a torch tensor on the backend's device between steps (CPU for onnxruntime, whose runs take host
+arrays anyway), and a batch's conditioning is uploaded once."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -11,6 +17,7 @@ import numpy as np
 import torch
 
 from avatar_service.model import FaceGenerator, GeneratorConfig
+from avatar_service.model.generator import load_generator_config
 
 ONNX_GRAPHS = ("encoder", "audio_encoder", "denoiser", "decoder")
 
@@ -28,7 +35,33 @@ class Backend(Protocol):
     # lip_points (B,40,2) crop-relative, for models with a lip map -> (B,C,h,w)
     def denoise(self, z_t, t, z_masked, z_ref, tokens, lip_points=None) -> np.ndarray: ...
     def decode(self, z: np.ndarray) -> np.ndarray: ...  # (B,C,h,w) -> (B,3,H,W)
-    def make_scheduler(self, kind: str | None = None): ...
+    # -- device side, for the sampler ------------------------------------------------------------
+    def condition(self, z_masked, z_ref, tokens, lip_points, guided: bool) -> "Conditioning": ...
+    def latent(self, a: np.ndarray) -> torch.Tensor: ...  # float32 on the device
+    def denoise_step(self, x: torch.Tensor, t: int, cond: "Conditioning") -> torch.Tensor: ...  # float32, 2B rows when guided
+    def decode_latent(self, z: torch.Tensor) -> np.ndarray: ...  # (B,C,h,w) on the device -> (B,3,H,W)
+    def host(self, x: torch.Tensor) -> np.ndarray: ...
+
+
+@dataclasses.dataclass
+class Conditioning:
+    """One batch's conditioning as the backend's denoiser takes it, uploaded once per batch. Guided
+    batches hold both halves: conditional rows, then the same rows with null audio tokens."""
+    z_masked: object
+    z_ref: object
+    tokens: object
+    lip_points: object | None
+    rows: int
+
+
+def _both_halves(backend, z_masked, z_ref, tokens, lip_points, guided: bool):
+    """Guided sampling runs conditional and unconditional rows in one call: the conditioning twice, the
+    second time with null audio tokens (lip points stay: they are geometry, the guidance is on audio)."""
+    if not guided:
+        return z_masked, z_ref, tokens, lip_points
+    return (np.concatenate([z_masked, z_masked]), np.concatenate([z_ref, z_ref]),
+            np.concatenate([tokens, backend.null_tokens(len(tokens))]),
+            None if lip_points is None else np.concatenate([lip_points, lip_points]))
 
 
 class TorchBackend:
@@ -76,8 +109,29 @@ class TorchBackend:
     def decode(self, z):
         return self._n(self.generator.decode(self._t(z)))
 
-    def make_scheduler(self, kind=None):
-        return self.generator.make_scheduler(kind)
+    @torch.inference_mode()
+    def condition(self, z_masked, z_ref, tokens, lip_points, guided):
+        z_masked, z_ref, tokens, lip_points = _both_halves(self, z_masked, z_ref, tokens, lip_points, guided)
+        lips = None if lip_points is None else torch.from_numpy(np.ascontiguousarray(lip_points, np.float32)).to(self.device)
+        return Conditioning(self._t(z_masked), self._t(z_ref), self._t(tokens), lips, len(tokens))
+
+    def latent(self, a):
+        return torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(self.device)
+
+    @torch.inference_mode()
+    def denoise_step(self, x, t, cond):
+        if cond.rows != len(x):
+            x = torch.cat([x, x])
+        tt = torch.full((cond.rows,), t, dtype=torch.int64, device=self.device)
+        return self.generator.denoise(x.to(self.dtype), tt, cond.z_masked, cond.z_ref, cond.tokens,
+                                      cond.lip_points).float()
+
+    @torch.inference_mode()
+    def decode_latent(self, z):
+        return self._n(self.generator.decode(z.to(self.dtype)))
+
+    def host(self, x):
+        return self._n(x)
 
 
 class OnnxBackend:
@@ -88,12 +142,9 @@ class OnnxBackend:
         import onnxruntime as ort
 
         onnx_dir = pathlib.Path(onnx_dir)
-        meta = json.loads((onnx_dir / "config.json").read_text())
-        self.config = GeneratorConfig.from_dict(meta["generator"])
+        self.config = load_generator_config(onnx_dir)
         self._null = np.load(onnx_dir / "null_tokens.npy")
         self.lip_rest = np.load(onnx_dir / "lip_rest.npy") if self.config.denoiser.lip_map.enabled else None
-        # The scheduler is plain math: a config-only FaceGenerator is not needed, so build it directly.
-        self._sched_owner = _SchedulerOwner(self.config)
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -140,30 +191,24 @@ class OnnxBackend:
     def decode(self, z):
         return self._run("decoder", z=z.astype(np.float32))
 
-    def make_scheduler(self, kind=None):
-        return self._sched_owner.make_scheduler(kind)
+    def condition(self, z_masked, z_ref, tokens, lip_points, guided):
+        z_masked, z_ref, tokens, lip_points = _both_halves(self, z_masked, z_ref, tokens, lip_points, guided)
+        f32 = lambda a: np.ascontiguousarray(a, np.float32)  # noqa: E731
+        return Conditioning(f32(z_masked), f32(z_ref), f32(tokens), None if lip_points is None else f32(lip_points),
+                            len(tokens))
 
+    def latent(self, a):
+        return torch.from_numpy(np.ascontiguousarray(a, np.float32))
 
-class _SchedulerOwner:
-    def __init__(self, config: GeneratorConfig):
-        self.config = config
+    def denoise_step(self, x, t, cond):
+        xin = x.numpy()
+        if cond.rows != len(xin):
+            xin = np.concatenate([xin, xin])
+        return torch.from_numpy(self.denoise(xin, np.full(cond.rows, t), cond.z_masked, cond.z_ref, cond.tokens,
+                                             cond.lip_points))
 
-    make_scheduler = FaceGenerator.make_scheduler
+    def decode_latent(self, z):
+        return self.decode(z.numpy())
 
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def load_backend(model: str, backend: str = "torch", device: str = "cpu", dtype: str = "float32") -> Backend:
-    """`model` is 'tiny' (random weights, for tests), 'default' (the embedded model) or a model folder.
-    `dtype` applies to the torch backend: bfloat16/float16 halve GPU memory and raise throughput there."""
-    from avatar_service.runtime.models import resolve_model
-
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}: use one of {sorted(DTYPES)}")
-    generator, onnx_dir = resolve_model(model, need_onnx=(backend == "onnx"))
-    if backend == "torch":
-        return TorchBackend(generator, device, DTYPES[dtype])
-    if backend == "onnx":
-        return OnnxBackend(onnx_dir, device)
-    raise ValueError(f"unknown backend {backend!r}: use 'torch' or 'onnx'")
+    def host(self, x):
+        return x.numpy()

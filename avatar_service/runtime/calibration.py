@@ -13,68 +13,19 @@ precomputed maps.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 
-import cv2
 import numpy as np
 
 from avatar_service.face.align import FaceLayout
 from avatar_service.model.config import CalibrationConfig
+from avatar_service.runtime.mouth_fit import MouthFit
 
 log = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
-class MouthFit:
-    """(x', y') = c + (scale_x (x - cx), scale_y (y - cy)) within half the radii of the mouth centre c,
-    easing (smoothstep) to the identity at the radii, so cheeks and jaw at the blend's edge never move.
-    Crop-relative units."""
-    cx: float
-    cy: float
-    scale_x: float
-    scale_y: float
-    radius_x: float
-    radius_y: float
-
-    def to_array(self) -> np.ndarray:
-        return np.array(dataclasses.astuple(self), np.float64)
-
-    @classmethod
-    def from_array(cls, a: np.ndarray) -> "MouthFit":
-        return cls(*(float(v) for v in np.asarray(a).ravel()))
-
-    @functools.lru_cache(maxsize=8)
-    def maps(self, layout: FaceLayout) -> tuple[np.ndarray, np.ndarray]:
-        """cv2.remap maps (H, W) float32 for the generated region: where each output pixel samples from."""
-        h, w = layout.region_shape
-        s = layout.crop_px
-        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-        yc = y + layout.region_rows[0]  # region rows -> crop rows
-        cx, cy = self.cx * s, self.cy * s
-        reach = _ease(np.abs(x - cx) / (self.radius_x * s)) * _ease(np.abs(yc - cy) / (self.radius_y * s))
-        # the inverse of the rescale, weighted by its reach
-        mx = x + reach * (cx + (x - cx) / self.scale_x - x)
-        my = y + reach * (cy + (yc - cy) / self.scale_y - yc)
-        return mx.astype(np.float32), my.astype(np.float32)
-
-    def apply(self, region: np.ndarray, layout: FaceLayout) -> np.ndarray:
-        """region (3, H, W) or (H, W, 3) float32 -> the same, rescaled about the mouth."""
-        mx, my = self.maps(layout)
-        chw = region.shape[0] == 3 and region.ndim == 3
-        img = region.transpose(1, 2, 0) if chw else region
-        out = cv2.remap(np.ascontiguousarray(img), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return out.transpose(2, 0, 1) if chw else out
-
-
-def _ease(r: np.ndarray) -> np.ndarray:
-    """1 up to r = 0.5, smoothstep down to 0 at r = 1."""
-    t = np.clip(2 * r - 1, 0, 1)
-    return 1 - t * t * (3 - 2 * t)
-
-
 def _points(*mesh_ids: int) -> list[int]:
-    from avatar_service.data.lips import LIP_INDICES
+    from avatar_service.face.lips import LIP_INDICES
 
     return [LIP_INDICES.index(i) for i in mesh_ids]
 
@@ -119,7 +70,7 @@ def probe_regions(backend, z_ref: np.ndarray, z_masked: np.ndarray, anchor: np.n
     tokens, offsets = backend.audio(clip_windows(silence, frames, fps, cfg.feature_extractor(), cfg.window))
     noise = np.stack([np.random.default_rng(k).standard_normal(cfg.latent_shape) for k in range(frames)]).astype(np.float32)
     z0 = sample_latents(backend, noise, np.repeat(z_masked[None], frames, 0), np.repeat(z_ref[None], frames, 0),
-                        tokens, cfg.sampling.default_steps, cfg.sampling.default_guidance,
+                        tokens, cfg.serving.sampling.default_steps, cfg.serving.sampling.default_guidance,
                         lip_points=lip_points(anchor, offsets, backend.lip_rest))
     return backend.decode(z0)
 
@@ -129,21 +80,21 @@ def calibrate(backend, crop: np.ndarray, z_ref: np.ndarray, z_masked: np.ndarray
     """The reference crop (S, S, 3) uint8 and its latents -> its MouthFit, or None where mediapipe finds
     no mouth (many stylised faces) or calibration is off: the mouth is then shown as drawn."""
     cfg = backend.config
-    if not cfg.calibration.enabled:
+    if not cfg.serving.calibration.enabled:
         return None
     try:
         import mediapipe  # noqa: F401  (installed by the Makefile; a bare `pip install .` lacks it)
     except ImportError:
         log.warning("mediapipe is not installed: mouth calibration is off (pip install --no-deps mediapipe==0.10.21)")
         return None
-    regions = probe_regions(backend, z_ref, z_masked, anchor, cfg.calibration.probe_frames)
-    return fit_regions(crop, regions, cfg.layout, cfg.calibration)
+    regions = probe_regions(backend, z_ref, z_masked, anchor, cfg.serving.calibration.probe_frames)
+    return fit_regions(crop, regions, cfg.layout, cfg.serving.calibration)
 
 
 def fit_regions(crop: np.ndarray, regions: np.ndarray, layout: FaceLayout,
                 config: CalibrationConfig = CalibrationConfig()) -> MouthFit | None:
     """The rescale that gives mouths drawn into `crop`'s region (K, 3, H, W) the crop's own mouth size."""
-    from avatar_service.data.lips import LipTracker
+    from avatar_service.face.lips import LipTracker
     from avatar_service.runtime.avatar import composite_on_crops
 
     tracker = LipTracker(static=True)

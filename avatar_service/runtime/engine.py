@@ -1,25 +1,27 @@
-"""The batching engine: one worker thread owns the model; frames from every session are gathered
+"""The batching engine: one worker thread owns the networks; frames of every session are gathered
 into shared batches (same steps and guidance), so N sessions cost far less than N times one.
 
-Sessions never block the event loop: they submit jobs and await futures that the worker resolves
-with `loop.call_soon_threadsafe`.
+The engine runs only the networks (audio encoder, sampler, decoder) and hands each frame back as its
+decoded mouth region; compositing and encoding happen in the session, off this thread (runtime/session.py).
+Work is taken earliest deadline first (avatar_service/batching.py), so a session that sent a long
+clip at once does not starve a paced real-time one. Sessions never block the event loop: they submit
+jobs and await futures that the worker resolves with `loop.call_soon_threadsafe`.
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
-import queue
-import threading
 import time
 from collections import deque
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
+from avatar_service.batching import Batcher
 from avatar_service.runtime.avatar import AvatarState, lip_points
 from avatar_service.runtime.backend import Backend
-from avatar_service.runtime.sampler import sample_latents
+from avatar_service.runtime.sampler import sample_regions
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +30,13 @@ log = logging.getLogger(__name__)
 class FrameJob:
     avatar: AvatarState
     pose: int
-    windows: np.ndarray  # (K, n_mels, M) mel windows of this frame and its neighbours
+    windows: np.ndarray  # (K, dims, M) feature windows of this frame and its neighbours
     noise: np.ndarray  # (C, h, w) the session's shared start noise
     steps: int
     guidance: float
-    postprocess: Callable[[np.ndarray], object]  # texture frame -> what the session sends; runs in order
-    future: asyncio.Future
+    future: asyncio.Future  # -> (region (3, H, W) float32 in [-1, 1], model ms per frame of its batch)
     loop: asyncio.AbstractEventLoop
+    deadline: float = 0.0  # time.monotonic() the frame is due: its session's start plus its pts
     submitted: float = 0.0  # perf_counter() when queued; set by Engine.submit
 
 
@@ -60,66 +62,48 @@ class Engine:
         self.backend = backend
         self.observer = observer
         self.max_batch = max_batch
-        self.batch_wait_s = batch_wait_ms / 1000
         self.stats = EngineStats()
-        self._q: queue.Queue[FrameJob | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="avatarlab-engine", daemon=True)
-        self._thread.start()
+        self._batcher: Batcher[FrameJob] = Batcher(
+            self._run_group, name="avatarlab-engine", max_batch=max_batch, wait_s=batch_wait_ms / 1000,
+            key=lambda j: (j.steps, j.guidance), deadline=lambda j: j.deadline)
 
     @property
     def queue_depth(self) -> int:
-        return self._q.qsize()
+        return self._batcher.depth
 
     def submit(self, jobs: list[FrameJob]) -> None:
         now = time.perf_counter()
         for j in jobs:
             j.submitted = now
-            self._q.put(j)
+        self._batcher.submit(jobs)
 
     def close(self) -> None:
-        self._q.put(None)
-        self._thread.join(timeout=10)
+        self._batcher.close()
 
     def warmup(self, avatar: AvatarState, steps: int, guidance: float) -> None:
-        """One real frame through every stage, so the first session does not pay for lazy init."""
+        """One real frame through every stage, compositing included, so the first session does not pay
+        for lazy init."""
         cfg = self.backend.config
         k, m = 2 * cfg.window.neighbour_radius + 1, 2 * cfg.window.mel_radius + 1
         windows = np.zeros((1, k, cfg.feature_dims, m), np.float32)
-        self._compute([(avatar, 0, windows[0], np.zeros(cfg.latent_shape, np.float32))], steps, guidance)
+        region = self._compute([(avatar, 0, windows[0], np.zeros(cfg.latent_shape, np.float32))], steps, guidance)[0]
+        avatar.composite(0, region)
 
     # -- worker thread ------------------------------------------------------------------------------
-    def _run(self) -> None:
-        while True:
-            job = self._q.get()
-            if job is None:
-                return
-            batch = [job]
-            deadline = time.monotonic() + self.batch_wait_s
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._q.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._q.put(None)
-                    break
-                batch.append(nxt)
-            groups: dict[tuple[int, float], list[FrameJob]] = {}
-            for j in batch:
-                if not j.future.done():  # a cancelled session's frames are dropped here
-                    groups.setdefault((j.steps, j.guidance), []).append(j)
-            for (steps, guidance), jobs in groups.items():
-                self._run_group(jobs, steps, guidance)
+    def _run_group(self, key: tuple[int, float], jobs: list[FrameJob]) -> None:
+        jobs = [j for j in jobs if not j.future.done()]  # a cancelled session's frames are dropped here
+        if jobs:
+            self._run_jobs(jobs, *key)
 
-    def _run_group(self, jobs: list[FrameJob], steps: int, guidance: float) -> None:
+    def _run_jobs(self, jobs: list[FrameJob], steps: int, guidance: float) -> None:
         t0 = time.perf_counter()
         try:
-            frames = self._compute([(j.avatar, j.pose, j.windows, j.noise) for j in jobs], steps, guidance)
+            regions = self._compute([(j.avatar, j.pose, j.windows, j.noise) for j in jobs], steps, guidance)
         except Exception:  # isolate the failing session: retry one by one
             log.exception("batch of %d failed; retrying its frames one by one", len(jobs))
             if len(jobs) > 1:
                 for j in jobs:
-                    self._run_group([j], steps, guidance)
+                    self._run_jobs([j], steps, guidance)
                 return
             self.stats.errors += 1
             if self.observer:
@@ -131,18 +115,14 @@ class Engine:
         self.stats.frames += len(jobs)
         self.stats.batch_sizes.append(len(jobs))
         self.stats.model_ms_per_frame.append(dt / len(jobs))
-        latencies = []
-        for j, f in zip(jobs, frames):
-            try:
-                self._resolve(j, result=(j.postprocess(f), dt / len(jobs)))
-                latencies.append(time.perf_counter() - j.submitted)
-            except Exception as e:  # a postprocess bug ends that session only
-                log.exception("postprocess failed")
-                self._resolve(j, error=e)
+        now = time.perf_counter()
+        for j, r in zip(jobs, regions):
+            self._resolve(j, result=(r, dt / len(jobs)))
         if self.observer:
-            self.observer.on_batch(len(jobs), dt / 1000, latencies)
+            self.observer.on_batch(len(jobs), dt / 1000, [now - j.submitted for j in jobs])
 
-    def _compute(self, items, steps: int, guidance: float) -> list[np.ndarray]:
+    def _compute(self, items, steps: int, guidance: float) -> np.ndarray:
+        """(avatar, pose, windows, noise) items -> decoded regions (B, 3, H, W)."""
         b = self.backend
         windows = np.stack([w for _, _, w, _ in items])
         noise = np.stack([n for *_, n in items])
@@ -151,9 +131,7 @@ class Engine:
         tokens, offsets = b.audio(windows)
         points = None if offsets is None else np.concatenate(
             [lip_points(a.lip_anchor, o[None], b.lip_rest) for (a, *_), o in zip(items, offsets)])
-        z0 = sample_latents(b, noise, z_masked, z_ref, tokens, steps, guidance, lip_points=points)
-        regions = b.decode(z0)
-        return [a.composite(p, r) for (a, p, _, _), r in zip(items, regions)]
+        return sample_regions(b, noise, z_masked, z_ref, tokens, steps, guidance, lip_points=points)
 
     @staticmethod
     def _resolve(job: FrameJob, result=None, error: BaseException | None = None) -> None:

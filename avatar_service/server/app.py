@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from avatar_service.api import pb, pb_grpc
 from avatar_service.errors import Unavailable
 from avatar_service.runtime.avatar import AvatarState
-from avatar_service.runtime.backend import load_backend
+from avatar_service.runtime.models import load_backend
 from avatar_service.runtime.engine import Engine
 from avatar_service.server.avatars import Avatars
 from avatar_service.server import memory
@@ -37,6 +37,7 @@ class App:
         self.metrics_port = 0
         self.backend = load_backend(settings.model, settings.backend, settings.device, settings.dtype)
         self.engine = Engine(self.backend, settings.max_batch, settings.batch_wait_ms, observer=self.metrics)
+        self.renderer = make_renderer(settings, self.engine)
         self.store = open_store(settings.store_url or settings.store_dir)
         self.avatars = Avatars(self.store, self.backend, settings)
         self.slots = SessionSlots(settings.limits, by_token=bool(settings.auth_tokens))
@@ -47,7 +48,7 @@ class App:
         self.speech = None
         try:
             from avatar_service.speech.service import SpeechService
-            self.speech = SpeechService.create(self)
+            self.speech = SpeechService.create(settings.speech)
         except ImportError:  # the speech extra is not installed
             self.speech = None
         self.ready = False
@@ -66,7 +67,24 @@ class App:
                              crop_to_texture=np.array([[[self.settings.face_px / s, 0, 0], [0, self.settings.face_px / s, 0]]], np.float32),
                              z_masked=rng.standard_normal((1, *cfg.latent_shape)).astype(np.float32),
                              z_ref=rng.standard_normal(cfg.latent_shape).astype(np.float32), layout=cfg.layout)
-        self.engine.warmup(avatar, cfg.sampling.default_steps, cfg.sampling.default_guidance)
+        self.engine.warmup(avatar, cfg.serving.sampling.default_steps, cfg.serving.sampling.default_guidance)
+        if self.renderer.name == "warp":
+            from avatar_service.runtime.warp_renderer import warmup_avatar
+
+            self.renderer.warmup(warmup_avatar(avatar, self.settings.face_px), 0, 0.0)
+
+
+def make_renderer(settings: ServerSettings, engine: Engine):
+    """The renderer the settings ask for (runtime/renderer.py)."""
+    from avatar_service.runtime.renderer import DiffusionRenderer, WarpRenderer
+
+    if settings.renderer == "diffusion":
+        return DiffusionRenderer(engine)
+    from avatar_service.runtime.warp_renderer import MotionModel
+
+    motion = MotionModel.default() if settings.motion_model == "default" else MotionModel.from_pretrained(settings.motion_model)
+    return WarpRenderer(motion, motion.features(engine.backend.config.mel.sample_rate_hz, engine.backend.device),
+                        observer=engine.observer)
 
 
 def _credentials(s: ServerSettings):

@@ -19,16 +19,19 @@ import uuid
 
 import numpy as np
 
+from avatar_service.api import pb
 from avatar_service.errors import InvalidArgument, NotFound, ResourceExhausted, quote
 from avatar_service.face.detect import FaceDetector, FaceError
 from avatar_service.media import MediaError, MediaTooLarge, decode_image, decode_video
-from avatar_service.runtime.avatar import AvatarState, prepare_avatar
+from avatar_service.runtime.avatar import AvatarState
+from avatar_service.runtime.avatar_setup import prepare_avatar
+from avatar_service.runtime.warp_renderer import texture_meshes
 from avatar_service.runtime.backend import Backend
 from avatar_service.runtime.models import model_id
 from avatar_service.server.settings import ServerSettings
 from avatar_service.store import AvatarRecord, AvatarStore
 
-PORTRAIT, IDLE_VIDEO = 1, 2
+PORTRAIT, IDLE_VIDEO = pb.AVATAR_SOURCE_KIND_PORTRAIT, pb.AVATAR_SOURCE_KIND_IDLE_VIDEO  # stored as these numbers
 VIDEO_FPS = 25.0
 MAX_ID_CHARS = 64
 _ID = re.compile(r"[A-Za-z0-9._-]+")  # avatar ids (the server makes them: hex)
@@ -177,7 +180,8 @@ class Avatars:
                                           lim.max_idle_video_frame_bytes, max_frames)
                 frames = decode_video(video, lim.max_idle_video_seconds, fps=VIDEO_FPS,
                                       max_pixels=lim.max_portrait_pixels, convert=window)
-            return prepare_avatar(self.backend, frames, self.settings.face_px, self._detector())
+            return prepare_avatar(self.backend, frames, self.settings.face_px, self._detector(),
+                                  require_mesh=self.settings.renderer == "warp")
         except MediaTooLarge as e:
             raise ResourceExhausted(str(e)) from None
         except (MediaError, FaceError) as e:
@@ -204,6 +208,11 @@ class Avatars:
         if data is None:
             raise NotFound(f"avatar {quote(avatar_id)} does not exist")
         state = await asyncio.to_thread(AvatarState.from_bytes, data)
+        if state.meshes is None and self.settings.renderer == "warp":  # stored before the warp renderer
+            try:
+                state.meshes = await asyncio.to_thread(texture_meshes, state.textures, True)
+            except FaceError as e:
+                raise InvalidArgument(f"avatar {quote(avatar_id)}: {e}") from None
         self._remember(avatar_id, state)
         return state
 

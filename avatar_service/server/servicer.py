@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import platform
 import uuid
@@ -10,12 +11,12 @@ import grpc
 
 from avatar_service import __version__
 from avatar_service.api import pb, pb_grpc
-from avatar_service.errors import InvalidArgument
-from avatar_service.runtime.audio_stream import AudioStream
-from avatar_service.server.animate import FrameProducer, GenSpec, read_audio_requests
-from avatar_service.server import logs
+from avatar_service.errors import FailedPrecondition, InvalidArgument
+from avatar_service.runtime.audio_stream import AudioStream, SampleFormat
+from avatar_service.runtime.frame_encoder import VideoSpec
+from avatar_service.runtime.session import Frame, GenSpec, Session, SessionStats
+from avatar_service.server import logs, translate
 from avatar_service.server.avatars import VOICE_ID, Avatars, check_id
-from avatar_service.server.frames import VideoSpec
 from avatar_service.server.wire import IdleRequests, first_message
 from avatar_service.store import AvatarRecord
 
@@ -54,6 +55,24 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
         await asyncio.to_thread(self.avatars.delete, request.avatar_id)
         return pb.DeleteAvatarResponse()
 
+    @contextlib.asynccontextmanager
+    async def _session(self, context, avatar_id: str, audio: AudioStream, video: VideoSpec, gen: GenSpec,
+                       first_batch: int | None = 2):
+        """The one way a stream opens a session: the avatar, a session slot, a session id on every log
+        record of the stream."""
+        avatar = await self.avatars.state(avatar_id)
+        async with self.app.slots.acquire(context):
+            session = Session(self.app.renderer, avatar, audio, video, gen, first_batch=first_batch)
+            session_id = uuid.uuid4().hex[:16]
+            logs.session_id.set(session_id)  # every log record of this stream carries it
+            self.app.metrics.session_started()
+            log.info("session %s started: avatar %s", session_id, avatar_id, extra={"avatar_id": avatar_id})
+            try:
+                yield session, session_id
+            finally:
+                log.info("session %s ended after %d frames", session_id, session.counters.frames_sent,
+                         extra={"frames_sent": session.counters.frames_sent})
+
     async def Animate(self, request_iterator, context):
         self.app.require_ready()
         settings = self.app.settings
@@ -61,43 +80,55 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
         first = await first_message(requests, settings.config_timeout_s, "config message", "config_timeout_s")
         if first.WhichOneof("message") != "config":
             raise InvalidArgument("the first AnimateRequest must carry config (audio came before config)")
-        cfg = first.config
-        model = self.app.engine.backend.config
-        video = VideoSpec.from_options(cfg.video, self.app.settings.face_px)
-        gen = GenSpec.from_options(cfg.generation, model.sampling.default_steps, model.sampling.default_guidance)
-        audio = AudioStream(cfg.audio_format.encoding, cfg.audio_format.sample_rate_hz, cfg.audio_format.channels,
-                            model.mel.sample_rate_hz, self.app.settings.limits.max_audio_seconds_per_session)
-        avatar = await self.avatars.state(cfg.avatar_id)
-        async with self.app.slots.acquire(context):
-            producer = FrameProducer(self.app.engine, avatar, audio, video, gen)
-            session_id = uuid.uuid4().hex[:16]
-            logs.session_id.set(session_id)  # every log record of this stream carries it
-            self.app.metrics.session_started()
-            log.info("session %s started: avatar %s", session_id, cfg.avatar_id, extra={"avatar_id": cfg.avatar_id})
-            yield pb.AnimateResponse(started=producer.started(session_id))
+        cfg, model, limits = first.config, self.app.engine.backend.config, self.app.settings.limits
+        video = translate.video_spec(cfg.video, self.app.settings.face_px)
+        gen = translate.gen_spec(cfg.generation, model.serving.sampling)
+        audio = translate.audio_stream(cfg.audio_format, model.mel.sample_rate_hz, limits.max_audio_seconds_per_session)
+        async with self._session(context, cfg.avatar_id, audio, video, gen) as (session, session_id):
+            yield pb.AnimateResponse(started=translate.started_pb(session.info, session_id))
             # a client that sends no audio while no frames are due holds its slot only idle_session_timeout_s
             idle = IdleRequests(requests, settings.idle_session_timeout_s, "no audio and no frames due",
-                                armed=lambda: not producer.audio.ended)
-            reader = asyncio.create_task(read_audio_requests(idle, producer))
+                                armed=lambda: not session.audio.ended)
+            reader = asyncio.create_task(translate.read_audio_requests(idle, session))
             try:
-                async for frame in producer.frames():
+                async for frame in session.frames():
                     idle.touch()
-                    yield pb.AnimateResponse(frame=frame)
-                yield pb.AnimateResponse(ended=pb.SessionEnded(stats=producer.stats()))
+                    yield pb.AnimateResponse(frame=translate.frame_pb(frame))
+                yield pb.AnimateResponse(ended=pb.SessionEnded(stats=translate.stats_pb(session.stats())))
             finally:
                 reader.cancel()
-                log.info("session %s ended after %d frames", session_id, producer.counters.frames_sent,
-                         extra={"frames_sent": producer.counters.frames_sent})
 
     async def Speak(self, request, context):
         self.app.require_ready()
         check_id(request.avatar_id, "avatar_id")
         check_id(request.voice_id, "voice_id", required=False, chars=VOICE_ID)
-        if self.app.speech is None:
-            from avatar_service.errors import FailedPrecondition
+        speech = self.app.speech
+        if speech is None:
             raise FailedPrecondition("text-to-speech is not installed on this server (pip install avatarlab[speech])")
-        async for msg in self.app.speech.speak(request, context):
-            yield msg
+        from avatar_service.speech.service import SpeakLine
+        from avatar_service.speech.session import SpeechAudio, SpeechStarted
+
+        limits, model = self.app.settings.limits, self.app.engine.backend.config
+        text, voice = speech.line(request.text, request.voice_id, limits.max_text_chars)
+        out_rate = translate.check_rate(request.audio_sample_rate_hz or voice.sample_rate_hz, "audio_sample_rate_hz",
+                                        f"0 (the voice's {voice.sample_rate_hz} Hz) or ")
+        video = translate.video_spec(request.video, self.app.settings.face_px)
+        gen = translate.gen_spec(request.generation, model.serving.sampling)
+        audio = AudioStream(SampleFormat.F32LE, voice.sample_rate_hz, 1, model.mel.sample_rate_hz,
+                            limits.max_audio_seconds_per_session)
+        async with self._session(context, request.avatar_id, audio, video, gen,
+                                 first_batch=speech.config.first_batch) as (session, session_id):
+            async for ev in speech.speak(SpeakLine(text, voice, out_rate), session):
+                if isinstance(ev, Frame):
+                    yield pb.SpeakResponse(frame=translate.frame_pb(ev))
+                elif isinstance(ev, SpeechAudio):
+                    yield pb.SpeakResponse(audio=pb.SpeechAudio(pcm_s16le=ev.pcm_s16le, pts_ms=ev.pts_ms))
+                elif isinstance(ev, SpeechStarted):
+                    yield pb.SpeakResponse(started=pb.SpeechStarted(
+                        video=translate.started_pb(ev.video, session_id), audio_sample_rate_hz=ev.audio_sample_rate_hz,
+                        voice_id=ev.voice_id))
+                elif isinstance(ev, SessionStats):
+                    yield pb.SpeakResponse(ended=pb.SessionEnded(stats=translate.stats_pb(ev)))
 
     async def GetServerInfo(self, request, context):
         s, b = self.app.settings, self.app.engine.backend
@@ -106,12 +137,14 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
         import torch
 
         lim = s.limits
-        voices = self.app.speech.voices() if self.app.speech else []
+        voices = [pb.Voice(voice_id=v.config.voice_id, language=v.config.language, backend=v.backend_name,
+                           sample_rate_hz=v.sample_rate_hz, license=v.license)
+                  for v in (self.app.speech.voices() if self.app.speech else [])]
         return pb.ServerInfo(
             server_version=__version__, api_version="avatarlab.v1", model_id=self.avatars.model_id,
             backend=b.name, device=b.device, model_sample_rate_hz=b.config.mel.sample_rate_hz, face_size_px=s.face_px,
-            default_sampler_steps=b.config.sampling.default_steps,
-            default_guidance_scale=b.config.sampling.default_guidance,
+            default_sampler_steps=b.config.serving.sampling.default_steps,
+            default_guidance_scale=b.config.serving.sampling.default_guidance,
             limits=pb.Limits(**{k: v for k, v in lim.model_dump().items() if k in pb.Limits.DESCRIPTOR.fields_by_name}),
             voices=voices,
             versions={"python": platform.python_version(), "grpcio": grpc.__version__, "torch": torch.__version__,

@@ -42,6 +42,9 @@ class ServerSettings(BaseModel):
     # the URL or PGPASSWORD / ~/.pgpass); unset = the local store_dir.
     store_url: str | None = None
     face_px: int = Field(256, ge=64, le=1024)  # side of each avatar's face texture
+    # warp: the person's own pixels moved by speech (default); diffusion: the latent-diffusion generator
+    renderer: str = Field("warp", pattern="^(warp|diffusion)$")
+    motion_model: str = "default"  # the warp renderer's motion model: 'default' (embedded) or a folder
     max_batch: int = Field(32, ge=1)
     batch_wait_ms: float = Field(3.0, ge=0)
     grace_s: float = Field(10.0, ge=0)  # SIGTERM drain time for in-flight streams

@@ -1,4 +1,4 @@
-"""The TTS backend contract and the registry that builds a voice from its VoiceConfig.
+"""The TTS backend contract (speech/service.py builds a voice from its VoiceConfig).
 
 Every backend turns text into one float32 mono array per sentence, lazily, so the caller can stream
 the first sentence while later ones are still being synthesized, and stop by simply not asking for
@@ -27,14 +27,3 @@ class Synthesizer(Protocol):
         """Validated text -> one (N,) float32 array in [-1, 1] per sentence at `sample_rate_hz`.
         Runs in a worker thread; must be safe to call from several threads at once."""
         ...
-
-
-def load_voice(cfg: VoiceConfig) -> Synthesizer:
-    """Build the voice; BackendUnavailable when its backend is not installed."""
-    if cfg.backend == "piper":
-        from avatar_service.speech.piper_backend import PiperSynthesizer
-        return PiperSynthesizer(cfg)
-    if cfg.backend == "espeak-ng":
-        from avatar_service.speech.espeak import EspeakSynthesizer
-        return EspeakSynthesizer(cfg)
-    raise ValueError(f"unknown TTS backend {cfg.backend!r} (known: piper, espeak-ng)")

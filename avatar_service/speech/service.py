@@ -1,31 +1,45 @@
-"""SpeechService: what the server's Speak and GetServerInfo call. Validates at the boundary, takes a
-session slot as Animate does, and runs one SpeakSession per line."""
+"""SpeechService: the loaded voices, and one SpeakSession per line. The gRPC layer (server/servicer.py)
+validates the request, opens the animation session as Animate does, and translates what the line
+yields into messages; nothing here knows about gRPC."""
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import threading
-import uuid
 from typing import AsyncIterator
 
-from avatar_service.api import pb
-from avatar_service.errors import InvalidArgument, NotFound
-from avatar_service.runtime.audio_stream import MAX_RATE_HZ, MIN_RATE_HZ, AudioStream
-from avatar_service.server import logs
-from avatar_service.server.animate import FrameProducer, GenSpec
-from avatar_service.server.frames import VideoSpec
-from avatar_service.speech.backends import BackendUnavailable, Synthesizer, load_voice
-from avatar_service.speech.config import SpeechConfig
-from avatar_service.speech.session import SpeakSession, SpeechCounters
+from avatar_service.errors import NotFound
+from avatar_service.runtime.session import Session
+from avatar_service.speech.backends import BackendUnavailable, Synthesizer
+from avatar_service.speech.config import SpeechConfig, VoiceConfig
+from avatar_service.speech.session import SpeakSession, SpeechCounters, SpeechEvent
 from avatar_service.speech.text import prepare_text
 
 log = logging.getLogger(__name__)
-PCM_F32LE = 2  # AudioEncoding: how synthesized samples enter the session's AudioStream
+
+
+def load_voice(cfg: VoiceConfig) -> Synthesizer:
+    """Build the voice; BackendUnavailable when its backend is not installed."""
+    if cfg.backend == "piper":
+        from avatar_service.speech.piper_backend import PiperSynthesizer
+        return PiperSynthesizer(cfg)
+    if cfg.backend == "espeak-ng":
+        from avatar_service.speech.espeak import EspeakSynthesizer
+        return EspeakSynthesizer(cfg)
+    raise ValueError(f"unknown TTS backend {cfg.backend!r} (known: piper, espeak-ng)")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeakLine:
+    text: str  # validated (speech.text)
+    voice: Synthesizer
+    out_rate_hz: int  # the audio the client gets
 
 
 class SpeechService:
-    def __init__(self, app, config: SpeechConfig, voices: dict[str, Synthesizer]):
-        self.app, self.config, self._voices = app, config, voices
+    def __init__(self, config: SpeechConfig, voices: dict[str, Synthesizer]):
+        self.config, self._voices = config, voices
         self.default_voice = config.default_voice or next(iter(voices))
         if self.default_voice not in voices:
             raise ValueError(f"default_voice {config.default_voice!r} is not among the loaded voices {list(voices)}")
@@ -33,10 +47,10 @@ class SpeechService:
         self.counters = SpeechCounters()
 
     @classmethod
-    def create(cls, app, config: SpeechConfig | None = None) -> "SpeechService":
+    def create(cls, config: SpeechConfig | None = None) -> "SpeechService":
         """Load every configured voice whose backend is installed, and warm each up.
         ImportError when none is (the server then answers Speak with FAILED_PRECONDITION)."""
-        config = config or getattr(app.settings, "speech", None) or SpeechConfig()
+        config = config or SpeechConfig()
         voices: dict[str, Synthesizer] = {}
         for vc in config.voices:
             try:
@@ -50,11 +64,10 @@ class SpeechService:
             raise ImportError("no text-to-speech backend is installed (pip install avatarlab[speech], "
                               "or apt-get install espeak-ng for the fallback voice)")
         log.info("voices: %s (default %s)", ", ".join(voices), config.default_voice or next(iter(voices)))
-        return cls(app, config, voices)
+        return cls(config, voices)
 
-    def voices(self) -> list[pb.Voice]:
-        return [pb.Voice(voice_id=v.config.voice_id, language=v.config.language, backend=v.backend_name,
-                         sample_rate_hz=v.sample_rate_hz, license=v.license) for v in self._voices.values()]
+    def voices(self) -> list[Synthesizer]:
+        return list(self._voices.values())
 
     def voice(self, voice_id: str) -> Synthesizer:
         voice = self._voices.get(voice_id or self.default_voice)
@@ -63,28 +76,14 @@ class SpeechService:
                            f"{', '.join(self._voices)}")
         return voice
 
-    async def speak(self, request: pb.SpeakRequest, context) -> AsyncIterator[pb.SpeakResponse]:
-        app = self.app
-        limits, model = app.settings.limits, app.engine.backend.config
-        text = prepare_text(request.text, limits.max_text_chars)
-        voice = self.voice(request.voice_id)
-        out_rate = request.audio_sample_rate_hz or voice.sample_rate_hz
-        if not MIN_RATE_HZ <= out_rate <= MAX_RATE_HZ:
-            raise InvalidArgument(f"audio_sample_rate_hz must be 0 (the voice's {voice.sample_rate_hz} Hz) or "
-                                  f"{MIN_RATE_HZ} to {MAX_RATE_HZ}, got {request.audio_sample_rate_hz}")
-        video = VideoSpec.from_options(request.video, app.settings.face_px)
-        gen = GenSpec.from_options(request.generation, model.sampling.default_steps, model.sampling.default_guidance)
-        avatar = await app.avatars.state(request.avatar_id)
-        async with app.slots.acquire(context):
-            audio = AudioStream(PCM_F32LE, voice.sample_rate_hz, 1, model.mel.sample_rate_hz,
-                                limits.max_audio_seconds_per_session)
-            producer = FrameProducer(app.engine, avatar, audio, video, gen, first_batch=self.config.first_batch)
-            session = SpeakSession(producer, voice, text, out_rate, self.executor, self.config, self.counters)
-            session_id = uuid.uuid4().hex[:16]
-            logs.session_id.set(session_id)  # every log record of this stream carries it
-            app.metrics.session_started()
-            async for msg in session.messages(session_id):
-                yield msg
+    def line(self, text: str, voice_id: str, max_text_chars: int) -> tuple[str, Synthesizer]:
+        """Validated text and its voice (InvalidArgument, NotFound)."""
+        return prepare_text(text, max_text_chars), self.voice(voice_id)
+
+    def speak(self, line: SpeakLine, session: Session) -> AsyncIterator[SpeechEvent]:
+        """Run one line through `session`, whose audio input is mono float at the voice's rate."""
+        return SpeakSession(session, line.voice, line.text, line.out_rate_hz, self.executor, self.config,
+                            self.counters).events()
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,11 +1,11 @@
-"""One Speak line: sentences synthesized in a worker thread feed Animate's FrameProducer, and the
-audio and frames go out merged on one presentation-time clock.
+"""One Speak line: sentences synthesized in a worker thread feed an animation Session (the one Animate
+uses), and the audio and frames go out merged on one presentation-time clock.
 
 Three tasks run together:
-  synthesize  worker thread -> each sentence's samples into the producer's AudioStream (resampled to
-              the model's 16 kHz there) and, as s16le chunks at the output rate, into `audio_out`;
-  pump        FrameProducer.frames() -> a small bounded queue (a slow reader slows generation);
-  messages    the RPC's own generator: sends every audio chunk that starts at or before the next
+  synthesize  worker thread -> each sentence's float samples into the session (resampled to the
+              model's 16 kHz there) and, as s16le chunks at the output rate, into `audio_out`;
+  pump        Session.frames() -> a small bounded queue (a slow reader slows generation);
+  events      the RPC's own generator: yields every audio chunk that starts at or before the next
               frame's start, then that frame, so a frame never arrives before the audio it shows.
 The first sentence's audio and frames go out while later sentences are still being synthesized.
 Cancelling the RPC cancels the tasks: no further sentence is synthesized, queued frames are dropped.
@@ -23,8 +23,7 @@ from typing import AsyncIterator
 import numpy as np
 import soxr
 
-from avatar_service.api import pb
-from avatar_service.server.animate import FrameProducer
+from avatar_service.runtime.session import Frame, Session, SessionInfo, SessionStats
 from avatar_service.speech.backends import Synthesizer
 from avatar_service.speech.config import SpeechConfig
 
@@ -49,17 +48,35 @@ class AudioOut:
     pcm: bytes  # s16le mono
 
 
+@dataclasses.dataclass(frozen=True)
+class SpeechStarted:
+    """The line's first event: the animation session's info, and the audio the client will get."""
+    video: SessionInfo
+    audio_sample_rate_hz: int
+    voice_id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeechAudio:
+    """A chunk of the line's audio, s16le mono at the output rate, stamped on the frames' clock."""
+    pcm_s16le: bytes
+    pts_ms: int
+
+
+SpeechEvent = SpeechStarted | SpeechAudio | Frame | SessionStats  # the last one ends the line
+
+
 class SpeakSession:
-    def __init__(self, producer: FrameProducer, voice: Synthesizer, text: str, out_rate_hz: int,
+    def __init__(self, session: Session, voice: Synthesizer, text: str, out_rate_hz: int,
                  executor: concurrent.futures.Executor, config: SpeechConfig, counters: SpeechCounters):
-        self.producer, self.voice, self.text = producer, voice, text
+        self.session, self.voice, self.text = session, voice, text
         self.in_rate, self.out_rate = voice.sample_rate_hz, out_rate_hz
         self.executor, self.config, self.counters = executor, config, counters
         self.resampler = None if out_rate_hz == voice.sample_rate_hz else soxr.ResampleStream(
             voice.sample_rate_hz, out_rate_hz, 1, dtype="float32", quality="HQ")
         self.chunk = max(1, out_rate_hz * config.audio_chunk_ms // 1000)  # output samples a message
         self.audio_out: collections.deque[AudioOut] = collections.deque()
-        self.frames_out: asyncio.Queue[pb.VideoFrame] = asyncio.Queue(maxsize=config.frame_queue)
+        self.frames_out: asyncio.Queue[Frame] = asyncio.Queue(maxsize=config.frame_queue)
         self.in_samples = self.out_samples = 0  # synthesized so far, at the voice's and the output rate
         self.audio_done = self.frames_done = False
         self.cancel = threading.Event()  # seen by the worker thread between (espeak-ng: within) sentences
@@ -88,21 +105,19 @@ class SpeakSession:
             self._finish()
         except Exception as e:  # noqa: BLE001 - raised again in the RPC's own task
             self.error = e
-            self.producer.fail(e)
+            self.session.fail(e)
             self.changed.set()
         finally:
             self.counters.lines_active -= 1
 
     def _push(self, audio: np.ndarray) -> None:
         """One sentence at the voice's rate -> the frame generator's input and the output queue."""
-        self.producer.audio.push(np.ascontiguousarray(audio, "<f4").tobytes())
-        self.producer.notify()
+        self.session.push_samples(audio)
         self.in_samples += len(audio)
         self._queue_out(audio if self.resampler is None else self.resampler.resample_chunk(audio))
 
     def _finish(self) -> None:
-        self.producer.audio.end()
-        self.producer.notify()
+        self.session.end()
         tail = np.zeros(0, np.float32)
         if self.resampler is not None:
             tail = self.resampler.resample_chunk(np.zeros(0, np.float32), last=True)
@@ -123,7 +138,7 @@ class SpeakSession:
 
     async def _pump(self) -> None:
         try:
-            async for frame in self.producer.frames():
+            async for frame in self.session.frames():
                 await self.frames_out.put(frame)
                 self.changed.set()
             self.frames_done = True
@@ -132,32 +147,31 @@ class SpeakSession:
         self.changed.set()
 
     # -- the RPC's stream ------------------------------------------------------------------------
-    def _audio_msg(self, a: AudioOut) -> pb.SpeakResponse:
-        return pb.SpeakResponse(audio=pb.SpeechAudio(pcm_s16le=a.pcm, pts_ms=round(a.start * 1000 / self.out_rate)))
+    def _audio_event(self, a: AudioOut) -> SpeechAudio:
+        return SpeechAudio(pcm_s16le=a.pcm, pts_ms=round(a.start * 1000 / self.out_rate))
 
     def _audio_due(self, frames_sent: int, fps: int) -> bool:
         """The next audio chunk starts no later than the next frame (exact: start/out_rate <= n/fps)."""
         return bool(self.audio_out) and (self.frames_done or self.audio_out[0].start * fps <= frames_sent * self.out_rate)
 
-    async def messages(self, session_id: str) -> AsyncIterator[pb.SpeakResponse]:
-        fps = self.producer.video.fps
+    async def events(self) -> AsyncIterator[SpeechEvent]:
+        fps = self.session.video.fps
         tasks = [asyncio.create_task(self._synthesize()), asyncio.create_task(self._pump())]
         sent = audio_sent = 0  # frames sent (frame n starts at n / fps s); output samples sent
         try:
-            yield pb.SpeakResponse(started=pb.SpeechStarted(video=self.producer.started(session_id),
-                                                            audio_sample_rate_hz=self.out_rate,
-                                                            voice_id=self.voice.config.voice_id))
+            yield SpeechStarted(video=self.session.info, audio_sample_rate_hz=self.out_rate,
+                                voice_id=self.voice.config.voice_id)
             while True:
                 if self.error:
                     raise self.error
                 if self._audio_due(sent, fps):
                     a = self.audio_out.popleft()
                     audio_sent = a.start + len(a.pcm) // 2
-                    yield self._audio_msg(a)
+                    yield self._audio_event(a)
                     continue
                 covered = self.audio_done or audio_sent * fps > sent * self.out_rate
                 if covered and not self.frames_out.empty():
-                    yield pb.SpeakResponse(frame=self.frames_out.get_nowait())
+                    yield self.frames_out.get_nowait()
                     sent += 1
                     continue
                 if self.frames_done and self.audio_done and not self.audio_out and self.frames_out.empty():
@@ -165,7 +179,7 @@ class SpeakSession:
                 # nothing can go out yet; only the other two tasks change that, and they run while we wait
                 self.changed.clear()
                 await self.changed.wait()
-            yield pb.SpeakResponse(ended=pb.SessionEnded(stats=self.producer.stats()))
+            yield self.session.stats()
         finally:
             self.cancel.set()
             for t in tasks:

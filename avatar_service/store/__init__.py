@@ -1,12 +1,10 @@
 """The avatar registry: metadata plus precomputed per-avatar state, behind one small interface."""
 from __future__ import annotations
 
-from avatar_service.store.base import AvatarRecord, AvatarStore
+from avatar_service.store.base import POSTGRES_SCHEMES, AvatarRecord, AvatarStore
 from avatar_service.store.local import LocalAvatarStore
 
 __all__ = ["AvatarRecord", "AvatarStore", "LocalAvatarStore", "open_store"]
-
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def open_store(location: str) -> AvatarStore:

@@ -24,3 +24,6 @@ class AvatarStore(Protocol):
     def list(self) -> list[AvatarRecord]: ...  # oldest first
     def delete(self, avatar_id: str) -> bool: ...
     def count(self) -> int: ...
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")  # locations open_store sends to the shared registry

@@ -19,8 +19,7 @@ import psycopg
 from psycopg import sql
 
 from avatar_service.errors import Unavailable
-from avatar_service.store import POSTGRES_SCHEMES
-from avatar_service.store.base import AvatarRecord
+from avatar_service.store.base import POSTGRES_SCHEMES, AvatarRecord
 
 log = logging.getLogger(__name__)
 

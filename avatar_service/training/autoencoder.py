@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from avatar_service.model import FaceGenerator, GeneratorConfig
-from avatar_service.training import media
+from avatar_service import media
 from avatar_service.training.config import TrainConfig
 from avatar_service.training.dataset import FrameIndex, TalkingDataset, load_face_photos, to_tensor, to_uint8
 from avatar_service.training.loop import Stage

@@ -70,7 +70,9 @@ def _generator_config(spec: str):
     if spec == "tiny":
         return GeneratorConfig.tiny()
     d = json.loads(pathlib.Path(spec).read_text())
-    return GeneratorConfig.from_dict(d.get("generator", d))  # a saved model's config.json works too
+    serving = pathlib.Path(spec).with_name("serving.json")  # a saved model's config.json works too, with
+    return GeneratorConfig.from_dict(d.get("generator", d),  # the serving settings saved beside it
+                                     json.loads(serving.read_text()) if "generator" in d and serving.exists() else None)
 
 
 def _faces(spec: str) -> str | None:
@@ -81,7 +83,7 @@ def _faces(spec: str) -> str | None:
 
 
 def _sync_config(spec: str):
-    from avatar_service.training.sync import SyncConfig
+    from avatar_service.model.sync import SyncConfig
 
     if spec == "default":
         return SyncConfig()

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from avatar_service.face.align import FaceLayout, align_matrix, warp_to_crop
-from avatar_service.model.features import MelConfig, WindowSpec, log_mel, silence_value
+from avatar_service.face.lips import centred_lips
+from avatar_service.model.features import MelConfig, WindowSpec, log_mel
 
 log = logging.getLogger(__name__)
 
@@ -162,21 +163,6 @@ class FrameIndex:
         return out
 
 
-def centred_lips(lips: np.ndarray, valid: np.ndarray, crops_px: int) -> np.ndarray:
-    """(T, 40, 2) lip landmarks in crop pixels -> (T, 80) lip *shape* offsets in crop widths: each frame's
-    centroid is removed (where the mouth sits comes from the pose frame, not from audio: a denoiser told
-    the position learns to trust the token over the picture, and audio cannot predict it), then the
-    clip's mean shape (who the person is), leaving how the lips move."""
-    pts = np.asarray(lips, np.float64)
-    x = (pts - pts.mean(axis=1, keepdims=True)).reshape(len(pts), -1) / crops_px
-    ok = valid & np.isfinite(x).all(axis=1)
-    if not ok.any():
-        return np.full(x.shape, np.nan, np.float32)
-    out = x - x[ok].mean(axis=0)
-    out[~ok] = np.nan
-    return out.astype(np.float32)
-
-
 def lip_anchors(lips: np.ndarray, offsets: np.ndarray, crops_px: int) -> np.ndarray:
     """(T, 40, 2) lip landmarks in crop pixels and their (T, 80) `centred_lips` offsets -> (T, 40, 2)
     crop-relative: the clip's mean lip shape placed at each frame's lip centroid, i.e. what is left of
@@ -226,16 +212,6 @@ def clip_features(ds: "TalkingDataset", feat, cache_dir: pathlib.Path, key: str)
     np.savez(path.with_suffix(".tmp.npz"), **out)
     path.with_suffix(".tmp.npz").replace(path)
     return [out[c.id] for c in ds.clips]
-
-
-def sync_mel(mel_frames: np.ndarray, start_frames: np.ndarray, fps: float, mel: MelConfig, n_mel: int) -> np.ndarray:
-    """(N, n_mels, n_mel) mel frames from the start of video frame s on, for each start s (a video
-    window [s, s + w) is covered by n_mel = w / fps * 100 mel frames); out of range reads as silence."""
-    first = np.round(np.asarray(start_frames) / fps * mel.frames_per_second).astype(np.int64)
-    idx = first[:, None] + np.arange(n_mel)[None, :]
-    ok = (idx >= 0) & (idx < len(mel_frames))
-    out = np.where(ok[..., None], mel_frames[np.clip(idx, 0, max(0, len(mel_frames) - 1))], silence_value(mel))
-    return np.ascontiguousarray(out.transpose(0, 2, 1), dtype=np.float32)
 
 
 def load_face_photos(folder: str | pathlib.Path, layout: FaceLayout, cache_dir: pathlib.Path) -> np.ndarray:

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from avatar_service.model import FaceGenerator
-from avatar_service.training import media
+from avatar_service import media
 from avatar_service.training.config import TrainConfig
 from avatar_service.model.features import clip_windows
 from avatar_service.training.dataset import (FrameIndex, TalkingDataset, audio_windows, clip_features, load_face_photos,
@@ -405,7 +405,7 @@ class DenoiserStage(Stage):
             tokens, offsets = b.audio(n(self.windows[i]))
             points = None if offsets is None else n(self.anchor[j]) + offsets
             z = sample_latents(b, n(noise), n(self.z_masked[i]), n(self.z[j]), tokens, self.tc.sample_steps,
-                               g.config.sampling.default_guidance, lip_points=points)
+                               g.config.serving.sampling.default_guidance, lip_points=points)
             return torch.from_numpy(b.decode(z))
 
     def _pixels(self, flat: np.ndarray) -> np.ndarray:

@@ -1,13 +1,12 @@
-"""Speak latency benchmark: time to first audio and first frame for a 20-word line.
+"""`avatarlab bench speak`: Speak latency, time to first audio and first frame for a 20-word line.
 
-    python -m avatar_service.speech.bench [--server HOST:PORT] [--model tiny] [--voice ID] [--repeats 3]
+    avatarlab bench speak [--server HOST:PORT] [--model tiny] [--voice ID] [--repeats 3]
 
 Without --server it starts an in-process server (model `tiny` unless told otherwise), so the numbers
 include real gRPC over loopback but a random tiny face model; pass a real server for product numbers.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import pathlib
@@ -44,8 +43,7 @@ def measure_first_latency(client: AvatarLabClient, avatar_id: str, text: str = L
             "total_ms": marks.get("ended", float("nan")), "audio_s": audio_bytes / 2 / max(rate, 1), "frames": frames}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(ap) -> None:
     ap.add_argument("--server", help="HOST:PORT; default an in-process server")
     ap.add_argument("--model", default="tiny")
     ap.add_argument("--voice", default="")
@@ -53,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", help="also write the runs here")
-    args = ap.parse_args(argv)
+
+
+def run(args) -> int:
 
     from avatar_service.render import in_process_server
 
@@ -76,6 +76,3 @@ def main(argv: list[str] | None = None) -> int:
         pathlib.Path(args.json).write_text(json.dumps(runs, indent=1))
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Decoding untrusted images and videos, and writing mp4 with sound (PyAV, no shell calls)."""
+"""Decoding untrusted uploads (images, idle videos) and audio files, with limits and clear errors (PyAV, no shell calls)."""
 from __future__ import annotations
 
 import io
@@ -91,40 +91,6 @@ def decode_video(data: bytes | str | os.PathLike, max_seconds: float, fps: float
     if not frames:
         raise MediaError("the video has no decodable frames")
     return frames
-
-
-def write_mp4(path: str | os.PathLike, frames, fps: int, audio: np.ndarray | None = None,
-              sample_rate_hz: int = 16000, crf: int = 20) -> None:
-    """Frames (H, W, 3) uint8 and optional mono float audio -> H.264/AAC mp4."""
-    import av
-
-    frames = iter(frames)
-    first = next(frames)
-    h, w = first.shape[:2]
-    with av.open(str(path), mode="w") as out:
-        v = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        v.width, v.height = w - w % 2, h - h % 2
-        v.pix_fmt = "yuv420p"
-        v.options = {"crf": str(crf), "preset": "veryfast"}
-        a = None
-        if audio is not None:
-            a = out.add_stream("aac", rate=sample_rate_hz)
-            a.layout = "mono"
-        for img in _chain(first, frames):
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[: v.height, : v.width]), format="rgb24")
-            out.mux(v.encode(vf))
-        out.mux(v.encode())
-        if a is not None:
-            pcm = np.clip(audio, -1, 1).astype(np.float32)[None, :]
-            af = av.AudioFrame.from_ndarray(pcm, format="flt", layout="mono")
-            af.sample_rate = sample_rate_hz
-            out.mux(a.encode(af))
-            out.mux(a.encode())
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 
 def read_audio(path: str | os.PathLike, sample_rate_hz: int = 16000) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Peak memory of a real `avatarlab serve` process under hostile load (issue #22), measured from outside.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/hostile_memory.py [--model default] [--out result.json]
+    .venv/bin/python -m avatar_service.bench.hostile_memory [--model default] [--out result.json]
 
 Phases, each with the server's resident memory sampled every 10 ms from /proc:
   1. idle: SERVING, after one small create and one 1 s session (cold: before them);
@@ -25,7 +25,7 @@ import time
 import grpc
 import numpy as np
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]  # a checkout: the raw HTTP/2 client lives in tests/
 sys.path.insert(0, str(REPO / "tests"))
 
 from avatar_service.api import pb  # noqa: E402

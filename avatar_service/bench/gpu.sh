@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU benchmark in under 10 minutes, installing nothing: serving throughput (torch bf16 and fp32; onnxruntime
 # CUDA where onnxruntime-gpu is installed) at 256x256 for 1..64 concurrent streams, and training step times.
-# Usage: benchmarks/gpu.sh [OUT_DIR]   (run from the repo root with the project's venv, or PY=python3)
+# Usage: avatar_service/bench/gpu.sh [OUT_DIR]   (run from the repo root with the project's venv, or PY=python3)
 set -uo pipefail
 OUT=${1:-out/gpu}
 PY=${PY:-.venv/bin/python}
@@ -12,5 +12,5 @@ run $PY -m avatar_service.cli bench --device cuda --dtype bfloat16 --backends to
     --streams 1,8,32,64 --seconds 4 --json "$OUT/bench_torch_bf16.json"
 run $PY -m avatar_service.cli bench --device cuda --backends onnx --sizes 256 --steps 4 --streams 1,16,64 \
     --seconds 4 --json "$OUT/bench_onnx.json"
-run $PY -m avatar_service.training.bench --device cuda --bf16 --steps 20
+run $PY -m avatar_service.cli bench train --device cuda --bf16 --steps 20
 echo "results in $OUT"

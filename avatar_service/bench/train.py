@@ -1,7 +1,7 @@
 """Time one training step (forward, backward, optimizer) of each stage on random inputs, so long runs
 can be planned on any machine without a dataset:
 
-    python -m avatar_service.training.bench --device cuda --bf16 [--config tiny] [--steps 20]
+    avatarlab bench train --device cuda --bf16 [--config tiny] [--steps 20]
 """
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import argparse
 import json
 import time
 
-import torch
-
 
 def _params(m: torch.nn.Module) -> int:
     return sum(p.numel() for p in m.parameters() if p.requires_grad)
 
 
 def _time(objective: torch.nn.Module, make_batch, steps: int, rt) -> float:
+    import torch
+
     opt = torch.optim.AdamW([p for p in objective.parameters() if p.requires_grad], lr=1e-5)
     for i in range(steps + 3):  # 3 warm-up steps
         if i == 3:
@@ -34,21 +34,36 @@ def _time(objective: torch.nn.Module, make_batch, steps: int, rt) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def main(argv: list[str] | None = None) -> dict:
-    from avatar_service.model import FaceGenerator, GeneratorConfig
-    from avatar_service.training.autoencoder import AutoencoderObjective
-    from avatar_service.training.config import DEFAULTS
-    from avatar_service.training.denoiser import DenoiserObjective
-    from avatar_service.training.runtime import setup_runtime
-    from avatar_service.training.sync import SyncConfig, SyncExpert, SyncObjective
-
-    ap = argparse.ArgumentParser(prog="python -m avatar_service.training.bench")
+def add_arguments(ap) -> None:
     ap.add_argument("--config", choices=["default", "tiny"], default="default")
     ap.add_argument("--device", choices=["cpu", "cuda"])
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--batch-size", type=int, help="one size for all stages (default: each stage's default)")
-    args = ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="avatarlab bench train")
+    add_arguments(ap)
+    return measure(ap.parse_args(argv))
+
+
+def run(args) -> int:
+    measure(args)
+    return 0
+
+
+def measure(args) -> dict:
+    import torch
+
+    from avatar_service.model import FaceGenerator, GeneratorConfig
+    from avatar_service.training.autoencoder import AutoencoderObjective
+    from avatar_service.training.config import DEFAULTS
+    from avatar_service.training.denoiser import DenoiserObjective
+    from avatar_service.training.runtime import setup_runtime
+    from avatar_service.model.sync import SyncConfig, SyncExpert
+    from avatar_service.training.sync import SyncObjective
+
     rt = setup_runtime(args.device, args.bf16)
     dev = rt.device
     cfg = GeneratorConfig.tiny() if args.config == "tiny" else GeneratorConfig()
@@ -88,6 +103,3 @@ def main(argv: list[str] | None = None) -> dict:
     print(json.dumps(out, indent=2))
     return out
 
-
-if __name__ == "__main__":
-    main()

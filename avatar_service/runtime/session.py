@@ -1,0 +1,217 @@
+"""One animation session, the domain's home of the audio -> frames path, shared by Animate and Speak.
+
+It owns the session's audio stream, cuts feature windows as audio arrives, hands them to its renderer
+(runtime/renderer.py: the warp renderer's speech read-out, or the diffusion engine's shared batches),
+and renders and encodes each frame in a worker thread of its own turn, off both the model thread and
+the event loop. It yields plain dataclasses;
+the gRPC layer (server/translate.py) turns them into messages.
+
+Frame i shows audio [i/fps, (i+1)/fps) and needs `lookahead` more audio after that (feature window
+and neighbour smoothing); at end of audio the rest is padded with silence. Frames come out in order,
+so a slow reader only slows its own session (gRPC flow control), while the reader keeps pushing audio
+(bounded by the per-session audio limit). Each frame's deadline for the engine is the session's start
+plus its pts, so a bulk sender cannot starve a paced session (avatar_service/batching.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import math
+import time
+from typing import AsyncIterator
+
+import numpy as np
+
+from avatar_service.runtime.audio_stream import AudioStream
+from avatar_service.runtime.avatar import AvatarState
+from avatar_service.runtime.frame_encoder import FrameEncoder, Rect, VideoSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class GenSpec:
+    """How a session's frames are drawn: the start noise's seed, sampler steps, audio guidance."""
+    seed: int
+    steps: int
+    guidance: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """One encoded frame, as the client places it on its surface."""
+    index: int  # -1 for the base frame
+    pts_ms: int
+    duration_ms: int
+    rect: Rect  # where `pixels` go on the client's surface; (0, 0, 0, 0) = nothing changed
+    pixels: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionInfo:
+    video: VideoSpec
+    base_frame: Frame
+    lookahead_ms: int
+    steps: int
+    guidance: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionStats:
+    frames_sent: int
+    audio_received_ms: int
+    first_frame_latency_ms: float
+    mean_generate_ms: float
+    bytes_sent: int
+
+
+@dataclasses.dataclass
+class SessionCounters:
+    frames_sent: int = 0
+    bytes_sent: int = 0
+    first_audio_t: float | None = None
+    first_frame_latency_ms: float = 0.0
+    model_ms: float = 0.0
+
+
+class Session:
+    def __init__(self, renderer, avatar: AvatarState, audio: AudioStream, video: VideoSpec, gen: GenSpec,
+                 max_inflight: int = 16, first_batch: int | None = 2):
+        """renderer: runtime/renderer.py's WarpRenderer or DiffusionRenderer."""
+        self.renderer, self.avatar, self.audio, self.video, self.gen = renderer, avatar, audio, video, gen
+        self.features, self.window = renderer.features, renderer.window
+        self.feature_cache: dict = {}  # finished feature blocks of this stream (Whisper encodes each once)
+        # 10 ms margin: the streaming resampler holds back a few samples
+        self.lookahead_s = self.window.lookahead_s(video.fps, self.features) + 0.01
+        self.noise = (np.random.default_rng(gen.seed).standard_normal(renderer.latent_shape).astype(np.float32)
+                      if hasattr(renderer, "latent_shape") else None)
+        self.encoder = FrameEncoder(video)
+        self.changed = asyncio.Event()
+        self.error: BaseException | None = None
+        self.counters = SessionCounters()
+        self.max_inflight = max_inflight
+        # When much audio arrives at once (a sentence from TTS, a buffered clip), a small first submission
+        # gets frame 0 out after a batch of `first_batch` frames rather than a full one.
+        self.first_batch = first_batch or max_inflight
+        # Frame i is due at start + i / fps (the engine's deadline), `start` being when the first audio
+        # came: a session opened long before it speaks must not jump the queue.
+        self.start: float | None = None
+        self._loop = asyncio.get_running_loop()
+        (x, y, w, h), data = self.encoder.base(avatar.textures[0])
+        self.info = SessionInfo(video=video, base_frame=Frame(-1, 0, 0, (x, y, w, h), data),
+                                lookahead_ms=round(self.lookahead_s * 1000), steps=gen.steps, guidance=gen.guidance)
+
+    # -- input ------------------------------------------------------------------------------------
+    def push(self, data: bytes) -> None:
+        """PCM bytes in the format the session was opened with."""
+        self.audio.push(data)
+        self._notify()
+
+    def push_samples(self, samples: np.ndarray) -> None:
+        """Mono float samples at the session's input rate."""
+        self.audio.push_samples(samples)
+        self._notify()
+
+    def end(self) -> None:
+        self.audio.end()
+        self._notify()
+
+    def fail(self, error: BaseException) -> None:
+        """End the session with `error`, raised from frames() in the consumer's own task."""
+        self.error = error
+        self.changed.set()
+
+    def _notify(self) -> None:
+        if self.counters.first_audio_t is None and self.audio.input_samples:
+            self.counters.first_audio_t = time.perf_counter()
+            self.start = time.monotonic()
+        self.changed.set()
+
+    # -- output -----------------------------------------------------------------------------------
+    def total_frames(self) -> int | None:
+        return math.ceil(self.audio.duration_s * self.video.fps - 1e-9) if self.audio.ended else None
+
+    def ready_frames(self) -> int:
+        total = self.total_frames()
+        if total is not None:
+            return total
+        # samples actually in the buffer, not the input clock: the resampler may still hold a few back
+        return self.window.frames_ready(len(self.audio.samples), self.video.fps, self.features)
+
+    def _pts_ms(self, i: int) -> int:
+        return round(i * 1000 / self.video.fps)
+
+    def _due(self, i: int) -> float:
+        return (self.start if self.start is not None else time.monotonic()) + i / self.video.fps
+
+    def _windows(self, start: int, stop: int) -> np.ndarray:
+        return self.renderer.windows(self.audio.samples, start, stop, self.video.fps, self.feature_cache,
+                                   deadline=self._due(start))
+
+    def _submit(self, start: int, stop: int, windows: np.ndarray) -> list[tuple[int, asyncio.Future]]:
+        return self.renderer.submit(self.avatar, range(start, stop), windows, self.noise, self.gen,
+                                    lambda i: self.start + i / self.video.fps, self._loop)
+
+    def _finish(self, first: int, done: list[tuple[int, np.ndarray]]) -> list[Frame]:
+        """Composite and encode decoded regions in order (a worker thread: this is per-session CPU work)."""
+        out = []
+        for k, (pose, region) in enumerate(done):
+            texture, changed = self.renderer.finish(self.avatar, pose, region)
+            rect, data = self.encoder.encode(texture, pose, changed)
+            i = first + k
+            out.append(Frame(i, self._pts_ms(i), self._pts_ms(i + 1) - self._pts_ms(i), rect, data))
+        return out
+
+    async def frames(self) -> AsyncIterator[Frame]:
+        pending: collections.deque[tuple[int, asyncio.Future]] = collections.deque()  # at the engine
+        decoded: list[tuple[int, np.ndarray]] = []  # back from the engine: (pose, region), in order
+        finished: collections.deque[Frame] = collections.deque()  # encoded, not yet sent
+        next_submit = next_finish = 0
+        try:
+            while True:
+                if self.error:
+                    raise self.error
+                # keep the engine busy first: submit what the audio allows before compositing or sending
+                ready = self.ready_frames()
+                room = (self.max_inflight if next_submit else self.first_batch) - len(pending) - len(decoded) - len(finished)
+                if next_submit < ready and room > 0:
+                    stop = min(ready, next_submit + room)
+                    # feature extraction can be a Whisper encoder call: keep it off the event loop
+                    windows = await asyncio.to_thread(self._windows, next_submit, stop)
+                    pending.extend(self._submit(next_submit, stop, windows))
+                    next_submit = stop
+                if finished:
+                    frame = finished.popleft()
+                    if frame.index == 0 and self.counters.first_audio_t is not None:
+                        self.counters.first_frame_latency_ms = (time.perf_counter() - self.counters.first_audio_t) * 1000
+                    self.counters.frames_sent += 1
+                    self.counters.bytes_sent += len(frame.pixels)
+                    yield frame
+                    continue
+                if decoded:  # every region already back goes in one worker call
+                    finished.extend(await asyncio.to_thread(self._finish, next_finish, decoded))
+                    next_finish += len(decoded)
+                    decoded = []
+                    continue
+                if pending:
+                    await asyncio.wait([pending[0][1]])
+                    while pending and pending[0][1].done():
+                        pose, fut = pending.popleft()
+                        region, model_ms = fut.result()  # raises a failed frame's error
+                        self.counters.model_ms += model_ms
+                        decoded.append((pose, region))
+                    continue
+                total = self.total_frames()
+                if total is not None and next_finish >= total:
+                    return
+                self.changed.clear()
+                if self.ready_frames() <= next_submit and not self.error:
+                    await self.changed.wait()
+        finally:
+            for _, f in pending:  # cancelled: the engine drops these before computing them
+                f.cancel()
+
+    def stats(self) -> SessionStats:
+        c = self.counters
+        return SessionStats(frames_sent=c.frames_sent, audio_received_ms=round(self.audio.duration_s * 1000),
+                            first_frame_latency_ms=c.first_frame_latency_ms,
+                            mean_generate_ms=c.model_ms / max(1, c.frames_sent), bytes_sent=c.bytes_sent)
