@@ -1,8 +1,13 @@
-"""`avatarlab dub`: re-voice a video. Every input frame, mouth masked, is the pose; the mouth is
-regenerated to the new speech and blended back into the full frame at the original resolution.
+"""`avatarlab dub`: re-voice a video at its original resolution.
+
+warp (default): each frame keeps its own pixels; its face mesh (measured on an aligned crop, mapped
+back to the frame) is moved so the mouth follows the new speech, about the person's own closed mouth
+(measured over the video's least open frames). Nothing outside the face and a band around the jaw
+changes. diffusion: every frame, mouth masked, is the pose; the mouth region is regenerated and
+blended back.
 
 Two passes over the video so memory stays flat for long 1080p inputs: the first finds and smooths
-the face track, the second generates and writes in chunks."""
+the face track (and measures the meshes), the second renders and writes in chunks."""
 from __future__ import annotations
 
 import math
@@ -21,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--backend", default="torch", choices=["torch", "onnx"])
     p.add_argument("--steps", type=int, default=0, help="sampler steps (0 = model default)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--renderer", default="warp", choices=["warp", "diffusion"],
+                   help="warp: move the person's own pixels (default); diffusion: regenerate the mouth region")
+    p.add_argument("--motion", default="default", help="the warp renderer's motion model folder")
     p.add_argument("--trim", action="store_true",
                    help="end the video with the speech; by default later frames keep their original mouth")
     p.set_defaults(func=run)
@@ -47,13 +55,73 @@ def face_track(info, layout, fps: float):
     return smooth_matrices(np.stack(mats))
 
 
+def open_video(video: str):
+    """(ClipInfo, fps) of a video file, or DecodeError."""
+    import av
+
+    from avatar_service.media.clips import ClipInfo, DecodeError, first_video_time
+
+    try:
+        with av.open(video) as c:
+            if not c.streams.video:
+                raise DecodeError(f"{video}: no video stream")
+            v = c.streams.video[0]
+            fps = float(v.average_rate or v.guessed_rate or 25)
+            return ClipInfo(video, video, v.codec_context.width, v.codec_context.height, fps, first_video_time(c)), fps
+    except av.FFmpegError as e:
+        raise DecodeError(f"{video}: unreadable video ({e})") from None
+
+
+def frame_meshes(info, mats: np.ndarray, layout, fps: float, max_frames: int) -> np.ndarray:
+    """(T, 478, 3) face mesh of each frame in frame pixels, measured on the aligned crop at 256 px (the
+    face mesh wants the face large) and mapped back; frames without one take a neighbour's."""
+    import cv2
+
+    from avatar_service.face.mesh import FaceMesher, MeshError
+    from avatar_service.media.clips import iter_frames
+
+    scale = 256 / layout.crop_px
+    out: list[np.ndarray | None] = []
+    with FaceMesher(static=False) as mesher:
+        for rgb, m in zip(iter_frames(info, fps, max_frames), mats):
+            m256 = (m * scale).astype(np.float32)
+            mesh = mesher(cv2.warpAffine(rgb, m256, (256, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+            if mesh is not None:
+                inv = cv2.invertAffineTransform(m256)
+                mesh = np.concatenate([mesh[:, :2] @ inv[:, :2].T + inv[:, 2], mesh[:, 2:] / scale], 1)
+            out.append(mesh)
+    found = [i for i, m in enumerate(out) if m is not None]
+    if not found:
+        raise MeshError(f"{info.path}: the face mesh found no face to animate")
+    return np.stack([out[min(found, key=lambda j: abs(j - i))] for i in range(len(out))]).astype(np.float32)
+
+
+def warp_frames(frames, meshes: np.ndarray, motion_model, speech_motion: np.ndarray):
+    """Yield each frame with its lower face moved to the speech's motion (frames past the speech: as
+    they are). The closed mouth is the person's own: the mean over the video's least open frames."""
+    from avatar_service.face.mesh import mouth_opening
+    from avatar_service.runtime.warp_renderer import WarpFace
+
+    basis = motion_model.basis
+    coeffs = basis.coefficients(meshes)
+    opening = np.array([mouth_opening(m) for m in meshes])
+    closed = coeffs[opening <= np.quantile(opening, 0.2)].mean(0)
+    for k, rgb in enumerate(frames):
+        if k >= len(speech_motion):
+            yield rgb
+            continue
+        face = WarpFace(rgb, meshes[k], basis)
+        yield face.render_delta(closed + speech_motion[k] * basis.std - coeffs[k]).frame
+
+
 def dub(video: str, audio_path: str, out: str, model: str = "default", backend_name: str = "torch",
-        steps: int = 0, seed: int = 0, trim: bool = False, chunk: int = 32, log=print) -> dict:
+        steps: int = 0, seed: int = 0, trim: bool = False, chunk: int = 32, log=print,
+        renderer: str = "warp", motion: str = "default") -> dict:
     import cv2
     from tqdm import tqdm
 
-    from avatar_service.media.clips import ClipInfo, DecodeError, first_video_time, iter_frames
     from avatar_service.face.align import warp_to_crop
+    from avatar_service.media.clips import iter_frames
     from avatar_service.media import read_audio, write_mp4
     from avatar_service.model.features import clip_windows
     from avatar_service.runtime.avatar import AvatarState, lip_anchor, lip_points, masked_region
@@ -61,16 +129,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
     from avatar_service.runtime.models import load_backend
     from avatar_service.runtime.sampler import sample_latents
 
-    import av
-    try:
-        with av.open(video) as c:
-            if not c.streams.video:
-                raise DecodeError(f"{video}: no video stream")
-            v = c.streams.video[0]
-            fps = float(v.average_rate or v.guessed_rate or 25)
-            info = ClipInfo(video, video, v.codec_context.width, v.codec_context.height, fps, first_video_time(c))
-    except av.FFmpegError as e:
-        raise DecodeError(f"{video}: unreadable video ({e})") from None
+    info, fps = open_video(video)
     backend = load_backend(model, backend_name)
     cfg = backend.config
     layout = cfg.layout
@@ -81,6 +140,19 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
     n_speech = math.ceil(len(speech) / cfg.mel.sample_rate_hz * fps - 1e-9)
     n_gen = min(n_video, n_speech)
     n_out = n_gen if trim else n_video
+    out_audio = speech[: int(n_out / fps * cfg.mel.sample_rate_hz)]
+    pathlib.Path(out).parent.mkdir(parents=True, exist_ok=True)
+    rate = round(fps) if abs(fps - round(fps)) < 0.01 else fps
+    if renderer == "warp":
+        from avatar_service.runtime.warp_renderer import MotionModel
+
+        mm = MotionModel.default() if motion == "default" else MotionModel.from_pretrained(motion)
+        meshes = frame_meshes(info, mats, layout, fps, n_out)
+        frames = tqdm(iter_frames(info, fps, max_frames=n_out), total=n_out, desc="dub", unit="frame", file=sys.stderr)
+        write_mp4(out, warp_frames(frames, meshes, mm, mm.predict_clip(speech, n_gen, fps)), rate, out_audio,
+                  cfg.mel.sample_rate_hz)
+        log(f"wrote {out}: {n_out} frames at {fps:g} fps, mouth moved on {n_gen}", file=sys.stderr)
+        return {"frames": n_out, "generated": n_gen, "fps": fps}
     windows = clip_windows(speech, n_gen, fps, cfg.feature_extractor(), cfg.window)
     noise = np.random.default_rng(seed).standard_normal(cfg.latent_shape).astype(np.float32)
     frames_iter = iter_frames(info, fps, max_frames=n_out)
@@ -128,13 +200,12 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
             yield state.composite(i, gen[i])[0]
         yield from buf[gen_n:]
 
-    out_audio = speech[: int(n_out / fps * cfg.mel.sample_rate_hz)]
-    pathlib.Path(out).parent.mkdir(parents=True, exist_ok=True)
-    write_mp4(out, generate(), round(fps) if abs(fps - round(fps)) < 0.01 else fps, out_audio, cfg.mel.sample_rate_hz)
+    write_mp4(out, generate(), rate, out_audio, cfg.mel.sample_rate_hz)
     log(f"wrote {out}: {n_out} frames at {fps:g} fps, mouth regenerated on {n_gen}", file=sys.stderr)
     return {"frames": n_out, "generated": n_gen, "fps": fps}
 
 
 def run(args) -> int:
-    dub(args.video, args.audio, args.out, args.model, args.backend, args.steps, args.seed, args.trim)
+    dub(args.video, args.audio, args.out, args.model, args.backend, args.steps, args.seed, args.trim,
+        renderer=args.renderer, motion=args.motion)
     return 0

@@ -12,6 +12,11 @@ class AvatarLabError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def metric_code(self) -> grpc.StatusCode:
+        """The code the error metric counts; the status code unless a subclass knows better."""
+        return self.code
+
 
 class InvalidArgument(AvatarLabError):
     code = grpc.StatusCode.INVALID_ARGUMENT
@@ -35,3 +40,14 @@ class Unavailable(AvatarLabError):
 
 class Unauthenticated(AvatarLabError):
     code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class DeadlineExceeded(AvatarLabError):
+    """The client let one of the server's own timeouts run out (no config, no audio, no request message)."""
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def quote(value: str, limit: int = 64) -> str:
+    """A client's value for a status message: repr'd and cut to `limit` characters, so that echoing an
+    oversized id can never blow the message up (gRPC trailers past ~64 KiB stall the whole connection)."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value)} characters)"

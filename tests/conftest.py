@@ -37,7 +37,11 @@ def portrait_bytes() -> bytes:
 
 
 def start_server(tmp_path, **overrides) -> InProcessServer:
-    kw = dict(listen="127.0.0.1:0", model="tiny", store_dir=str(tmp_path / "avatars"), face_px=128) | overrides
+    """An in-process server on the tiny diffusion generator: seeded, batched across sessions, fast, so these
+    tests can see the service's batching and seeds. The default warp renderer has its own service tests
+    (test_warp_service.py) and runs in the process-level resilience tests."""
+    kw = dict(listen="127.0.0.1:0", model="tiny", store_dir=str(tmp_path / "avatars"), face_px=128,
+              renderer="diffusion") | overrides
     s = ServerSettings.load(env={}, **kw)
     return InProcessServer(s)
 

@@ -7,10 +7,13 @@ import os
 import pathlib
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import zlib
 
 import grpc
 import numpy as np
@@ -152,7 +155,8 @@ class InProcessServer(inprocess.InProcessServer):
 
 def settings(tmp, **overrides):
     from avatar_service.server.settings import ServerSettings
-    base = dict(listen="127.0.0.1:0", model="tiny", store_dir=str(tmp / "avatars"), face_px=64)
+    # the tiny diffusion generator, so faults can be injected into its denoiser (conftest.start_server says why)
+    base = dict(listen="127.0.0.1:0", model="tiny", store_dir=str(tmp / "avatars"), face_px=64, renderer="diffusion")
     return ServerSettings.load(env={}, **{**base, **overrides})
 
 
@@ -160,17 +164,23 @@ class ServerProcess:
     """`avatarlab serve --model tiny` as a child process, the way an operator runs it."""
 
     def __init__(self, store: pathlib.Path, port: int | None = None, env: dict | None = None, grace_s: float = 5.0,
-                 log: pathlib.Path | None = None):
+                 log: pathlib.Path | None = None, prelude: str = "", wait: bool = True, model: str = "tiny",
+                 face_px: int = 64):
+        """`prelude`: Python run in the server process before the CLI (a test's hook, e.g. to gate warm-up);
+        `wait=False` returns at once instead of when health says SERVING."""
         self.port = port or free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.log_path = log or store.parent / f"server-{self.port}.log"
         self._log = open(self.log_path, "a")
         full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+        entry = ["-m", "avatar_service.cli"] if not prelude else \
+            ["-c", prelude + "\nimport sys\nfrom avatar_service.cli import main\nsys.exit(main())"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "avatar_service.cli", "serve", "--model", "tiny", "--store", str(store),
-             "--listen", self.target, "--face-px", "64", "--grace", str(grace_s)],
+            [sys.executable, *entry, "serve", "--model", model, "--store", str(store),
+             "--listen", self.target, "--face-px", str(face_px), "--grace", str(grace_s)],
             env=full_env, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO)
-        self.wait_serving()
+        if wait:
+            self.wait_serving()
 
     def wait_serving(self, timeout: float = 120) -> None:
         from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -201,11 +211,12 @@ class ServerProcess:
     def stub(self):
         return pb_grpc.AvatarServiceStub(self.channel())
 
-    def rss_kb(self) -> int:
+    def rss_kb(self, field: str = "VmRSS") -> int:
+        """Resident memory now, or with field="VmHWM" its peak since the process started."""
         for line in pathlib.Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-        raise RuntimeError("no VmRSS")
+        raise RuntimeError(f"no {field}")
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -321,3 +332,130 @@ class BlackHoleProxy:
         self.listener.close()
         for s in self.sockets:
             s.close()
+
+
+SERVICE = "/avatarlab.v1.AvatarService/"
+
+
+# ------------------------------------------------------------------------------------- a raw HTTP/2 peer
+class RawPeer:
+    """One HTTP/2 connection driven by hand. It answers PING and SETTINGS (h2 does that itself) but sends a
+    WINDOW_UPDATE never: with `window=0` the server cannot send it a single byte of any response body."""
+
+    def __init__(self, target: str, window: int = 65535):
+        import h2.config
+        import h2.connection
+        import h2.settings
+
+        host, port = target.rsplit(":", 1)
+        self.authority = target
+        self.sock = socket.create_connection((host, int(port)))
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.conn.initiate_connection()
+        self.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.headers: dict[int, dict[str, str]] = {}
+        self.ended: set[int] = set()
+        self.reset: set[int] = set()
+        self.data_bytes: dict[int, int] = {}
+        self.closed = False
+        self._flush()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _flush(self):
+        out = self.conn.data_to_send()
+        if out:
+            self.sock.sendall(out)
+
+    def _read(self):
+        import h2.events as ev
+        import h2.exceptions
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            with self.changed:
+                try:
+                    events = self.conn.receive_data(data) if data else None
+                except h2.exceptions.ProtocolError:  # e.g. a PING after the server's GOAWAY
+                    events = None
+                if events is None:
+                    self.closed = True
+                    self.changed.notify_all()
+                    return
+                for e in events:
+                    if isinstance(e, (ev.ResponseReceived, ev.TrailersReceived)):
+                        self.headers.setdefault(e.stream_id, {}).update(dict(e.headers))
+                    elif isinstance(e, ev.DataReceived):  # counted, never acknowledged: the window stays shut
+                        self.data_bytes[e.stream_id] = self.data_bytes.get(e.stream_id, 0) + len(e.data)
+                    elif isinstance(e, ev.StreamEnded):
+                        self.ended.add(e.stream_id)
+                    elif isinstance(e, ev.StreamReset):  # (WindowUpdated needs nothing: notify_all below)
+                        self.reset.add(e.stream_id)
+                    elif isinstance(e, ev.ConnectionTerminated):
+                        self.closed = True
+                try:
+                    self._flush()
+                except OSError:
+                    self.closed = True
+                self.changed.notify_all()
+
+    def call(self, method: str, messages=(), end: bool = True, headers=(), encoding: str | None = None) -> int:
+        """Open a call to `method` and send `messages` (raw gRPC frames from `frame()`); `end` half-closes."""
+        hdrs = [(":method", "POST"), (":scheme", "http"), (":path", SERVICE + method if "/" not in method else method),
+                (":authority", self.authority), ("content-type", "application/grpc"), ("te", "trailers"),
+                *((("grpc-encoding", encoding),) if encoding else ()), *headers]
+        with self.lock:
+            sid = self.conn.get_next_available_stream_id()
+            self.conn.send_headers(sid, hdrs, end_stream=end and not messages)
+            self._flush()
+        for i, m in enumerate(messages):
+            self.send(sid, m, end=end and i == len(messages) - 1)
+        return sid
+
+    def send(self, sid: int, data: bytes, end: bool = False) -> None:
+        """Send as the server's flow-control window allows; gives up quietly once the server ends the stream."""
+        with self.changed:
+            while True:
+                if self.closed or sid in self.reset or "grpc-status" in self.headers.get(sid, {}):
+                    return
+                n = min(len(data), self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
+                if n == 0 and data:
+                    assert self.changed.wait(30), "the server never opened its receive window"
+                    continue
+                self.conn.send_data(sid, data[:n], end_stream=end and n == len(data))
+                self._flush()
+                data = data[n:]
+                if not data:
+                    return
+
+    def status(self, sid: int, timeout: float = 30) -> tuple[str, str]:
+        """('0'..'16', message) once the call ends with a status, ('RST', '') if it was reset; fails on timeout."""
+        with self.changed:
+            ok = self.changed.wait_for(lambda: "grpc-status" in self.headers.get(sid, {}) or sid in self.reset
+                                       or self.closed, timeout)
+        assert ok, f"stream {sid} got no status within {timeout} s"
+        if "grpc-status" in self.headers.get(sid, {}):
+            h = self.headers[sid]
+            return h["grpc-status"], urllib.parse.unquote(h.get("grpc-message", ""))
+        return "RST", ""
+
+    def close(self):
+        self.sock.close()
+
+
+def frame(message, compressed: bool = False) -> bytes:
+    data = message if isinstance(message, bytes) else message.SerializeToString()
+    return struct.pack(">BI", int(compressed), len(data)) + data
+
+
+def gzip_bomb(inflated_bytes: int) -> bytes:
+    """A gzip stream of `inflated_bytes` zeros (about a thousandth of that on the wire), made chunk by chunk."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk, out = bytes(1 << 20), []
+    for _ in range(inflated_bytes >> 20):
+        out.append(z.compress(chunk))
+    out.append(z.flush())
+    return b"".join(out)

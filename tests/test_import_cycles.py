@@ -71,7 +71,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_graph_sees_imports():
     g = import_graph()
-    assert "avatar_service.runtime.engine" in g["avatar_service.runtime.session"]
+    assert "avatar_service.runtime.frame_encoder" in g["avatar_service.runtime.session"]
+    assert "avatar_service.runtime.engine" in g["avatar_service.runtime.renderer"]
     assert "avatar_service.errors" in g["avatar_service.runtime.audio_stream"]
 
 

@@ -16,7 +16,8 @@ import numpy as np
 def add_arguments(p) -> None:
     p.add_argument("--json", help="write results here")
     p.add_argument("--model", default="default")
-    p.add_argument("--backends", default="torch,onnx")
+    p.add_argument("--renderers", default="warp,diffusion", help="warp (default renderer) and/or diffusion")
+    p.add_argument("--backends", default="torch,onnx", help="the diffusion renderer's backends")
     p.add_argument("--sizes", default="128,256", help="output sizes in pixels")
     p.add_argument("--steps", default="1,2,4")
     p.add_argument("--streams", default="1,2,4,8")
@@ -59,7 +60,7 @@ def _stream(target: str, avatar_id: str, audio: np.ndarray, size: int, steps: in
                     wall_s=end - t["first_audio"], delta_bytes=delta_bytes / max(1, frames)))
 
 
-def bench_config(srv, avatar_id, audio, backend, size, steps, streams):
+def bench_config(srv, avatar_id, audio, backend, size, steps, streams, renderer="diffusion"):
     results: list = []
     threads = [threading.Thread(target=_stream, args=(srv.target, avatar_id, audio, size, steps, results))
                for _ in range(streams)]
@@ -70,7 +71,7 @@ def bench_config(srv, avatar_id, audio, backend, size, steps, streams):
     dur = len(audio) / 16000
     wall = max(r["wall_s"] for r in results)
     fps = float(np.mean([r["frames"] / r["wall_s"] for r in results]))
-    return dict(backend=backend, size=size, steps=steps, streams=streams, fps_per_stream=round(fps, 2),
+    return dict(renderer=renderer, backend=backend, size=size, steps=steps, streams=streams, fps_per_stream=round(fps, 2),
                 total_fps=round(sum(r["frames"] for r in results) / wall, 2),
                 first_frame_ms=round(float(np.median([r["first_frame_ms"] for r in results])), 1),
                 rtf=round(wall / dur, 3), realtime=bool(fps >= 25),
@@ -89,25 +90,30 @@ def run(args) -> int:
     audio = np.tile(speech, reps)[: int(args.seconds * 16000)]
     portrait = (assets / "astronaut.png").read_bytes()
     rows = []
-    header = f"{'backend':8} {'size':>5} {'steps':>5} {'streams':>7} {'fps/stream':>10} {'total fps':>9} {'first ms':>8} {'rtf':>6} {'delta B':>8} {'full B':>8}"
+    header = (f"{'renderer':9} {'backend':8} {'size':>5} {'steps':>5} {'streams':>7} {'fps/stream':>10} {'total fps':>9} "
+              f"{'first ms':>8} {'rtf':>6} {'delta B':>8} {'full B':>8}")
     print(header)
-    for backend in args.backends.split(","):
-        for size in map(int, args.sizes.split(",")):
-            with tempfile.TemporaryDirectory() as store:
-                settings = ServerSettings(listen="127.0.0.1:0", model=args.model, backend=backend, device=args.device,
-                                          dtype=args.dtype if backend == "torch" else "float32",
-                                          store_dir=store, face_px=size)
-                with InProcessServer(settings) as srv:
-                    avatar = srv.stub().CreateAvatar(pb.CreateAvatarRequest(portrait_image=portrait)).avatar_id
-                    _stream(srv.target, avatar, audio[:16000], size, 1, [])  # warm-up
-                    for steps in map(int, args.steps.split(",")):
-                        for n in map(int, args.streams.split(",")):
-                            r = bench_config(srv, avatar, audio, backend, size, steps, n)
-                            r["model"] = srv.app.avatars.model_id
-                            rows.append(r)
-                            print(f"{backend:8} {size:5d} {steps:5d} {n:7d} {r['fps_per_stream']:10.1f} {r['total_fps']:9.1f} "
-                                  f"{r['first_frame_ms']:8.0f} {r['rtf']:6.2f} {r['bytes_per_frame_delta']:8d} {r['bytes_per_frame_full']:8d}",
-                                  flush=True)
+    for renderer in args.renderers.split(","):
+        # the warp renderer runs no generator network: one pass, whatever the backend and step count
+        backends = args.backends.split(",") if renderer == "diffusion" else ["-"]
+        for backend in backends:
+            for size in map(int, args.sizes.split(",")):
+                with tempfile.TemporaryDirectory() as store:
+                    settings = ServerSettings(listen="127.0.0.1:0", model=args.model, device=args.device,
+                                              backend=backend if renderer == "diffusion" else "torch",
+                                              dtype=args.dtype if backend == "torch" else "float32",
+                                              store_dir=store, face_px=size, renderer=renderer)
+                    with InProcessServer(settings) as srv:
+                        avatar = srv.stub().CreateAvatar(pb.CreateAvatarRequest(portrait_image=portrait)).avatar_id
+                        _stream(srv.target, avatar, audio[:16000], size, 1, [])  # warm-up
+                        for steps in (map(int, args.steps.split(",")) if renderer == "diffusion" else [0]):
+                            for n in map(int, args.streams.split(",")):
+                                r = bench_config(srv, avatar, audio, backend, size, steps, n, renderer)
+                                r["model"] = srv.app.avatars.model_id if renderer == "diffusion" else "warp"
+                                rows.append(r)
+                                print(f"{renderer:9} {backend:8} {size:5d} {steps:5d} {n:7d} {r['fps_per_stream']:10.1f} "
+                                      f"{r['total_fps']:9.1f} {r['first_frame_ms']:8.0f} {r['rtf']:6.2f} "
+                                      f"{r['bytes_per_frame_delta']:8d} {r['bytes_per_frame_full']:8d}", flush=True)
     if args.json:
         pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         pathlib.Path(args.json).write_text(json.dumps({"runs": rows, "device": args.device}, indent=2))

@@ -104,16 +104,11 @@ def synthesize_warp(motion, crops: np.ndarray, audio16k: np.ndarray, fps: float,
                     real_mesh2d: np.ndarray) -> dict[str, np.ndarray]:
     """Warp-renderer rows for one clip (see the module doc): warp (speech), oracle, still; each placed
     like the real frames. The reference mesh is measured as the server measures a portrait."""
-    from avatar_service.model.features import WhisperConfig
-    from avatar_service.model.whisper import WhisperFeatures
     from avatar_service.runtime.warp_renderer import WarpFace, measure_mesh
 
     ref_mesh = measure_mesh(crops[0])
     face = WarpFace(crops[0], ref_mesh, motion.basis)
-    feat = WhisperFeatures.shared(WhisperConfig(), 16000, "cpu")
-    spec = motion.predictor.config.window
-    windows = spec.gather(feat.all(audio16k), 0, spec.mel_centres(np.arange(len(crops)), fps, feat), feat)
-    speech = np.stack([face.render(m).frame for m in motion.predictor.predict(windows)])
+    speech = np.stack([face.render(m).frame for m in motion.predict_clip(audio16k, len(crops), fps)])
     ok = np.isfinite(real_mesh3d).all(axis=(1, 2))
     measured = np.full((len(crops), motion.basis.n_components), np.nan, np.float32)
     measured[ok] = motion.basis.coefficients(real_mesh3d[ok])

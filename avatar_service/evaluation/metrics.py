@@ -158,7 +158,7 @@ def mouth_track(frames: np.ndarray) -> MouthTrack:
 
 # Eyes and brows: the face's own sharpest detail, the yardstick for the mouth's.
 EYE_BROW = (33, 133, 159, 145, 362, 263, 386, 374, 70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
-OUTER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+
 
 
 def _box_gradient(grad: np.ndarray, pts: np.ndarray, margin: float) -> float:
@@ -174,6 +174,8 @@ def detail_ratio(frames: np.ndarray, mesh: np.ndarray) -> np.ndarray:
     both boxes placed by `mesh` (T, 478, 2): how sharp the mouth is, relative to the face's own focus and
     texture, so blur that a landmark distance cannot see shows up."""
     import cv2
+
+    from avatar_service.face.mesh import OUTER_LIP
 
     out = np.full(len(frames), np.nan)
     for t, (f, m) in enumerate(zip(frames, mesh)):

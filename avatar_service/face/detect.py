@@ -30,6 +30,23 @@ def _yunet_path() -> str:
     return path
 
 
+def _checked(row: np.ndarray, scale: float, w: int, h: int) -> Face | None:
+    """One detector row as a Face, or None if it is not a usable detection.
+
+    YuNet can return infinite or NaN boxes on degenerate inputs (a 1x1 image); such rows are dropped, as are
+    boxes with no area inside the image or larger than it allows. A face cut by the image's edge is kept as
+    found (its box may reach past the edge)."""
+    row = np.asarray(row, np.float64)
+    if row.shape[0] < 15 or not np.all(np.isfinite(row[:15])):
+        return None
+    x, y, bw, bh = (float(v) for v in row[:4] / scale)
+    inside_w, inside_h = min(x + bw, w) - max(x, 0.0), min(y + bh, h) - max(y, 0.0)
+    if inside_w < 1 or inside_h < 1 or bw > 2 * w or bh > 2 * h:
+        return None
+    lms = (row[4:14].reshape(5, 2) / scale).astype(np.float32)
+    return Face(box=(x, y, bw, bh), landmarks=lms, score=float(row[14]))
+
+
 class FaceDetector:
     """Finds faces in RGB uint8 images. Not thread-safe: use one per thread."""
 
@@ -47,9 +64,9 @@ class FaceDetector:
         _, raw = self._det.detect(bgr)
         faces = []
         for row in [] if raw is None else raw:
-            box = tuple(float(v) / scale for v in row[:4])
-            lms = row[4:14].reshape(5, 2).astype(np.float32) / scale
-            faces.append(Face(box=box, landmarks=lms, score=float(row[14])))
+            face = _checked(row, scale, w, h)
+            if face is not None:
+                faces.append(face)
         faces.sort(key=lambda f: f.box[2] * f.box[3], reverse=True)
         return faces
 

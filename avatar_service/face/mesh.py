@@ -12,6 +12,8 @@ import dataclasses
 
 import numpy as np
 
+from avatar_service.face.detect import FaceError
+
 N_VERTICES = 478
 # Vertices that the jaw and lips do not move: forehead and temple line, eye corners, nose bridge and tip.
 STABLE = (10, 338, 297, 332, 284, 251, 389, 356, 127, 162, 21, 54, 103, 67, 109, 33, 133, 362, 263,
@@ -27,8 +29,8 @@ INNER_UPPER, INNER_LOWER = 13, 14  # inner-lip midpoints
 CHIN = 152
 
 
-class MeshError(ValueError):
-    """No usable face mesh (the message says why)."""
+class MeshError(FaceError):
+    """No usable face mesh (the message says why): the same client error as a missing face."""
 
 
 def inter_ocular(mesh: np.ndarray) -> float:

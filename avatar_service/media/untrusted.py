@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import os
+from fractions import Fraction
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -41,15 +43,29 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
+# demuxers of single still images: PyAV opens a JPEG or PNG as a one-frame "video"
+STILL_IMAGE_FORMATS = ("image2", "jpeg_pipe", "png_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif_pipe")
+
+
+def _rgb(frame) -> np.ndarray:
+    return frame.to_ndarray(format="rgb24")
+
+
 def decode_video(data: bytes | str | os.PathLike, max_seconds: float, fps: float = 25.0,
-                 max_pixels: int = 4096 * 4096) -> list[np.ndarray]:
-    """Video bytes or path -> RGB frames resampled by timestamp to `fps`, at most `max_seconds` long."""
+                 max_pixels: int = 4096 * 4096, convert: Callable[..., np.ndarray] = _rgb) -> list[np.ndarray]:
+    """Video bytes or path -> RGB frames resampled by timestamp to `fps`, at most `max_seconds` long.
+
+    Frames are decoded one at a time and each is passed through `convert` (an av.VideoFrame -> array; by
+    default the whole frame as RGB), so a caller that keeps less than full frames never holds them all."""
     import av
 
     src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else str(data)
     frames: list[np.ndarray] = []
     try:
         with av.open(src) as container:
+            if container.format.name in STILL_IMAGE_FORMATS:
+                raise MediaError(f"this is a still image ({container.format.name.removesuffix('_pipe')}), not a video: "
+                                 "send an mp4, mov, mkv or webm")
             if not container.streams.video:
                 raise MediaError("the file has no video stream")
             stream = container.streams.video[0]
@@ -63,7 +79,7 @@ def decode_video(data: bytes | str | os.PathLike, max_seconds: float, fps: float
                 t = float(frame.pts * stream.time_base)
                 if t >= max_seconds + 1.0 / fps:
                     raise MediaTooLarge(f"video is longer than the {max_seconds:g} s limit")
-                img = frame.to_ndarray(format="rgb24")
+                img = convert(frame)
                 while next_t <= t + 0.5 / fps:  # the frame shown at each output time
                     frames.append(img if last is None or next_t > t - 0.5 / fps else last)
                     next_t += 1.0 / fps

@@ -20,6 +20,22 @@ from avatar_service.model.features import WindowSpec
 CONFIG_NAME, WEIGHTS_NAME = "motion_predictor.json", "motion_predictor.safetensors"
 
 
+def loudness_gate(audio: np.ndarray, start: int, stop: int, fps: float, sample_rate_hz: int = 16000,
+                  floor_db: float = -50.0, full_db: float = -35.0, radius_s: float = 0.06) -> np.ndarray:
+    """(stop - start,) in [0, 1] per video frame: 0 where the audio around the frame (+-radius) is below
+    `floor_db` dBFS, 1 above `full_db`. Motion is scaled by it, so the mouth closes on silence and
+    breath whatever the model reads into them (regression answers silence with the average mouth)."""
+    audio = np.asarray(audio, np.float32)
+    centres = ((np.arange(start, stop) + 0.5) / fps * sample_rate_hz).astype(np.int64)
+    r = int(radius_s * sample_rate_hz)
+    out = np.zeros(len(centres), np.float32)
+    for k, c in enumerate(centres):
+        seg = audio[max(0, c - r):min(len(audio), c + r)]
+        db = 10 * np.log10(float(np.mean(seg.astype(np.float64) ** 2)) + 1e-12) if len(seg) else -120.0
+        out[k] = np.clip((db - floor_db) / (full_db - floor_db), 0.0, 1.0)
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class MotionPredictorConfig:
     window: WindowSpec = WindowSpec(mel_radius=6, neighbour_radius=0)

@@ -27,6 +27,9 @@ class AvatarState:
     layout: FaceLayout
     lip_anchor: np.ndarray | None = None  # (40, 2) crop-relative reference lips, for models with a lip map
     mouth_fit: MouthFit | None = None  # keeps the person's mouth width and lip thickness (runtime.calibration)
+    meshes: np.ndarray | None = None  # (P, 478, 3) float32 face mesh of each texture, for the warp renderer
+    # per-renderer precompute (runtime/renderer.py), built on first use and never persisted
+    derived: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @property
     def pose_count(self) -> int:
@@ -93,6 +96,8 @@ class AvatarState:
         extra = {} if self.lip_anchor is None else {"lip_anchor": self.lip_anchor}
         if self.mouth_fit is not None:
             extra["mouth_fit"] = self.mouth_fit.to_array()
+        if self.meshes is not None:
+            extra["meshes"] = self.meshes
         np.savez(buf, textures=self.textures, crop_to_texture=self.crop_to_texture, z_masked=self.z_masked,
                  z_ref=self.z_ref, layout=np.frombuffer(repr(dataclasses.astuple(self.layout)).encode(), np.uint8), **extra)
         return buf.getvalue()
@@ -105,7 +110,8 @@ class AvatarState:
             layout = FaceLayout(*ast.literal_eval(f["layout"].tobytes().decode()))
             return cls(textures=f["textures"], crop_to_texture=f["crop_to_texture"], z_masked=f["z_masked"],
                        z_ref=f["z_ref"], layout=layout, lip_anchor=f["lip_anchor"] if "lip_anchor" in f.files else None,
-                       mouth_fit=MouthFit.from_array(f["mouth_fit"]) if "mouth_fit" in f.files else None)
+                       mouth_fit=MouthFit.from_array(f["mouth_fit"]) if "mouth_fit" in f.files else None,
+                       meshes=f["meshes"] if "meshes" in f.files else None)
 
 
 def composite_on_crops(crops: np.ndarray, regions: np.ndarray, layout: FaceLayout,

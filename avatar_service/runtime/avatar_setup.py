@@ -10,6 +10,7 @@ from avatar_service.face.detect import FaceDetector, FaceError
 from avatar_service.runtime.avatar import AvatarState, lip_anchor, masked_region
 from avatar_service.runtime.backend import Backend
 from avatar_service.runtime.calibration import calibrate
+from avatar_service.runtime.warp_renderer import texture_meshes
 
 
 def texture_window(boxes: np.ndarray, image_hw: tuple[int, int], scale: float = 1.9) -> np.ndarray:
@@ -22,8 +23,9 @@ def texture_window(boxes: np.ndarray, image_hw: tuple[int, int], scale: float = 
 
 
 def prepare_avatar(backend: Backend, frames: list[np.ndarray], texture_px: int,
-                   detector: FaceDetector | None = None, min_face_px: int = 48) -> AvatarState:
-    """Frames (one portrait, or an idle video's frames) -> AvatarState. Raises FaceError."""
+                   detector: FaceDetector | None = None, min_face_px: int = 48, require_mesh: bool = False) -> AvatarState:
+    """Frames (one portrait, or an idle video's frames) -> AvatarState. Raises FaceError (MeshError, a
+    FaceError, when `require_mesh` and the face mesh finds no mouth to animate: the warp renderer needs it)."""
     layout: FaceLayout = backend.config.layout
     detector = detector or FaceDetector()
     faces = []
@@ -59,8 +61,11 @@ def prepare_avatar(backend: Backend, frames: list[np.ndarray], texture_px: int,
         r, mr = masked_region(crop, layout)
         regions.append(r)
         masked.append(mr)
+    meshes = texture_meshes(np.stack(textures), require_mesh)  # None without mediapipe, unless required
     z_masked = np.concatenate([backend.encode(np.stack(masked[i:i + 16])) for i in range(0, len(masked), 16)])
     z_ref = backend.encode(regions[0][None])[0]
     return AvatarState(textures=np.stack(textures), crop_to_texture=np.stack(crop_to_tex).astype(np.float32),
                        z_masked=z_masked.astype(np.float32), z_ref=z_ref.astype(np.float32), layout=layout,
-                       lip_anchor=anchor, mouth_fit=calibrate(backend, reference, z_ref, z_masked[0], anchor))
+                       lip_anchor=anchor, mouth_fit=calibrate(backend, reference, z_ref, z_masked[0], anchor),
+                       meshes=meshes)
+

@@ -17,29 +17,59 @@ import numpy as np
 
 from avatar_service.face.mesh import FaceMesher, MeshError, mouth_opening
 from avatar_service.face.motion import MotionBasis
+from avatar_service.face.rig import CONFIG_NAME as RIG_NAME, MouthRig
 from avatar_service.face.warp import MeshWarp, MouthInterior, WarpConfig, WarpResult
-from avatar_service.model.motion import MotionPredictor
+from avatar_service.model.motion import MotionPredictor, loudness_gate
 
 EMBEDDED_MOTION = pathlib.Path(__file__).resolve().parents[1] / "assets" / "motion"
 
 
 @dataclasses.dataclass
 class MotionModel:
-    """The lower-face basis and the speech -> motion predictor, saved side by side in one folder."""
+    """The lower-face basis, the speech -> motion predictor and the mouth rig (motion -> visemes and
+    blendshapes, face/rig.py), saved side by side in one folder."""
     basis: MotionBasis
     predictor: MotionPredictor
+    rig: MouthRig | None = None
 
     @classmethod
     def from_pretrained(cls, folder: str | pathlib.Path) -> "MotionModel":
         folder = pathlib.Path(folder)
         if not (folder / "motion_basis.json").exists():
             raise FileNotFoundError(f"{folder} has no motion model (motion_basis.json): run `avatarlab train motion`")
-        return cls(MotionBasis.from_pretrained(folder), MotionPredictor.from_pretrained(folder))
+        basis = MotionBasis.from_pretrained(folder)
+        rig = MouthRig.from_pretrained(folder, basis) if (folder / RIG_NAME).exists() else None
+        return cls(basis, MotionPredictor.from_pretrained(folder), rig)
 
     @classmethod
     @functools.lru_cache(maxsize=1)
     def default(cls) -> "MotionModel":
         return cls.from_pretrained(EMBEDDED_MOTION)
+
+    def features(self, sample_rate_hz: int = 16000, device: str = "cpu"):
+        """The audio features the predictor reads (Whisper-tiny encoder states, shared per process)."""
+        from avatar_service.model.features import WhisperConfig
+        from avatar_service.model.whisper import WhisperFeatures
+
+        return WhisperFeatures.shared(WhisperConfig(), sample_rate_hz, device.split(":")[0])
+
+    def predict(self, windows: np.ndarray, audio16k: np.ndarray, start: int, stop: int, fps: float) -> np.ndarray:
+        """(stop - start, K) motion of video frames [start, stop): the predictor's read-out of their
+        feature windows, closed where the audio is silent (model/motion.py loudness_gate)."""
+        return self.predict_gated(windows, audio16k, start, stop, fps)[0]
+
+    def predict_gated(self, windows: np.ndarray, audio16k: np.ndarray, start: int, stop: int, fps: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """As `predict`, with the (stop - start,) loudness gate it applied (0 silent, 1 voiced)."""
+        gate = loudness_gate(audio16k, start, stop, fps)
+        return self.predictor.predict(windows) * gate[:, None], gate
+
+    def predict_clip(self, audio16k: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+        """Offline: (n_frames, K) motion for a whole clip's audio, exactly as a stream gets it."""
+        feat = self.features()
+        spec = self.predictor.config.window
+        windows = spec.gather(feat.all(audio16k), 0, spec.mel_centres(np.arange(n_frames), fps, feat), feat)
+        return self.predict(windows, audio16k, 0, n_frames, fps)
 
 
 def measure_mesh(image: np.ndarray) -> np.ndarray:
@@ -52,6 +82,26 @@ def measure_mesh(image: np.ndarray) -> np.ndarray:
     if not np.isfinite(mouth_opening(mesh)):
         raise MeshError("the face mesh found no usable mouth in the portrait")
     return mesh
+
+
+def texture_meshes(textures: np.ndarray, required: bool = False) -> np.ndarray | None:
+    """(P, 478, 3) face mesh of each avatar texture (an idle video's frames are tracked; a frame without
+    a mesh takes its nearest neighbour's). None where no frame has one, unless `required` (MeshError)."""
+    try:
+        if len(textures) == 1:
+            return measure_mesh(textures[0])[None]
+        with FaceMesher(static=False) as mesher:
+            found = [mesher(t) for t in textures]
+    except MeshError:
+        if required:
+            raise
+        return None
+    ok = [i for i, m in enumerate(found) if m is not None]
+    if not ok:
+        if required:
+            raise MeshError("the face mesh found no face in the idle video's frames, so its mouth cannot be animated")
+        return None
+    return np.stack([found[min(ok, key=lambda j: abs(j - i))] for i in range(len(found))]).astype(np.float32)
 
 
 class WarpFace:
@@ -80,3 +130,13 @@ class WarpFace:
     def render(self, motion: np.ndarray) -> WarpResult:
         """motion (K,): about the closed mouth, in spread units (MotionPredictor.predict)."""
         return self.render_delta(self.closed + np.asarray(motion, np.float32) * self.basis.std - self.coeffs)
+
+
+def warmup_avatar(avatar, texture_px: int):
+    """A copy of `avatar` showing the bundled portrait with its mesh, so a warm-up frame runs the whole
+    warp path (triangulation, warp, interior) before the first session."""
+    import cv2
+
+    img = cv2.imread(str(EMBEDDED_MOTION.parent / "astronaut.png"))[..., ::-1]
+    tex = np.ascontiguousarray(cv2.resize(img[10:202, 90:282], (texture_px, texture_px), interpolation=cv2.INTER_AREA))
+    return dataclasses.replace(avatar, textures=tex[None], meshes=measure_mesh(tex)[None], derived={})

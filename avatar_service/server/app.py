@@ -16,10 +16,11 @@ from avatar_service.runtime.avatar import AvatarState
 from avatar_service.runtime.models import load_backend
 from avatar_service.runtime.engine import Engine
 from avatar_service.server.avatars import Avatars
-from avatar_service.server.interceptors import ServiceInterceptor
+from avatar_service.server import memory
+from avatar_service.server.interceptors import EdgePolicy, ServiceInterceptor
 from avatar_service.server.metrics import Metrics
 from avatar_service.server.servicer import AvatarServicer
-from avatar_service.server.sessions import SessionSlots
+from avatar_service.server.sessions import SessionSlots, WorkGate
 from avatar_service.server.settings import ServerSettings
 from avatar_service.store import open_store
 
@@ -36,9 +37,14 @@ class App:
         self.metrics_port = 0
         self.backend = load_backend(settings.model, settings.backend, settings.device, settings.dtype)
         self.engine = Engine(self.backend, settings.max_batch, settings.batch_wait_ms, observer=self.metrics)
+        self.renderer = make_renderer(settings, self.engine)
+        self.mouth = make_mouth(settings, self.engine, self.renderer)
         self.store = open_store(settings.store_url or settings.store_dir)
         self.avatars = Avatars(self.store, self.backend, settings)
-        self.slots = SessionSlots(settings.limits)
+        self.slots = SessionSlots(settings.limits, by_token=bool(settings.auth_tokens))
+        lim = settings.limits
+        self.create_gate = WorkGate("CreateAvatar", lim.max_concurrent_creates, lim.max_queued_creates,
+                                    after=memory.trim)  # bodies and decoded media are garbage: give them back
         self.metrics.watch(lambda: self.slots.active, lambda: self.engine.queue_depth)
         self.speech = None
         try:
@@ -63,6 +69,35 @@ class App:
                              z_masked=rng.standard_normal((1, *cfg.latent_shape)).astype(np.float32),
                              z_ref=rng.standard_normal(cfg.latent_shape).astype(np.float32), layout=cfg.layout)
         self.engine.warmup(avatar, cfg.serving.sampling.default_steps, cfg.serving.sampling.default_guidance)
+        if self.renderer.name == "warp":
+            from avatar_service.runtime.warp_renderer import warmup_avatar
+
+            self.renderer.warmup(warmup_avatar(avatar, self.settings.face_px), 0, 0.0)
+
+
+def make_renderer(settings: ServerSettings, engine: Engine):
+    """The renderer the settings ask for (runtime/renderer.py)."""
+    from avatar_service.runtime.renderer import DiffusionRenderer, WarpRenderer
+
+    if settings.renderer == "diffusion":
+        return DiffusionRenderer(engine)
+    from avatar_service.runtime.warp_renderer import MotionModel
+
+    motion = MotionModel.default() if settings.motion_model == "default" else MotionModel.from_pretrained(settings.motion_model)
+    return WarpRenderer(motion, motion.features(engine.backend.config.mel.sample_rate_hz, engine.backend.device),
+                        observer=engine.observer)
+
+
+def make_mouth(settings: ServerSettings, engine: Engine, renderer):
+    """Every session's mouth stream from its audio (runtime/mouth.py): the warp renderer's own motion
+    model, so pixels and mouth agree; the same model beside the diffusion renderer."""
+    from avatar_service.runtime.mouth import AudioMouth
+    from avatar_service.runtime.warp_renderer import MotionModel
+
+    motion = getattr(renderer, "motion", None)
+    if motion is None:
+        motion = MotionModel.default() if settings.motion_model == "default" else MotionModel.from_pretrained(settings.motion_model)
+    return AudioMouth(motion, motion.features(engine.backend.config.mel.sample_rate_hz, engine.backend.device))
 
 
 def _credentials(s: ServerSettings):
@@ -76,11 +111,16 @@ def _credentials(s: ServerSettings):
 
 async def start(settings: ServerSettings) -> tuple[grpc.aio.Server, int, App]:
     """Build, bind and start; returns once the model is warm and health says SERVING."""
+    memory.configure()
     app = await asyncio.to_thread(App, settings)
     lim = settings.limits
+    policy = EdgePolicy.from_settings(settings, gates={f"/{SERVICE_NAME}/CreateAvatar": app.create_gate})
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(settings.auth_tokens, on_error=app.metrics.rpc_error)],
+        interceptors=[ServiceInterceptor(policy, on_error=app.metrics.rpc_error)],
         options=[("grpc.max_receive_message_length", lim.max_message_bytes),
+                 # Compressed requests are refused (UNIMPLEMENTED) when their headers arrive: grpc would inflate
+                 # a whole message before checking its size, so 1 MiB of gzip could cost a gigabyte.
+                 ("grpc.compression_enabled_algorithms_bitset", 1),
                  ("grpc.max_send_message_length", max(lim.max_message_bytes, 64 * 1024 * 1024)),
                  # notice vanished clients quickly
                  ("grpc.keepalive_time_ms", int(settings.keepalive_s * 1000)),
@@ -91,6 +131,8 @@ async def start(settings: ServerSettings) -> tuple[grpc.aio.Server, int, App]:
                  ("grpc.http2.min_time_between_pings_ms", int(settings.keepalive_s * 1000)),
                  ("grpc.http2.ping_timeout_ms", int(settings.keepalive_timeout_s * 1000)),
                  ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+                 # a client that pings more often than that gets GOAWAY after two strikes (ping floods)
+                 ("grpc.http2.max_ping_strikes", 2),
                  ("grpc.keepalive_permit_without_calls", 1)])
     pb_grpc.add_AvatarServiceServicer_to_server(AvatarServicer(app), server)
     health_pb2_grpc.add_HealthServicer_to_server(app.health, server)

@@ -16,6 +16,9 @@ def register(sub) -> None:
     p.add_argument("--store", dest="store_dir", help="avatar store directory (default ./avatars)")
     p.add_argument("--store-url", help="shared avatar registry, postgresql://user@host:port/db (overrides --store)")
     p.add_argument("--face-px", type=int, help="face texture size of new avatars (default 256)")
+    p.add_argument("--renderer", choices=["warp", "diffusion"],
+                   help="warp (default): the person's own pixels moved by speech; diffusion: the latent-diffusion generator")
+    p.add_argument("--motion-model", help="the warp renderer's motion model folder (default: the embedded one)")
     p.add_argument("--grace", dest="grace_s", type=float, help="seconds to drain streams on SIGTERM")
     p.add_argument("--max-sessions", dest="max_concurrent_sessions", type=int)
     p.add_argument("--metrics-port", type=int, help="Prometheus metrics port (0 = off)")
@@ -30,7 +33,7 @@ def run(args) -> int:
     from avatar_service.server.settings import ServerSettings
 
     keys = ["listen", "model", "backend", "device", "dtype", "store_dir", "face_px", "grace_s", "max_concurrent_sessions",
-            "metrics_port", "store_url", "log_format"]
+            "metrics_port", "store_url", "log_format", "renderer", "motion_model"]
     settings = ServerSettings.load(args.config, **{k: getattr(args, k) for k in keys})
     logs.configure(settings.log_format)
     try:

@@ -1,9 +1,18 @@
-"""The one place that maps exceptions to gRPC status codes, and bearer-token authentication.
+"""The server's edge: the one place that maps exceptions to gRPC status codes, bearer-token authentication,
+admission before a request body is read, and timeouts for clients that stall.
 
-Domain errors keep their code and message; anything else becomes INTERNAL with a generic message and
-an incident id, while the traceback goes to the log (kserve's pattern)."""
+Domain errors keep their code and message (cut to MAX_STATUS_BYTES); anything else becomes INTERNAL with a
+generic message and an incident id, while the traceback goes to the log (kserve's pattern).
+
+Every method is served as a request-streaming handler, whatever its declared shape, so this module decides
+when a request body is read: after the token check and after admission (CreateAvatar's gate), and only for
+`message_timeout_s`. Responses are written with `context.write` under `stalled_reader_timeout_s`, so a peer
+that stops reading (never opens its HTTP/2 flow-control window) loses its call and its session slot."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import hmac
 import inspect
 import logging
@@ -12,87 +21,145 @@ from typing import Callable
 
 import grpc
 
-from avatar_service.errors import AvatarLabError
-from avatar_service.server.wire import CheckedRequests, check_request, tolerant_deserializer
+from avatar_service.errors import AvatarLabError, Unauthenticated
+from avatar_service.server.sessions import WorkGate, bearer_token
+from avatar_service.server.wire import CheckedRequests, first_message, tolerant_deserializer
 
 log = logging.getLogger(__name__)
 
-OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")  # probes and discovery need no token
-
+HEALTH, REFLECTION = "/grpc.health.v1.Health/", "/grpc.reflection."
+# gRPC sends the status message as an HTTP/2 trailer: a long one (past ~64 KiB) is never delivered and stalls
+# every call on the connection. Ours are a sentence; this bound catches any value a message quotes.
+MAX_STATUS_BYTES = 400
 
 ErrorHook = Callable[[str, grpc.StatusCode], None]  # (method, code): counts errors by status code
 
 
-def _wrap(behavior, streaming_response: bool, method: str, check, on_error: ErrorHook, streaming_request: bool):
-    def checked(request):
-        return CheckedRequests(request) if streaming_request else check_request(request)
+def bounded(message: str, limit: int = MAX_STATUS_BYTES) -> str:
+    data = message.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return message
+    return data[:limit - 16].decode("utf-8", "ignore") + " ... (truncated)"
 
-    if streaming_response:
-        async def stream_wrapper(request, context):
-            try:
-                check(context)
-                async for item in behavior(checked(request), context):
-                    yield item
-            except Exception as e:  # noqa: BLE001 - mapped to a status below
-                await _abort(context, e, method, on_error)
-        return stream_wrapper
 
-    async def unary_wrapper(request, context):
+@dataclasses.dataclass(frozen=True)
+class EdgePolicy:
+    tokens: tuple[bytes, ...] = ()  # empty: no authentication
+    open_methods: tuple[str, ...] = (HEALTH,)  # method prefixes that need no token
+    message_timeout_s: float = 10.0
+    stalled_reader_timeout_s: float = 20.0
+    gates: dict[str, WorkGate] = dataclasses.field(default_factory=dict)  # method -> gate entered before the body
+
+    @classmethod
+    def from_settings(cls, s, gates: dict[str, WorkGate] | None = None) -> "EdgePolicy":
+        open_methods = (HEALTH,) * s.health_without_token + (REFLECTION,) * s.reflection_without_token
+        return cls(tuple(t.encode() for t in s.auth_tokens), open_methods, s.message_timeout_s,
+                   s.stalled_reader_timeout_s, gates or {})
+
+
+class StalledPeer(Exception):
+    """A response waited stalled_reader_timeout_s for the peer's flow-control window."""
+
+
+class EdgeCall:
+    """One method's handler, wrapped: authenticate, admit, read the body, run, write, map errors."""
+
+    def __init__(self, policy: EdgePolicy, method: str, behavior, streaming_request: bool, on_error: ErrorHook):
+        self.policy, self.method, self.behavior, self.on_error = policy, method, behavior, on_error
+        self.streaming_request = streaming_request
+        self.needs_token = bool(policy.tokens) and not method.startswith(policy.open_methods)
+        self.gate = policy.gates.get(method)
+
+    def authenticate(self, context) -> None:
+        if not self.needs_token:
+            return
+        token = bearer_token(context.invocation_metadata())
+        if token is None or not any(hmac.compare_digest(token.encode(), t) for t in self.policy.tokens):
+            raise Unauthenticated("missing or invalid bearer token in the 'authorization' metadata")
+
+    @contextlib.asynccontextmanager
+    async def admitted(self, context):
+        self.authenticate(context)  # before anything of the body is read
+        if self.gate is None:
+            yield
+        else:
+            async with self.gate.enter():
+                yield
+
+    async def request(self, requests):
+        if self.streaming_request:
+            return CheckedRequests(requests)
+        return await first_message(requests, self.policy.message_timeout_s, "request message", "message_timeout_s")
+
+    async def unary(self, requests, context):
         try:
-            check(context)
-            result = behavior(checked(request), context)
-            return await result if inspect.isawaitable(result) else result
+            async with self.admitted(context):
+                result = self.behavior(await self.request(requests), context)
+                return await result if inspect.isawaitable(result) else result
+        except asyncio.CancelledError:  # grpc cancels the handler when the client cancels or goes away
+            self.on_error(self.method, grpc.StatusCode.CANCELLED)
+            raise
+        except Exception as e:  # noqa: BLE001 - mapped to a status below
+            await self.fail(context, e)
+
+    async def stream(self, requests, context):
+        try:
+            async with self.admitted(context):
+                out = self.behavior(await self.request(requests), context)
+                if inspect.isawaitable(out):  # a handler that writes for itself (grpc health's Watch)
+                    await out
+                    return
+                responses = out.__aiter__()
+                try:
+                    async for item in responses:
+                        await self.write(context, item)
+                finally:  # also on a stalled peer: the handler's own cleanup (its session slot) runs now
+                    await responses.aclose()
+        except asyncio.CancelledError:
+            self.on_error(self.method, grpc.StatusCode.CANCELLED)
+            raise
+        except StalledPeer:
+            # No status can reach a peer that reads nothing (grpc refuses to queue one behind the stuck
+            # message). Ending the handler as cancelled makes grpc drop the call, which resets the stream.
+            self.on_error(self.method, grpc.StatusCode.DEADLINE_EXCEEDED)
+            log.warning("%s: the client read nothing for %g s (stalled_reader_timeout_s); call dropped",
+                        self.method, self.policy.stalled_reader_timeout_s)
+            raise asyncio.CancelledError() from None
         except Exception as e:  # noqa: BLE001
-            await _abort(context, e, method, on_error)
-    return unary_wrapper
+            await self.fail(context, e)
 
+    async def write(self, context, item) -> None:
+        # context.write completes once HTTP/2 flow control lets the message out, so this waits on the peer
+        try:
+            await asyncio.wait_for(context.write(item), self.policy.stalled_reader_timeout_s)
+        except asyncio.TimeoutError:
+            raise StalledPeer() from None
 
-async def _abort(context, e: Exception, method: str, on_error: ErrorHook):
-    if isinstance(e, AvatarLabError):
-        on_error(method, e.code)
-        await context.abort(e.code, e.message)
-    if isinstance(e, grpc.aio.AbortError) or type(e).__name__ == "AbortError":
-        on_error(method, context.code() or grpc.StatusCode.UNKNOWN)  # aborted in the handler itself
-        raise e
-    on_error(method, grpc.StatusCode.INTERNAL)
-    incident = uuid.uuid4().hex[:12]
-    log.error("incident %s in %s", incident, method, exc_info=e)
-    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (incident {incident}); see the server log")
+    async def fail(self, context, e: Exception):
+        if isinstance(e, grpc.aio.AbortError) or type(e).__name__ == "AbortError":
+            self.on_error(self.method, context.code() or grpc.StatusCode.UNKNOWN)  # aborted in the handler itself
+            raise e
+        if isinstance(e, AvatarLabError):
+            self.on_error(self.method, e.metric_code)
+            await context.abort(e.code, bounded(e.message))
+        self.on_error(self.method, grpc.StatusCode.INTERNAL)
+        incident = uuid.uuid4().hex[:12]
+        log.error("incident %s in %s", incident, self.method, exc_info=e)
+        await context.abort(grpc.StatusCode.INTERNAL, f"internal error (incident {incident}); see the server log")
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, tokens: list[str], on_error: ErrorHook | None = None):
-        self.tokens = [t.encode() for t in tokens]
+    def __init__(self, policy: EdgePolicy, on_error: ErrorHook | None = None):
+        self.policy = policy
         self.on_error = on_error or (lambda method, code: None)
-
-    def _check(self, method: str):
-        if not self.tokens or method.startswith(OPEN_METHODS):
-            return lambda context: None
-
-        def check(context):
-            md = dict(context.invocation_metadata() or ())
-            auth = md.get("authorization", "")
-            scheme, _, token = auth.partition(" ")
-            if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.encode(), t) for t in self.tokens):
-                from avatar_service.errors import Unauthenticated
-                raise Unauthenticated("missing or invalid bearer token in the 'authorization' metadata")
-        return check
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method
-        check = self._check(method)
+        behavior = handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
+        call = EdgeCall(self.policy, handler_call_details.method, behavior, handler.request_streaming, self.on_error)
         parse, serialize = tolerant_deserializer(handler.request_deserializer), handler.response_serializer
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_wrap(handler.unary_unary, False, method, check, self.on_error, False),
-                                                       parse, serialize)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_wrap(handler.unary_stream, True, method, check, self.on_error, False),
-                                                        parse, serialize)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_wrap(handler.stream_unary, False, method, check, self.on_error, True),
-                                                        parse, serialize)
-        return grpc.stream_stream_rpc_method_handler(_wrap(handler.stream_stream, True, method, check, self.on_error, True),
-                                                     parse, serialize)
+        if handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(call.stream, parse, serialize)
+        return grpc.stream_unary_rpc_method_handler(call.unary, parse, serialize)

@@ -16,7 +16,8 @@ from avatar_service.runtime.audio_stream import AudioStream, SampleFormat
 from avatar_service.runtime.frame_encoder import VideoSpec
 from avatar_service.runtime.session import Frame, GenSpec, Session, SessionStats
 from avatar_service.server import logs, translate
-from avatar_service.server.avatars import Avatars
+from avatar_service.server.avatars import VOICE_ID, Avatars, check_id
+from avatar_service.server.wire import IdleRequests, first_message
 from avatar_service.store import AvatarRecord
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,13 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
 
     @contextlib.asynccontextmanager
     async def _session(self, context, avatar_id: str, audio: AudioStream, video: VideoSpec, gen: GenSpec,
-                       first_batch: int | None = 2):
+                       first_batch: int | None = 2, motion_only: bool = False, mouth=None):
         """The one way a stream opens a session: the avatar, a session slot, a session id on every log
         record of the stream."""
         avatar = await self.avatars.state(avatar_id)
         async with self.app.slots.acquire(context):
-            session = Session(self.app.engine, avatar, audio, video, gen, first_batch=first_batch)
+            session = Session(self.app.renderer, avatar, audio, video, gen, mouth or self.app.mouth,
+                              first_batch=first_batch, motion_only=motion_only)
             session_id = uuid.uuid4().hex[:16]
             logs.session_id.set(session_id)  # every log record of this stream carries it
             self.app.metrics.session_started()
@@ -74,22 +76,25 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
 
     async def Animate(self, request_iterator, context):
         self.app.require_ready()
+        settings = self.app.settings
         requests = request_iterator.__aiter__()
-        try:
-            first = await requests.__anext__()
-        except StopAsyncIteration:
-            raise InvalidArgument("the stream ended before its config message") from None
+        first = await first_message(requests, settings.config_timeout_s, "config message", "config_timeout_s")
         if first.WhichOneof("message") != "config":
             raise InvalidArgument("the first AnimateRequest must carry config (audio came before config)")
         cfg, model, limits = first.config, self.app.engine.backend.config, self.app.settings.limits
         video = translate.video_spec(cfg.video, self.app.settings.face_px)
         gen = translate.gen_spec(cfg.generation, model.serving.sampling)
         audio = translate.audio_stream(cfg.audio_format, model.mel.sample_rate_hz, limits.max_audio_seconds_per_session)
-        async with self._session(context, cfg.avatar_id, audio, video, gen) as (session, session_id):
+        async with self._session(context, cfg.avatar_id, audio, video, gen,
+                                 motion_only=cfg.motion_only) as (session, session_id):
             yield pb.AnimateResponse(started=translate.started_pb(session.info, session_id))
-            reader = asyncio.create_task(translate.read_audio_requests(requests, session))
+            # a client that sends no audio while no frames are due holds its slot only idle_session_timeout_s
+            idle = IdleRequests(requests, settings.idle_session_timeout_s, "no audio and no frames due",
+                                armed=lambda: not session.audio.ended)
+            reader = asyncio.create_task(translate.read_audio_requests(idle, session))
             try:
                 async for frame in session.frames():
+                    idle.touch()
                     yield pb.AnimateResponse(frame=translate.frame_pb(frame))
                 yield pb.AnimateResponse(ended=pb.SessionEnded(stats=translate.stats_pb(session.stats())))
             finally:
@@ -97,11 +102,14 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
 
     async def Speak(self, request, context):
         self.app.require_ready()
+        check_id(request.avatar_id, "avatar_id")
+        check_id(request.voice_id, "voice_id", required=False, chars=VOICE_ID)
         speech = self.app.speech
         if speech is None:
             raise FailedPrecondition("text-to-speech is not installed on this server (pip install avatarlab[speech])")
         from avatar_service.speech.service import SpeakLine
         from avatar_service.speech.session import SpeechAudio, SpeechStarted
+        from avatar_service.speech.text_mouth import TextMouth
 
         limits, model = self.app.settings.limits, self.app.engine.backend.config
         text, voice = speech.line(request.text, request.voice_id, limits.max_text_chars)
@@ -111,8 +119,9 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
         gen = translate.gen_spec(request.generation, model.serving.sampling)
         audio = AudioStream(SampleFormat.F32LE, voice.sample_rate_hz, 1, model.mel.sample_rate_hz,
                             limits.max_audio_seconds_per_session)
-        async with self._session(context, request.avatar_id, audio, video, gen,
-                                 first_batch=speech.config.first_batch) as (session, session_id):
+        async with self._session(context, request.avatar_id, audio, video, gen, first_batch=speech.config.first_batch,
+                                 motion_only=request.motion_only, mouth=TextMouth(self.app.mouth)
+                                 ) as (session, session_id):
             async for ev in speech.speak(SpeakLine(text, voice, out_rate), session):
                 if isinstance(ev, Frame):
                     yield pb.SpeakResponse(frame=translate.frame_pb(ev))
@@ -140,6 +149,7 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
             backend=b.name, device=b.device, model_sample_rate_hz=b.config.mel.sample_rate_hz, face_size_px=s.face_px,
             default_sampler_steps=b.config.serving.sampling.default_steps,
             default_guidance_scale=b.config.serving.sampling.default_guidance,
-            limits=pb.Limits(**lim.model_dump()), voices=voices,
+            limits=pb.Limits(**{k: v for k, v in lim.model_dump().items() if k in pb.Limits.DESCRIPTOR.fields_by_name}),
+            voices=voices,
             versions={"python": platform.python_version(), "grpcio": grpc.__version__, "torch": torch.__version__,
                       "numpy": numpy.__version__, "protobuf": google.protobuf.__version__})

@@ -19,6 +19,16 @@ class Limits(BaseModel):
     max_avatars: int = Field(10_000, ge=1)
     max_text_chars: int = Field(1000, ge=1)
     max_idle_video_seconds: int = Field(10, ge=1)
+    max_display_name_chars: int = Field(128, ge=1, le=1024)
+    # CreateAvatar work: `max_concurrent_creates` run at once and `max_queued_creates` more wait, without
+    # their request body read; past that a create is refused (RESOURCE_EXHAUSTED) before its body is read.
+    max_concurrent_creates: int = Field(2, ge=1)
+    max_queued_creates: int = Field(8, ge=0)
+    # An idle video's decoded frames, all together, after cropping around the face and scaling down to what
+    # the avatar keeps; more pixels than this are sampled down further. Bounds one create's memory.
+    max_idle_video_frame_bytes: int = Field(128 * 1024 * 1024, ge=16 * 1024 * 1024)
+    # Decoded avatar states kept in memory for new sessions (least recently used go first; one always stays).
+    avatar_cache_bytes: int = Field(256 * 1024 * 1024, ge=0)
 
 
 class ServerSettings(BaseModel):
@@ -32,6 +42,9 @@ class ServerSettings(BaseModel):
     # the URL or PGPASSWORD / ~/.pgpass); unset = the local store_dir.
     store_url: str | None = None
     face_px: int = Field(256, ge=64, le=1024)  # side of each avatar's face texture
+    # warp: the person's own pixels moved by speech (default); diffusion: the latent-diffusion generator
+    renderer: str = Field("warp", pattern="^(warp|diffusion)$")
+    motion_model: str = "default"  # the warp renderer's motion model: 'default' (embedded) or a folder
     max_batch: int = Field(32, ge=1)
     batch_wait_ms: float = Field(3.0, ge=0)
     grace_s: float = Field(10.0, ge=0)  # SIGTERM drain time for in-flight streams
@@ -39,7 +52,17 @@ class ServerSettings(BaseModel):
     # its sessions end within keepalive_s + keepalive_timeout_s.
     keepalive_s: float = Field(10.0, ge=0.1)
     keepalive_timeout_s: float = Field(5.0, ge=0.1)
+    # Clients that stall: each ends its call with DEADLINE_EXCEEDED (or, for a peer that reads nothing,
+    # cancels it) and frees what it held.
+    config_timeout_s: float = Field(10.0, gt=0)  # an Animate stream's config must arrive within this
+    idle_session_timeout_s: float = Field(30.0, gt=0)  # a session that neither gets audio nor sends frames
+    stalled_reader_timeout_s: float = Field(20.0, gt=0)  # a response the peer does not take (flow control)
+    message_timeout_s: float = Field(10.0, gt=0)  # a unary call's request message must arrive within this
     auth_tokens: list[str] = []  # bearer tokens; empty = no auth (loopback default)
+    # With auth_tokens set: may grpc.health.v1 (probes, load balancers) and reflection (grpcurl, the whole
+    # descriptor set) answer without a token?
+    health_without_token: bool = True
+    reflection_without_token: bool = False
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None  # set for mutual TLS

@@ -1,13 +1,26 @@
-"""Requests that do not parse are the client's fault: INVALID_ARGUMENT, not grpc's default UNKNOWN.
+"""Reading requests off the wire: unparsable messages and clients that send nothing are the client's fault.
 
 grpc calls the request deserializer outside any handler code, so a parse error there cannot reach the
 error-mapping interceptor. Instead the deserializer returns a marker, and the interceptor raises
-InvalidArgument when the handler (or a stream's reader) meets it."""
+InvalidArgument when the handler (or a stream's reader) meets it. A request message that does not come
+ends the call with DEADLINE_EXCEEDED after a timeout, instead of holding it open forever."""
 from __future__ import annotations
 
+import asyncio
+import time
+from typing import Callable
+
+import grpc
 from google.protobuf.message import DecodeError
 
-from avatar_service.errors import InvalidArgument
+from avatar_service.errors import DeadlineExceeded, InvalidArgument
+
+
+class EndedEarly(InvalidArgument):
+    """A request stream that ended before its first message. grpc shows a client's cancel here exactly like a
+    half-close (the cancel reaches the handler only after it answered), and a cancel is by far the usual cause,
+    so the error metric counts it as CANCELLED; a client still listening gets INVALID_ARGUMENT."""
+    metric_code = grpc.StatusCode.CANCELLED
 
 
 class Unparsable:
@@ -42,10 +55,55 @@ class CheckedRequests:
     """Async iterator over a stream's requests that raises InvalidArgument at an unparsable one."""
 
     def __init__(self, inner):
-        self._inner = inner.__aiter__()
+        self._source, self._inner = inner, None  # grpc's generator is made on first read: none is left unawaited
 
     def __aiter__(self):
         return self
 
     async def __anext__(self):
+        if self._inner is None:
+            self._inner = self._source.__aiter__()
         return check_request(await self._inner.__anext__())
+
+
+async def first_message(requests, timeout_s: float, what: str, setting: str):
+    """The first message of a request stream, which must come within `timeout_s`."""
+    try:
+        return check_request(await asyncio.wait_for(requests.__aiter__().__anext__(), timeout_s))
+    except StopAsyncIteration:
+        raise EndedEarly(f"the call ended before its {what}") from None
+    except asyncio.TimeoutError:
+        raise DeadlineExceeded(f"no {what} within {timeout_s:g} s ({setting})") from None
+
+
+class IdleRequests:
+    """A request stream that ends with DEADLINE_EXCEEDED when nothing happened for `seconds`: no request came
+    and nobody called `touch()` (the session touches it for each frame it sends). `armed()` False stops the
+    clock, e.g. once the client said it has no more audio."""
+
+    def __init__(self, requests, seconds: float, what: str, armed: Callable[[], bool] = lambda: True):
+        self._inner = requests.__aiter__()
+        self.seconds, self.what, self.armed = seconds, what, armed
+        self.touch()
+
+    def touch(self) -> None:
+        self.last = time.monotonic()
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        # one read task per message, never cancelled while merely waiting: only a real timeout cancels it
+        read = asyncio.ensure_future(self._inner.__anext__())
+        try:
+            while True:
+                left = self.last + self.seconds - time.monotonic()
+                done, _ = await asyncio.wait({read}, timeout=max(left, 0.0) if self.armed() else self.seconds)
+                if done:
+                    self.touch()
+                    return check_request(read.result())
+                if self.armed() and time.monotonic() - self.last >= self.seconds:
+                    raise DeadlineExceeded(f"{self.what} for {self.seconds:g} s (idle_session_timeout_s)")
+        finally:
+            if not read.done():
+                read.cancel()

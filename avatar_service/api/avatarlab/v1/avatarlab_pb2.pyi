@@ -143,16 +143,18 @@ class GenerationOptions(_message.Message):
     def __init__(self, seed: _Optional[int] = ..., sampler_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ...) -> None: ...
 
 class AnimateConfig(_message.Message):
-    __slots__ = ("avatar_id", "audio_format", "video", "generation")
+    __slots__ = ("avatar_id", "audio_format", "video", "generation", "motion_only")
     AVATAR_ID_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FORMAT_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
+    MOTION_ONLY_FIELD_NUMBER: _ClassVar[int]
     avatar_id: str
     audio_format: AudioFormat
     video: VideoOptions
     generation: GenerationOptions
-    def __init__(self, avatar_id: _Optional[str] = ..., audio_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., video: _Optional[_Union[VideoOptions, _Mapping]] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ...) -> None: ...
+    motion_only: bool
+    def __init__(self, avatar_id: _Optional[str] = ..., audio_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., video: _Optional[_Union[VideoOptions, _Mapping]] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ..., motion_only: bool = ...) -> None: ...
 
 class AudioChunk(_message.Message):
     __slots__ = ("data",)
@@ -187,21 +189,31 @@ class Rect(_message.Message):
     def __init__(self, x: _Optional[int] = ..., y: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class VideoFrame(_message.Message):
-    __slots__ = ("index", "pts_ms", "duration_ms", "rect", "pixels")
+    __slots__ = ("index", "pts_ms", "duration_ms", "rect", "pixels", "mouth")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     PTS_MS_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     RECT_FIELD_NUMBER: _ClassVar[int]
     PIXELS_FIELD_NUMBER: _ClassVar[int]
+    MOUTH_FIELD_NUMBER: _ClassVar[int]
     index: int
     pts_ms: int
     duration_ms: int
     rect: Rect
     pixels: bytes
-    def __init__(self, index: _Optional[int] = ..., pts_ms: _Optional[int] = ..., duration_ms: _Optional[int] = ..., rect: _Optional[_Union[Rect, _Mapping]] = ..., pixels: _Optional[bytes] = ...) -> None: ...
+    mouth: MouthMotion
+    def __init__(self, index: _Optional[int] = ..., pts_ms: _Optional[int] = ..., duration_ms: _Optional[int] = ..., rect: _Optional[_Union[Rect, _Mapping]] = ..., pixels: _Optional[bytes] = ..., mouth: _Optional[_Union[MouthMotion, _Mapping]] = ...) -> None: ...
+
+class MouthMotion(_message.Message):
+    __slots__ = ("visemes", "blendshapes")
+    VISEMES_FIELD_NUMBER: _ClassVar[int]
+    BLENDSHAPES_FIELD_NUMBER: _ClassVar[int]
+    visemes: _containers.RepeatedScalarFieldContainer[float]
+    blendshapes: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, visemes: _Optional[_Iterable[float]] = ..., blendshapes: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class SessionStarted(_message.Message):
-    __slots__ = ("session_id", "fps", "width_px", "height_px", "pixel_format", "frame_mode", "base_frame", "lookahead_ms", "sampler_steps", "guidance_scale")
+    __slots__ = ("session_id", "fps", "width_px", "height_px", "pixel_format", "frame_mode", "base_frame", "lookahead_ms", "sampler_steps", "guidance_scale", "viseme_names", "blendshape_names", "motion_only")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
     WIDTH_PX_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +224,9 @@ class SessionStarted(_message.Message):
     LOOKAHEAD_MS_FIELD_NUMBER: _ClassVar[int]
     SAMPLER_STEPS_FIELD_NUMBER: _ClassVar[int]
     GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    VISEME_NAMES_FIELD_NUMBER: _ClassVar[int]
+    BLENDSHAPE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    MOTION_ONLY_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     fps: int
     width_px: int
@@ -222,7 +237,10 @@ class SessionStarted(_message.Message):
     lookahead_ms: int
     sampler_steps: int
     guidance_scale: float
-    def __init__(self, session_id: _Optional[str] = ..., fps: _Optional[int] = ..., width_px: _Optional[int] = ..., height_px: _Optional[int] = ..., pixel_format: _Optional[_Union[PixelFormat, str]] = ..., frame_mode: _Optional[_Union[FrameMode, str]] = ..., base_frame: _Optional[_Union[VideoFrame, _Mapping]] = ..., lookahead_ms: _Optional[int] = ..., sampler_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ...) -> None: ...
+    viseme_names: _containers.RepeatedScalarFieldContainer[str]
+    blendshape_names: _containers.RepeatedScalarFieldContainer[str]
+    motion_only: bool
+    def __init__(self, session_id: _Optional[str] = ..., fps: _Optional[int] = ..., width_px: _Optional[int] = ..., height_px: _Optional[int] = ..., pixel_format: _Optional[_Union[PixelFormat, str]] = ..., frame_mode: _Optional[_Union[FrameMode, str]] = ..., base_frame: _Optional[_Union[VideoFrame, _Mapping]] = ..., lookahead_ms: _Optional[int] = ..., sampler_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., viseme_names: _Optional[_Iterable[str]] = ..., blendshape_names: _Optional[_Iterable[str]] = ..., motion_only: bool = ...) -> None: ...
 
 class SessionStats(_message.Message):
     __slots__ = ("frames_sent", "audio_received_ms", "first_frame_latency_ms", "mean_generate_ms", "bytes_sent")
@@ -255,20 +273,22 @@ class AnimateResponse(_message.Message):
     def __init__(self, started: _Optional[_Union[SessionStarted, _Mapping]] = ..., frame: _Optional[_Union[VideoFrame, _Mapping]] = ..., ended: _Optional[_Union[SessionEnded, _Mapping]] = ...) -> None: ...
 
 class SpeakRequest(_message.Message):
-    __slots__ = ("avatar_id", "text", "voice_id", "video", "generation", "audio_sample_rate_hz")
+    __slots__ = ("avatar_id", "text", "voice_id", "video", "generation", "audio_sample_rate_hz", "motion_only")
     AVATAR_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VOICE_ID_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     AUDIO_SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    MOTION_ONLY_FIELD_NUMBER: _ClassVar[int]
     avatar_id: str
     text: str
     voice_id: str
     video: VideoOptions
     generation: GenerationOptions
     audio_sample_rate_hz: int
-    def __init__(self, avatar_id: _Optional[str] = ..., text: _Optional[str] = ..., voice_id: _Optional[str] = ..., video: _Optional[_Union[VideoOptions, _Mapping]] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ..., audio_sample_rate_hz: _Optional[int] = ...) -> None: ...
+    motion_only: bool
+    def __init__(self, avatar_id: _Optional[str] = ..., text: _Optional[str] = ..., voice_id: _Optional[str] = ..., video: _Optional[_Union[VideoOptions, _Mapping]] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ..., audio_sample_rate_hz: _Optional[int] = ..., motion_only: bool = ...) -> None: ...
 
 class SpeechAudio(_message.Message):
     __slots__ = ("pcm_s16le", "pts_ms")
