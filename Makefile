@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 EXTRAS ?= dev,train,data,speech,ops
 
-.PHONY: setup demo test test-python test-native test-unity test-unreal plugins proto bench clean
+.PHONY: setup demo demo-strip test test-python test-native test-unity test-unreal plugins proto bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(VENV)/bin/avatarlab render --image avatar_service/assets/astronaut.png \
 	    --audio avatar_service/assets/demo_line.wav -o out/demo.mp4
+
+# The frame strip the engine quick starts show: 8 frames of `make demo`, 0.7 s apart, 160 px each.
+demo-strip: demo
+	ffmpeg -v error -y -i out/demo.mp4 -vf "fps=1.4,scale=160:-1,tile=8x1:padding=4:color=white" \
+	    -frames:v 1 docs/images/demo_strip.png
 
 # Python suite, then the native client core and the Unity bindings against a live service. The native
 # parts need Debian's toolchain (.ci/run installs it); outside CI they are skipped with a message.

@@ -77,7 +77,7 @@ class AvatarLabClient:
 
     def animate_stream(self, avatar_id: str, audio: np.ndarray, sample_rate_hz: int, chunk_ms: int = 100,
                        video: pb.VideoOptions | None = None, generation: pb.GenerationOptions | None = None,
-                       realtime: bool = False) -> Iterator[pb.AnimateResponse]:
+                       realtime: bool = False, motion_only: bool = False) -> Iterator[pb.AnimateResponse]:
         """Raw responses of one Animate session fed from a mono float array."""
         pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
         step = max(1, sample_rate_hz * chunk_ms // 1000)
@@ -85,6 +85,7 @@ class AvatarLabClient:
         def requests():
             yield pb.AnimateRequest(config=pb.AnimateConfig(
                 avatar_id=avatar_id, video=video or pb.VideoOptions(), generation=generation or pb.GenerationOptions(),
+                motion_only=motion_only,
                 audio_format=pb.AudioFormat(encoding=pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=sample_rate_hz, channels=1)))
             for i in range(0, len(pcm), step):
                 if realtime:

@@ -1,4 +1,5 @@
-"""`avatarlab render`: portrait + speech (or text) -> mp4 with sound, through the real gRPC path."""
+"""`avatarlab render`: portrait + speech (or text) -> mp4 with sound, and/or the mouth's curves (visemes
+and blendshapes, motion_curves.py) for baking into a 3D rig's clip, through the real gRPC path."""
 from __future__ import annotations
 
 import contextlib
@@ -14,7 +15,9 @@ def register(sub) -> None:
     src.add_argument("--audio", help="speech file (wav, m4a, mp3, ...)")
     src.add_argument("--text", help="a line to speak (needs the speech extra)")
     p.add_argument("--voice", default="", help="voice id for --text")
-    p.add_argument("-o", "--out", required=True, help="output .mp4")
+    p.add_argument("-o", "--out", help="output .mp4")
+    p.add_argument("--motion", help="write the mouth curves (one row per frame: time, visemes, blendshapes) to "
+                                    "this .json or .csv; without -o the session is motion-only (no images)")
     p.add_argument("--server", help="HOST:PORT of a running server; default: an in-process server")
     p.add_argument("--token", help="bearer token for --server")
     p.add_argument("--model", default="default", help="in-process server's model: default, tiny or a folder")
@@ -47,8 +50,15 @@ def run(args) -> int:
     from avatar_service.client import AvatarLabClient
     from avatar_service.media import read_audio, write_mp4
 
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from avatar_service.motion_curves import FORMATS
+
+    if not args.out and not args.motion:
+        raise ValueError("say where to write: -o OUT.mp4 and/or --motion OUT.json|csv")
+    if args.motion and pathlib.Path(args.motion).suffix.lower() not in FORMATS:
+        raise ValueError(f"--motion {args.motion}: write .json or .csv")
+    for path in (args.out, args.motion):
+        if path:
+            pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(args.model, args.backend, args.renderer)
     with ctx as target, AvatarLabClient(target, token=args.token) as client:
         image = pathlib.Path(args.image)
@@ -57,14 +67,60 @@ def run(args) -> int:
         video = pb.VideoOptions(fps=args.fps, width_px=args.size, height_px=args.size, frame_mode=pb.FRAME_MODE_DELTA,
                                 pixel_format=pb.PIXEL_FORMAT_RGB8)
         gen = pb.GenerationOptions(seed=args.seed, sampler_steps=args.steps)
+        if not args.out:
+            return _curves_only(client, avatar.avatar_id, args, video, gen)
         if args.text:
-            from avatar_service.speech.client import speak_to_arrays
-            frames, audio, rate = speak_to_arrays(client, avatar.avatar_id, args.text, args.voice, video, gen)
+            from avatar_service.speech.client import arrays_of, speak_stream
+            responses = list(speak_stream(client, avatar.avatar_id, args.text, args.voice, video, gen))
+            frames, audio, rate = arrays_of(responses)
         else:
             rate = 16000
             audio = read_audio(args.audio, rate)
-            frames, stats = client.animate(avatar.avatar_id, audio, rate, video=video, generation=gen)
-            frames = [f.image for f in frames]
-        write_mp4(out, frames, args.fps, np.asarray(audio, np.float32), rate)
-    print(f"wrote {out} ({len(frames)} frames, {len(audio) / rate:.2f} s)", file=sys.stderr)
+            responses = list(client.animate_stream(avatar.avatar_id, audio, rate, video=video, generation=gen))
+            frames = whole_frames(responses)
+        write_mp4(args.out, frames, args.fps, np.asarray(audio, np.float32), rate)
+        if args.motion:
+            _write_curves(responses, args.motion)
+    print(f"wrote {args.out} ({len(frames)} frames, {len(audio) / rate:.2f} s)", file=sys.stderr)
     return 0
+
+
+def whole_frames(responses) -> list:
+    from avatar_service.client import Surface
+
+    surface, frames = None, []
+    for msg in responses:
+        kind = msg.WhichOneof("message")
+        if kind == "started":
+            surface = Surface(msg.started)
+        elif kind == "frame":
+            surface.apply(msg.frame)
+            frames.append(surface.image.copy())
+    return frames
+
+
+def _write_curves(responses, path: str) -> int:
+    from avatar_service.motion_curves import MotionCurves
+
+    curves = MotionCurves()
+    for msg in responses:
+        kind = msg.WhichOneof("message")
+        if kind == "started":
+            curves.started(msg.started.video if hasattr(msg.started, "audio_sample_rate_hz") else msg.started)
+        elif kind == "frame":
+            curves.frame(msg.frame)
+    curves.write(path)
+    print(f"wrote {path} ({len(curves.rows)} frames of mouth curves)", file=sys.stderr)
+    return 0
+
+
+def _curves_only(client, avatar_id: str, args, video, gen) -> int:
+    """A motion-only session: no image is made at all."""
+    if args.text:
+        from avatar_service.speech.client import speak_stream
+        responses = speak_stream(client, avatar_id, args.text, args.voice, video, gen, motion_only=True)
+    else:
+        from avatar_service.media import read_audio
+        responses = client.animate_stream(avatar_id, read_audio(args.audio, 16000), 16000, video=video, generation=gen,
+                                          motion_only=True)
+    return _write_curves(responses, args.motion)

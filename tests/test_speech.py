@@ -278,4 +278,23 @@ def test_espeak_sentence_is_time_limited_and_cancellable():
     cancel.set()
     assert list(espeak_voice().sentences(line, cancel)) == []
     partial = espeak_voice()._say(line, cancel)  # cancelled inside the sentence: stops at the first callback
-    assert len(partial) < len(whole) / 4
+    assert len(partial.audio) < len(whole) / 4
+
+
+def test_speak_motion_only_sends_exact_visemes_and_no_pixels(client, avatar_id):
+    """The mouth of a Speak line comes from the voice's own phonemes: silence around it is `sil`, the
+    jaw moves while it speaks, and a motion-only line carries no pixels at all."""
+    msgs = list(speak_stream(client, avatar_id, "Good morning, how are you?", PIPER_VOICE, SMALL, motion_only=True))
+    started = msgs[0].started.video
+    assert started.motion_only and started.base_frame.pixels == b"" and len(started.viseme_names) == 15
+    frames = [m.frame for m in msgs if m.WhichOneof("message") == "frame"]
+    audio_s = sum(len(m.audio.pcm_s16le) for m in msgs if m.WhichOneof("message") == "audio") / 2 / msgs[0].started.audio_sample_rate_hz
+    assert len(frames) == math.ceil(audio_s * 25 - 1e-9) and all(f.pixels == b"" for f in frames)
+    assert [f.pts_ms for f in frames] == [round(i * 40) for i in range(len(frames))]
+    visemes = np.array([f.mouth.visemes for f in frames])
+    jaw = np.array([f.mouth.blendshapes[0] for f in frames])
+    np.testing.assert_allclose(visemes.sum(1), 1.0, atol=1e-4)
+    sil = list(started.viseme_names).index("sil")
+    assert visemes[-1].argmax() == sil and jaw[-1] < 0.05  # the line ends in silence
+    speaking = visemes.argmax(1) != sil
+    assert speaking.mean() > 0.6 and jaw[speaking].std() > 0.05 and jaw.max() > 0.3

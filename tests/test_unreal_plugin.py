@@ -4,8 +4,9 @@ What a missing engine cannot tell us, these catch before an engine build does: a
 without Build.cs or IMPLEMENT_MODULE, a header included from a module that is not a dependency, a
 .generated.h that is not the last include, a Blueprint-visible member without a Category, and above all a
 call into the client core that does not match client_core/include/avatarlab/avatarlab.h (unknown function,
-wrong number of arguments, unknown type or constant). The plain-C++ glue (no Unreal headers) is compiled
-with g++ and run, against the real client core library when one is built.
+wrong number of arguments, unknown type or constant). The plain-C++ glue (no Unreal headers: handle
+ownership, the player's clock, the face session that presents off the game thread, the voice-over tap) is
+compiled with g++ and run, against the real client core library and a live service when they are there.
 """
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ SOURCE = PLUGIN / "Source"
 CORE_HEADER = REPO / "client_core" / "include" / "avatarlab" / "avatarlab.h"
 EXTERNAL = SOURCE / "ThirdParty" / "AvatarLabClientCore"
 GLUE = SOURCE / "AvatarLab" / "Public" / "AvatarLabCoreGlue.h"
+PRIVATE = SOURCE / "AvatarLab" / "Private"
+COMPONENT = PRIVATE / "AvatarLabFaceComponent.cpp"
+# Plain C++ compiled into the runtime module and, here, by g++: no Unreal header may creep in.
+GLUE_FILES = [GLUE, GLUE.parent / "AvatarLabMouthGlue.h"] + [PRIVATE / f"AvatarLab{name}.{ext}" for name in ("FaceSession", "VoiceTap") for ext in ("h", "cpp")]
+GLUE_SOURCES = [p for p in GLUE_FILES if p.suffix == ".cpp"]
+GLUE_TESTS = REPO / "tests" / "unreal_glue"
 
 
 # ---------------------------------------------------------------------------------------------- C/C++ scanning
@@ -192,7 +199,8 @@ def test_every_client_core_use_matches_the_header(api):
     assert problems == []
     # The plugin exercises the parts of the API its features need (clock, dirty-rect upload, audio, errors).
     for needed in ("avl_context_create", "avl_client_create", "avl_client_open_speak", "avl_client_open_animate",
-                   "avl_session_present", "avl_session_copy_surface", "avl_session_read_audio", "avl_session_release",
+                   "avl_session_set_playback", "avl_session_present_playback", "avl_session_copy_surface",
+                   "avl_session_push_audio", "avl_session_end_audio", "avl_session_read_audio", "avl_session_release",
                    "avl_session_error", "avl_last_error", "avl_get_version", "avl_client_create_avatar"):
         assert needed in used, f"the plugin never calls {needed}"
 
@@ -341,7 +349,7 @@ def test_library_paths_agree_between_build_rules_loader_and_staging():
 KNOWN_ENGINE_MODULES = {
     # module -> whether it may only be used by editor modules
     "Core": False, "CoreUObject": False, "Engine": False, "DeveloperSettings": False, "Projects": False,
-    "RenderCore": False, "RHI": False, "ImageCore": False, "Slate": False, "SlateCore": False,
+    "RenderCore": False, "RHI": False, "ImageCore": False, "AudioMixerCore": False, "Slate": False, "SlateCore": False,
     "PropertyEditor": True, "UnrealEd": True,
 }
 
@@ -365,6 +373,13 @@ INCLUDE_OWNERS = {
     "Sound/SoundWaveProcedural.h": "Engine",
     "Components/AudioComponent.h": "Engine",
     "Subsystems/GameInstanceSubsystem.h": "Engine",
+    "AudioDevice.h": "Engine",
+    "AudioDeviceHandle.h": "Engine",
+    "ISubmixBufferListener.h": "Engine",
+    "Sound/SoundBase.h": "Engine",
+    "Sound/SoundSubmix.h": "Engine",
+    "Tasks/Task.h": "Core",
+    "Misc/EngineVersionComparison.h": "Core",
 }
 
 
@@ -465,22 +480,99 @@ def test_public_classes_export_with_the_module_api_macro():
             assert m.group(1) and m.group(1).strip() == "AVATARLAB_API", f"{path.name}: {m.group(2)} not AVATARLAB_API"
 
 
+# ---------------------------------------------------------------------------------------------- the component's structure
+
+def component_code() -> str:
+    return strip_comments_and_strings(COMPONENT.read_text())
+
+
+def function_body(code: str, qualified_name: str) -> str:
+    """The body of `qualified_name(...) { ... }` in code (comments and strings already blanked)."""
+    m = re.search(re.escape(qualified_name) + r"\s*\([^)]*\)\s*(?:const\s*)?\{", code)
+    assert m, f"{qualified_name} not found"
+    depth, i = 1, m.end()
+    while depth:
+        depth += {"{": 1, "}": -1}.get(code[i], 0)
+        i += 1
+    return code[m.end():i - 1]
+
+
+def test_glue_includes_no_unreal_header():
+    # The glue is compiled here with g++ and no engine: only the standard library, the core and other glue.
+    for path in GLUE_FILES:
+        for inc in re.findall(r'#include\s+[<"]([^">]+)[">]', strip_comments_and_strings_keep(path.read_text())):
+            assert inc.startswith("avatarlab/") or inc.startswith("AvatarLab") or "/" not in inc and "." not in inc \
+                or inc in ("cmath", "cstring", "cstdint"), f"{path.name} includes {inc}"
+            assert not inc.endswith(".generated.h") and inc not in ("CoreMinimal.h",), f"{path.name} includes {inc}"
+
+
+def test_decoding_never_runs_on_the_game_thread():
+    # The component never calls the core's presentation functions (JPEG decode, surface copies) itself: the face
+    # session does, in RunPresent, which the component only ever runs inside a launched task.
+    code = component_code()
+    calls = {name for name, _ in find_avl_uses(code)[0]}
+    assert not calls & {"avl_session_present", "avl_session_present_playback", "avl_session_copy_surface",
+                        "avl_session_surface_pixels"}, calls
+    runs = [m.start() for m in re.finditer(r"\bRunPresent\s*\(", code)]
+    assert len(runs) == 1, "RunPresent must be called exactly once, inside the task"
+    launch = re.search(r"UE::Tasks::Launch\s*\(\s*UE_SOURCE_LOCATION\s*,\s*\[(\w+)\]\s*\(\s*\)\s*\{\s*\1->RunPresent\s*\(\s*\)\s*;\s*\}\s*\)", code)
+    assert launch, "RunPresent must run in UE::Tasks::Launch(UE_SOURCE_LOCATION, [Shared]() { Shared->RunPresent(); })"
+    session = strip_comments_and_strings((PRIVATE / "AvatarLabFaceSession.cpp").read_text())
+    body = function_body(session, "void FFaceSession::RunPresent")
+    assert "avl_session_present_playback" in body and "avl_session_copy_surface" in body
+    assert re.search(r"lock_guard<std::mutex>\s+\w+\(PresentMutex\)", body), "presents must hold PresentMutex"
+
+
+def test_the_component_uses_the_cores_playback_policy():
+    # Preroll, output latency and the end of a line are decided by the core (avl_session_present_playback),
+    # not by the component: its settings only reach SetPlayback, and it keeps no clock arithmetic of its own.
+    code = component_code()
+    uses = [m.start() for m in re.finditer(r"\b(PrerollMs|AudioLatencyCompensationMs)\b", code)]
+    assert len(uses) == 2, "the preroll and latency settings may only be passed to SetPlayback"
+    assert re.search(r"SetPlayback\s*\(\s*\w+\.PrerollMs\s*,\s*\w+\.AudioLatencyCompensationMs\s*\)", code)
+    for gone in ("NewestFramePtsMs", "DrainedAtSeconds", "PlayedAudioMs", "FPlatformTime::Seconds"):
+        assert gone not in code, f"the component still has its own playback policy ({gone})"
+    tick = function_body(code, "void UAvatarLabFaceComponent::ApplyPresentResults")
+    assert "bStartPlayback" in tick and "bFinished" in tick
+
+
+def test_voice_over_reaches_the_face_without_editor_only_data():
+    # Cooked builds: PlayAudio goes through the submix tap; no editor-only PCM path is left.
+    code = strip_comments_and_strings_keep(COMPONENT.read_text())
+    assert "GetImportedSoundWaveData" not in code and "WITH_EDITOR\n" not in code.replace("WITH_EDITORONLY_DATA", "")
+    tap = strip_comments_and_strings_keep((PRIVATE / "AvatarLabSubmixTap.h").read_text())
+    assert re.search(r"class\s+FAvatarLabSubmixTap\s*:\s*public\s+ISubmixBufferListener", tap)
+    # The listener's one pure virtual, with the engine's exact signature.
+    assert re.search(r"virtual\s+void\s+OnNewSubmixBuffer\s*\(\s*const\s+USoundSubmix\s*\*\s*(?:/\*\w*\*/)?\s*,\s*float\s*\*\s*\w+\s*,"
+                     r"\s*int32\s+\w+\s*,\s*int32\s+\w+\s*,\s*const\s+int32\s+\w+\s*,\s*double\s*(?:/\*\w*\*/)?\s*\)\s*override", tap)
+    # UE 5.4's shared-reference API on both ends, for the same listener and submix.
+    assert re.search(r"RegisterSubmixBufferListener\s*\(\s*SubmixListener\.ToSharedRef\(\)\s*,\s*\*Submix\s*\)", code)
+    assert re.search(r"UnregisterSubmixBufferListener\s*\(\s*SubmixListener\.ToSharedRef\(\)\s*,\s*\*TappedSubmix\s*\)", code)
+    assert re.search(r"MakeShared<FAvatarLabSubmixTap,\s*ESPMode::ThreadSafe>", code)
+    header = strip_comments_and_strings_keep((SOURCE / "AvatarLab" / "Public" / "AvatarLabFaceComponent.h").read_text())
+    assert re.search(r"bool\s+PlayAudio\s*\(\s*USoundBase\s*\*", header)
+
+
 # ---------------------------------------------------------------------------------------------- plain C++ glue, compiled and run
 
 GLUE_DRIVER = r"""
 #include "AvatarLabCoreGlue.h"
+#include "AvatarLabMouthGlue.h"
 #include <cstdio>
 #define CHECK(x) do { if (!(x)) { std::printf("FAILED line %d: %s\n", __LINE__, #x); return 1; } } while (0)
 using namespace AvatarLabGlue;
 int main() {
-    // Audio clock: 48 kHz mono int16, 96000 bytes queued (1 s), 48000 still waiting -> 500 ms taken by the mixer.
-    CHECK(PlayedAudioMs(96000, 48000, 48000, 1, 0) == 500);
-    CHECK(PlayedAudioMs(96000, 48000, 48000, 1, 40) == 460);          // minus the mixer's unplayed buffer
-    CHECK(PlayedAudioMs(96000, 96000, 48000, 1, 0) == -1);            // nothing played yet
-    CHECK(PlayedAudioMs(0, 0, 48000, 1, 0) == -1);
-    CHECK(PlayedAudioMs(96000, 95000, 48000, 1, 40) == 0);            // never negative once playing
-    CHECK(PlayedAudioMs(4 * 44100, 0, 44100, 2, 0) == 1000);          // stereo: 4 bytes per frame
-    CHECK(PlayedAudioMs(96000, 0, 0, 1, 0) == -1);
+    // The player's clock: 48 kHz mono int16, 96000 bytes queued (1 s), 48000 still waiting -> 500 ms taken.
+    avl_playback_clock c = PlayerClock(96000, 48000, 48000, 1, true);
+    CHECK(c.audio_buffered_ms == 1000 && c.audio_played_ms == 500);
+    c = PlayerClock(96000, 96000, 48000, 1, false);                    // queued, not started: -1
+    CHECK(c.audio_buffered_ms == 1000 && c.audio_played_ms == -1);
+    c = PlayerClock(96000, 96000, 48000, 1, true);                     // started, nothing taken yet
+    CHECK(c.audio_played_ms == 0);
+    c = PlayerClock(4 * 44100, 0, 44100, 2, true);                     // stereo: 4 bytes per frame
+    CHECK(c.audio_buffered_ms == 1000 && c.audio_played_ms == 1000);
+    c = PlayerClock(96000, -5, 0, 1, true);                            // no rate yet: nothing
+    CHECK(c.audio_buffered_ms == 0 && c.audio_played_ms == 0);
     CHECK(PcmBytesToMs(32000, 16000, 1) == 1000 && PcmBytesToMs(3, 16000, 1) == 0);
     // Dirty rect: inside, clipped, empty, and absurd values from a bad frame.
     FRect r;
@@ -497,10 +589,36 @@ int main() {
     CHECK(!DirtyRectOnSurface(fi, 256, 256, r));
     fi.dirty_x = 0x7fffffff; fi.dirty_width = 0x7fffffff;
     CHECK(!DirtyRectOnSurface(fi, 256, 256, r));
+    // Union of two changes not yet uploaded.
+    FRect a{10, 20, 5, 5}, b{30, 5, 10, 10};
+    FRect u = UnionRect(a, b);
+    CHECK(u.X == 10 && u.Y == 5 && u.Width == 30 && u.Height == 20);
+    u = UnionRect(b, b);
+    CHECK(u.X == 30 && u.Y == 5 && u.Width == 10 && u.Height == 10);
     // PCM validation for Animate.
     CHECK(IsValidPcm16(32000, 16000, 1) && IsValidPcm16(4, 48000, 2));
     CHECK(!IsValidPcm16(3, 16000, 1) && !IsValidPcm16(6, 16000, 2) && !IsValidPcm16(4, 4000, 1) && !IsValidPcm16(4, 16000, 3));
     CHECK(!IsValidPcm16(0, 16000, 1));
+    // Mouth curves for a 3D rig: the rest pose before any frame (sil, jaw closed), lookup by name whatever the
+    // session's order, and the presets' and custom rows' morph target weights (summed, clamped, missing curves 0).
+    FMouthCurves Mouth;
+    CHECK(Mouth.Weight("sil") == 1.0f && Mouth.Weight("jawOpen") == 0.0f && Mouth.Weight("aa") == 0.0f && Mouth.PtsMs == -1);
+    Mouth.SetRest({"ou", "aa", "sil"}, {"mouthFunnel", "jawOpen"});
+    CHECK(Mouth.NumVisemes == 3 && Mouth.Weight("sil") == 1.0f && Mouth.Weights[2] == 1.0f);
+    Mouth.Weights = {0.25f, 0.5f, 0.25f, 0.125f, 0.75f};
+    CHECK(Mouth.Weight("jawOpen") == 0.75f && Mouth.Weight("ou") == 0.25f && Mouth.Weight("nope") == 0.0f);
+    auto Morphs = MorphTargetWeights(Mouth, PresetRows(EMouthNaming::ArkitBlendshapes));
+    CHECK(Morphs.size() == 18 && Morphs[0].first == "jawOpen" && Morphs[0].second == 0.75f);
+    CHECK(Morphs[2].first == "mouthFunnel" && Morphs[2].second == 0.125f && Morphs[3].second == 0.0f);
+    Morphs = MorphTargetWeights(Mouth, PresetRows(EMouthNaming::OculusVisemes));
+    CHECK(Morphs.size() == 15 && Morphs[10].first == "viseme_aa" && Morphs[10].second == 0.5f);
+    CHECK(Morphs[14].first == "viseme_U" && Morphs[14].second == 0.25f && Morphs[0].first == "viseme_sil" && Morphs[0].second == 0.25f);
+    Morphs = MorphTargetWeights(Mouth, {{"jawOpen", "Jaw_Open", 1.0f}, {"aa", "Jaw_Open", 1.0f}, {"ou", "Mouth_Pucker", 2.0f}});
+    CHECK(Morphs.size() == 2 && Morphs[0].first == "Jaw_Open" && Morphs[0].second == 1.0f);   // 0.75 + 0.5, clamped
+    CHECK(Morphs[1].second == 0.5f);
+    CHECK(PresetRows(EMouthNaming::Custom).empty());
+    Mouth.SetRest({"sil", "aa"}, {"jawOpen"});
+    CHECK(MorphTargetWeights(Mouth, PresetRows(EMouthNaming::ArkitBlendshapes))[0].second == 0.0f);  // silence: jaw closed
 #ifdef WITH_LIBRARY
     // Ownership against the real library: the deleters release through avl_*_release exactly once.
     avl_context* raw = nullptr;
@@ -513,6 +631,17 @@ int main() {
         avl_avatar* avatar = nullptr;
         CHECK(avl_client_get_avatar(nullptr, "x", &avatar) == AVL_ERR_INVALID_ARGUMENT);
         FAvatarPtr none(avatar);  // a null handle is a no-op to release
+        // A session that never started: no names yet, so the mouth rests.
+        avl_session_settings Settings{};
+        Settings.audio_encoding = AVL_AUDIO_PCM_S16LE;
+        Settings.sample_rate_hz = 16000;
+        Settings.motion_only = 1;
+        avl_session* raw_session = nullptr;
+        CHECK(avl_client_open_animate(owned.get(), "a", &Settings, nullptr, nullptr, &raw_session) == AVL_OK);
+        FSessionPtr session(raw_session);
+        FMouthCurves Rest;
+        Rest.Weights[0] = 0.5f;
+        CHECK(!Rest.Read(session.get()) && Rest.Weight("sil") == 1.0f && Rest.Weight("jawOpen") == 0.0f);
     }
     avl_context* wrong = nullptr;
     CHECK(avl_context_create(((AVL_API_VERSION_MAJOR + 1) << 16), nullptr, nullptr, AVL_LOG_OFF, &wrong) == AVL_ERR_VERSION_MISMATCH);
@@ -523,25 +652,41 @@ int main() {
 }
 """
 
+# Unreal builds with shadowing and undefined-macro warnings as errors; so does this.
+STRICT = ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-Wsign-conversion", "-Wshadow", "-Wundef", "-pthread"]
 
-def compile_glue(tmp_path: pathlib.Path, extra: list[str]) -> pathlib.Path:
+
+def compile_cpp(tmp_path: pathlib.Path, name: str, sources: list[pathlib.Path], extra: list[str]) -> pathlib.Path:
     gxx = shutil.which("g++")
     if gxx is None:
         pytest.skip("g++ not installed")
-    src = tmp_path / "glue_test.cpp"
-    src.write_text(GLUE_DRIVER)
-    exe = tmp_path / "glue_test"
-    cmd = [gxx, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-Wsign-conversion",
-           f"-I{GLUE.parent}", f"-I{CORE_HEADER.parent.parent}", str(src), "-o", str(exe)] + extra
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    exe = tmp_path / name
+    cmd = [gxx, *STRICT, f"-I{GLUE.parent}", f"-I{PRIVATE}", f"-I{CORE_HEADER.parent.parent}",
+           *map(str, sources), "-o", str(exe)] + extra
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     return exe
+
+
+def compile_glue(tmp_path: pathlib.Path, extra: list[str]) -> pathlib.Path:
+    src = tmp_path / "glue_test.cpp"
+    src.write_text(GLUE_DRIVER)
+    return compile_cpp(tmp_path, "glue_test", [src], extra)
 
 
 def test_glue_compiles_without_unreal_and_behaves(tmp_path):
     exe = compile_glue(tmp_path, [])
     res = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30)
     assert res.returncode == 0 and "glue ok" in res.stdout, res.stdout + res.stderr
+
+
+def test_voice_tap_cuts_lines_mutes_the_submix_and_survives_two_threads(tmp_path):
+    # What the submix listener feeds the tap on the audio render thread and what the component takes on the game
+    # thread: lines by silence (pauses kept), the submix muted, a stopped submix, a rate change, an overrun, and
+    # both threads at once (tests/unreal_glue/voice_tap_test.cpp).
+    exe = compile_cpp(tmp_path, "voice_tap_test", [GLUE_TESTS / "voice_tap_test.cpp", PRIVATE / "AvatarLabVoiceTap.cpp"], [])
+    res = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "voice tap ok" in res.stdout, res.stdout + res.stderr
 
 
 def client_core_library() -> pathlib.Path | None:
@@ -552,10 +697,39 @@ def client_core_library() -> pathlib.Path | None:
     return next((p for p in candidates if p.exists()), None)
 
 
-def test_glue_owns_real_client_core_handles(tmp_path):
+def need_library() -> pathlib.Path:
     lib = client_core_library()
     if lib is None:
-        pytest.skip("no built client core: run client_core/build_and_test.sh or set AVATARLAB_CLIENT_LIB to libavatarlab_client.so")
+        pytest.skip("no built client core: run `make plugins` (or client_core/build_and_test.sh), or set AVATARLAB_CLIENT_LIB")
+    return lib
+
+
+def test_glue_owns_real_client_core_handles(tmp_path):
+    lib = need_library()
     exe = compile_glue(tmp_path, ["-DWITH_LIBRARY", str(lib), f"-Wl,-rpath,{lib.parent}"])
     res = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "glue ok" in res.stdout, res.stdout + res.stderr
+
+
+def test_face_session_presents_off_the_game_thread_against_a_live_service(tmp_path):
+    # The component's session logic against the real library and `avatarlab serve --model tiny`: a voice line
+    # pushed in chunks, the player's clock reported every tick, presents (JPEG decode, delta rectangles) on threads
+    # of their own; the voice starts after the preroll, the frame follows what is heard (played - output latency),
+    # the line finishes after the last audio is heard, the uploaded texture equals the core's surface, and
+    # closing while a present runs is safe (tests/unreal_glue/face_session_live_test.cpp).
+    lib = need_library()
+    from reliability_support import ServerProcess, pcm16, portrait_jpeg, speech
+    from avatar_service.api import pb
+
+    exe = compile_cpp(tmp_path, "face_session_live_test",
+                      [GLUE_TESTS / "face_session_live_test.cpp", PRIVATE / "AvatarLabFaceSession.cpp"],
+                      [str(lib), f"-Wl,-rpath,{lib.parent}"])
+    line = tmp_path / "line.raw"
+    line.write_bytes(pcm16(speech(2.5)))
+    server = ServerProcess(tmp_path / "store")
+    try:
+        avatar_id = server.stub().CreateAvatar(pb.CreateAvatarRequest(portrait_image=portrait_jpeg()), timeout=60).avatar_id
+        res = subprocess.run([str(exe), server.target, avatar_id, str(line)], capture_output=True, text=True, timeout=300)
+    finally:
+        server.terminate()
+    assert res.returncode == 0 and "face session ok" in res.stdout, res.stdout + res.stderr + server.log()

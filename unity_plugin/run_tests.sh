@@ -31,6 +31,11 @@ if grep -rnE "using UnityEngine|UnityEngine\\." "$here/Runtime/Core" >/dev/null;
 fi
 # A git-URL package is immutable: Unity ignores any asset without a .meta file.
 python3 "$here/Tools~/unity_meta.py" --check
+# The sample's scene, prefab and material as Unity would read them (references, scripts' fields, shader).
+py="${AVATARLAB_PYTHON:-$repo/.venv/bin/python}"
+[ -x "$py" ] || py=python3
+"$py" "$here/Tools~/check_unity_assets.py" --selftest
+"$py" "$here/Tools~/check_unity_assets.py"
 mcs -nologo -warnaserror -target:library -out:"$out/AvatarLab.Core.dll" "$here"/Runtime/Core/*.cs
 mcs -nologo -target:library -define:AVL_NUNIT2 -out:"$out/AvatarLab.Tests.dll" \
     -r:"$out/AvatarLab.Core.dll" -r:"$nunit_dir/nunit.framework.dll" -r:System.Core "$here"/Tests/Core/*.cs

@@ -3,6 +3,7 @@
     avatarlab bench [--backends ...]   the service end to end (service.py): frames/s, first frame, bytes
     avatarlab bench fairness           a paced session next to a bulk sender (fairness.py)
     avatarlab bench speak              Speak: time to first audio and first frame (speak.py)
+    avatarlab bench motion             real-time motion-only streams held, audio -> motion latency (motion.py)
     avatarlab bench frame              where one frame's time goes, stage by stage (frame.py)
     avatarlab bench train              one training step of each stage (train.py)
 
@@ -14,6 +15,7 @@ import importlib
 SUBCOMMANDS = {
     "fairness": "a paced real-time session next to a bulk sender: frame rate kept",
     "speak": "Speak latency: first audio and first frame of a 20-word line",
+    "motion": "real-time motion-only streams (visemes, blendshapes) one server holds, audio -> motion latency",
     "frame": "time of each stage of one engine batch",
     "train": "time one training step of each stage on random inputs",
 }

@@ -20,7 +20,8 @@ FPS = 25
 
 def add_arguments(p) -> None:
     p.add_argument("--model", default="default")
-    p.add_argument("--backend", default="onnx")
+    p.add_argument("--renderer", default="warp", choices=["warp", "diffusion"])
+    p.add_argument("--backend", default="onnx", help="the diffusion renderer's backend")
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--steps", type=int, default=2)
     p.add_argument("--seconds", type=float, default=6.0, help="audio of the paced session")
@@ -87,7 +88,7 @@ def run(args) -> int:
     import tempfile
     with tempfile.TemporaryDirectory() as store:
         settings = ServerSettings(listen="127.0.0.1:0", model=args.model, backend=args.backend, store_dir=store,
-                                  face_px=args.size)
+                                  face_px=args.size, renderer=args.renderer)
         with InProcessServer(settings) as srv:
             if args.order == "fifo":  # submission order: what the engine did before deadlines
                 srv.app.engine._batcher._deadline = lambda job: job.submitted

@@ -35,8 +35,9 @@ def loudness_gate(audio: np.ndarray, start: int, stop: int, fps: float, sample_r
     `floor_db` dBFS, 1 above `full_db`. Motion is scaled by it, so the mouth closes on digital silence
     whatever the model reads into it. It is set low: the model answers silence with a closed mouth
     itself (it is trained on silent rows), and a gate that bites into speech costs lip sync, because lips
-    move before and between loud sounds (held-out opening r 0.571 ungated, 0.566 at -70/-60 dB and
-    0.1 s, 0.483 at -50/-35 dB and 0.06 s). The radius stays within the model's 120 ms look-ahead."""
+    move before and between loud sounds (held-out opening r 0.571 ungated, 0.566 at -70/-60 dBFS and
+    0.1 s, 0.537 at -65/-50 dBFS and 0.06 s, 0.483 at -50/-35 dBFS; the first, ridge model needed the
+    gate to close at all). The radius stays within the model's 120 ms look-ahead."""
     audio = np.asarray(audio, np.float32)
     centres = ((np.arange(start, stop) + 0.5) / fps * sample_rate_hz).astype(np.int64)
     r = int(radius_s * sample_rate_hz)

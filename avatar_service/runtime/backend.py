@@ -8,7 +8,6 @@ arrays anyway), and a batch's conditioning is uploaded once."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
 from typing import Protocol

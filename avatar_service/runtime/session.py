@@ -6,6 +6,10 @@ and renders and encodes each frame in a worker thread of its own turn, off both 
 the event loop. It yields plain dataclasses;
 the gRPC layer (server/translate.py) turns them into messages.
 
+Every frame carries its mouth (runtime/mouth.py: visemes and blendshapes for 3D rigs) from the
+session's mouth source, on the same audio clock. A motion-only session has no renderer: no image is
+warped, generated or encoded, and its frames carry the mouth alone.
+
 Frame i shows audio [i/fps, (i+1)/fps) and needs `lookahead` more audio after that (feature window
 and neighbour smoothing); at end of audio the rest is padded with silence. Frames come out in order,
 so a slow reader only slows its own session (gRPC flow control), while the reader keeps pushing audio
@@ -26,6 +30,7 @@ import numpy as np
 from avatar_service.runtime.audio_stream import AudioStream
 from avatar_service.runtime.avatar import AvatarState
 from avatar_service.runtime.frame_encoder import FrameEncoder, Rect, VideoSpec
+from avatar_service.runtime.mouth import MouthBlock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +49,7 @@ class Frame:
     duration_ms: int
     rect: Rect  # where `pixels` go on the client's surface; (0, 0, 0, 0) = nothing changed
     pixels: bytes
+    mouth: MouthBlock | None = None  # None only for the base frame
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +59,7 @@ class SessionInfo:
     lookahead_ms: int
     steps: int
     guidance: float
+    motion_only: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,16 +82,23 @@ class SessionCounters:
 
 class Session:
     def __init__(self, renderer, avatar: AvatarState, audio: AudioStream, video: VideoSpec, gen: GenSpec,
-                 max_inflight: int = 16, first_batch: int | None = 2):
-        """renderer: runtime/renderer.py's WarpRenderer or DiffusionRenderer."""
-        self.renderer, self.avatar, self.audio, self.video, self.gen = renderer, avatar, audio, video, gen
-        self.features, self.window = renderer.features, renderer.window
+                 mouth, max_inflight: int = 16, first_batch: int | None = 2, motion_only: bool = False):
+        """renderer: runtime/renderer.py's WarpRenderer or DiffusionRenderer (unused when motion_only);
+        mouth: a runtime/mouth.py mouth source."""
+        self.renderer = None if motion_only else renderer
+        self.avatar, self.audio, self.video, self.gen, self.mouth = avatar, audio, video, gen, mouth
+        self.motion_only = motion_only
+        # a frame is ready when both its pixels' and its mouth's audio are in
+        self.inputs = [(mouth.window, mouth.features)] + ([] if motion_only else [(renderer.window, renderer.features)])
         self.feature_cache: dict = {}  # finished feature blocks of this stream (Whisper encodes each once)
+        # the mouth shares them when it reads the same features (a block's key is its index)
+        self.mouth_cache = self.feature_cache if motion_only or mouth.features is renderer.features else {}
+        self.mouths: dict[int, MouthBlock] = {}  # computed with their frames' windows, sent with the frames
         # 10 ms margin: the streaming resampler holds back a few samples
-        self.lookahead_s = self.window.lookahead_s(video.fps, self.features) + 0.01
+        self.lookahead_s = max(w.lookahead_s(video.fps, f) for w, f in self.inputs) + 0.01
         self.noise = (np.random.default_rng(gen.seed).standard_normal(renderer.latent_shape).astype(np.float32)
-                      if hasattr(renderer, "latent_shape") else None)
-        self.encoder = FrameEncoder(video)
+                      if not motion_only and hasattr(renderer, "latent_shape") else None)
+        self.encoder = None if motion_only else FrameEncoder(video)
         self.changed = asyncio.Event()
         self.error: BaseException | None = None
         self.counters = SessionCounters()
@@ -96,9 +110,10 @@ class Session:
         # came: a session opened long before it speaks must not jump the queue.
         self.start: float | None = None
         self._loop = asyncio.get_running_loop()
-        (x, y, w, h), data = self.encoder.base(avatar.textures[0])
+        (x, y, w, h), data = self.encoder.base(avatar.textures[0]) if self.encoder else ((0, 0, 0, 0), b"")
         self.info = SessionInfo(video=video, base_frame=Frame(-1, 0, 0, (x, y, w, h), data),
-                                lookahead_ms=round(self.lookahead_s * 1000), steps=gen.steps, guidance=gen.guidance)
+                                lookahead_ms=round(self.lookahead_s * 1000), steps=gen.steps, guidance=gen.guidance,
+                                motion_only=motion_only)
 
     # -- input ------------------------------------------------------------------------------------
     def push(self, data: bytes) -> None:
@@ -135,7 +150,8 @@ class Session:
         if total is not None:
             return total
         # samples actually in the buffer, not the input clock: the resampler may still hold a few back
-        return self.window.frames_ready(len(self.audio.samples), self.video.fps, self.features)
+        n = len(self.audio.samples)
+        return min(w.frames_ready(n, self.video.fps, f) for w, f in self.inputs)
 
     def _pts_ms(self, i: int) -> int:
         return round(i * 1000 / self.video.fps)
@@ -143,7 +159,12 @@ class Session:
     def _due(self, i: int) -> float:
         return (self.start if self.start is not None else time.monotonic()) + i / self.video.fps
 
+    def _mouths(self, start: int, stop: int) -> list[MouthBlock]:
+        return self.mouth.blocks(self.audio.samples, start, stop, self.video.fps, self.mouth_cache, self._due(start))
+
     def _windows(self, start: int, stop: int) -> np.ndarray:
+        """The renderer's windows of frames [start, stop), their mouths kept for `_finish`."""
+        self.mouths.update(zip(range(start, stop), self._mouths(start, stop)))
         return self.renderer.windows(self.audio.samples, start, stop, self.video.fps, self.feature_cache,
                                    deadline=self._due(start))
 
@@ -158,10 +179,46 @@ class Session:
             texture, changed = self.renderer.finish(self.avatar, pose, region)
             rect, data = self.encoder.encode(texture, pose, changed)
             i = first + k
-            out.append(Frame(i, self._pts_ms(i), self._pts_ms(i + 1) - self._pts_ms(i), rect, data))
+            out.append(self._frame(i, rect, data, self.mouths.pop(i)))
         return out
 
-    async def frames(self) -> AsyncIterator[Frame]:
+    def _frame(self, i: int, rect: Rect, pixels: bytes, mouth: MouthBlock) -> Frame:
+        return Frame(i, self._pts_ms(i), self._pts_ms(i + 1) - self._pts_ms(i), rect, pixels, mouth)
+
+    def _sent(self, frame: Frame) -> None:
+        if frame.index == 0 and self.counters.first_audio_t is not None:
+            self.counters.first_frame_latency_ms = (time.perf_counter() - self.counters.first_audio_t) * 1000
+        self.counters.frames_sent += 1
+        self.counters.bytes_sent += len(frame.pixels)
+
+    def frames(self) -> AsyncIterator[Frame]:
+        return self._motion_frames() if self.motion_only else self._image_frames()
+
+    async def _motion_frames(self) -> AsyncIterator[Frame]:
+        """Motion only: each run of ready frames is one mouth call (features, read-out, rig), nothing else."""
+        sent = 0
+        while True:
+            if self.error:
+                raise self.error
+            ready = self.ready_frames()
+            if sent < ready:
+                t = time.perf_counter()
+                mouths = await asyncio.to_thread(self._mouths, sent, ready)
+                self.counters.model_ms += (time.perf_counter() - t) * 1000
+                for i, m in enumerate(mouths, sent):
+                    frame = self._frame(i, (0, 0, 0, 0), b"", m)
+                    self._sent(frame)
+                    yield frame
+                sent = ready
+                continue
+            total = self.total_frames()
+            if total is not None and sent >= total:
+                return
+            self.changed.clear()
+            if self.ready_frames() <= sent and not self.error:
+                await self.changed.wait()
+
+    async def _image_frames(self) -> AsyncIterator[Frame]:
         pending: collections.deque[tuple[int, asyncio.Future]] = collections.deque()  # at the engine
         decoded: list[tuple[int, np.ndarray]] = []  # back from the engine: (pose, region), in order
         finished: collections.deque[Frame] = collections.deque()  # encoded, not yet sent
@@ -172,7 +229,11 @@ class Session:
                     raise self.error
                 # keep the engine busy first: submit what the audio allows before compositing or sending
                 ready = self.ready_frames()
-                room = (self.max_inflight if next_submit else self.first_batch) - len(pending) - len(decoded) - len(finished)
+                # up to `max_inflight` frames at the engine, and as many again back from it but not yet
+                # sent (so the engine works while this session composites, and a slow reader's session
+                # holds at most twice that)
+                limit = self.max_inflight if next_submit else self.first_batch
+                room = min(limit - len(pending), 2 * limit - len(pending) - len(decoded) - len(finished))
                 if next_submit < ready and room > 0:
                     stop = min(ready, next_submit + room)
                     # feature extraction can be a Whisper encoder call: keep it off the event loop
@@ -181,16 +242,13 @@ class Session:
                     next_submit = stop
                 if finished:
                     frame = finished.popleft()
-                    if frame.index == 0 and self.counters.first_audio_t is not None:
-                        self.counters.first_frame_latency_ms = (time.perf_counter() - self.counters.first_audio_t) * 1000
-                    self.counters.frames_sent += 1
-                    self.counters.bytes_sent += len(frame.pixels)
+                    self._sent(frame)
                     yield frame
                     continue
-                if decoded:  # every region already back goes in one worker call
-                    finished.extend(await asyncio.to_thread(self._finish, next_finish, decoded))
-                    next_finish += len(decoded)
-                    decoded = []
+                if decoded:  # regions already back go in one worker call, a few at a time so sending starts soon
+                    part, decoded = decoded[:4], decoded[4:]
+                    finished.extend(await asyncio.to_thread(self._finish, next_finish, part))
+                    next_finish += len(part)
                     continue
                 if pending:
                     await asyncio.wait([pending[0][1]])

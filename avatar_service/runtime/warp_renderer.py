@@ -17,6 +17,7 @@ import numpy as np
 
 from avatar_service.face.mesh import FaceMesher, MeshError, mouth_opening
 from avatar_service.face.motion import MotionBasis
+from avatar_service.face.rig import CONFIG_NAME as RIG_NAME, MouthRig
 from avatar_service.face.warp import MeshWarp, MouthInterior, WarpConfig, WarpResult
 from avatar_service.model.motion import MotionPredictor, loudness_gate
 
@@ -25,16 +26,20 @@ EMBEDDED_MOTION = pathlib.Path(__file__).resolve().parents[1] / "assets" / "moti
 
 @dataclasses.dataclass
 class MotionModel:
-    """The lower-face basis and the speech -> motion predictor, saved side by side in one folder."""
+    """The lower-face basis, the speech -> motion predictor and the mouth rig (motion -> visemes and
+    blendshapes, face/rig.py), saved side by side in one folder."""
     basis: MotionBasis
     predictor: MotionPredictor
+    rig: MouthRig | None = None
 
     @classmethod
     def from_pretrained(cls, folder: str | pathlib.Path) -> "MotionModel":
         folder = pathlib.Path(folder)
         if not (folder / "motion_basis.json").exists():
             raise FileNotFoundError(f"{folder} has no motion model (motion_basis.json): run `avatarlab train motion`")
-        return cls(MotionBasis.from_pretrained(folder), MotionPredictor.from_pretrained(folder))
+        basis = MotionBasis.from_pretrained(folder)
+        rig = MouthRig.from_pretrained(folder, basis) if (folder / RIG_NAME).exists() else None
+        return cls(basis, MotionPredictor.from_pretrained(folder), rig)
 
     @classmethod
     @functools.lru_cache(maxsize=1)
@@ -51,7 +56,13 @@ class MotionModel:
     def predict(self, windows: np.ndarray, audio16k: np.ndarray, start: int, stop: int, fps: float) -> np.ndarray:
         """(stop - start, K) motion of video frames [start, stop): the predictor's read-out of their
         feature windows, closed where the audio is silent (model/motion.py loudness_gate)."""
-        return self.predictor.predict(windows) * loudness_gate(audio16k, start, stop, fps)[:, None]
+        return self.predict_gated(windows, audio16k, start, stop, fps)[0]
+
+    def predict_gated(self, windows: np.ndarray, audio16k: np.ndarray, start: int, stop: int, fps: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """As `predict`, with the (stop - start,) loudness gate it applied (0 silent, 1 voiced)."""
+        gate = loudness_gate(audio16k, start, stop, fps)
+        return self.predictor.predict(windows) * gate[:, None], gate
 
     def predict_clip(self, audio16k: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         """Offline: (n_frames, K) motion for a whole clip's audio, exactly as a stream gets it."""

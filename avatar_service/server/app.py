@@ -38,6 +38,7 @@ class App:
         self.backend = load_backend(settings.model, settings.backend, settings.device, settings.dtype)
         self.engine = Engine(self.backend, settings.max_batch, settings.batch_wait_ms, observer=self.metrics)
         self.renderer = make_renderer(settings, self.engine)
+        self.mouth = make_mouth(settings, self.engine, self.renderer)
         self.store = open_store(settings.store_url or settings.store_dir)
         self.avatars = Avatars(self.store, self.backend, settings)
         self.slots = SessionSlots(settings.limits, by_token=bool(settings.auth_tokens))
@@ -85,6 +86,18 @@ def make_renderer(settings: ServerSettings, engine: Engine):
     motion = MotionModel.default() if settings.motion_model == "default" else MotionModel.from_pretrained(settings.motion_model)
     return WarpRenderer(motion, motion.features(engine.backend.config.mel.sample_rate_hz, engine.backend.device),
                         observer=engine.observer)
+
+
+def make_mouth(settings: ServerSettings, engine: Engine, renderer):
+    """Every session's mouth stream from its audio (runtime/mouth.py): the warp renderer's own motion
+    model, so pixels and mouth agree; the same model beside the diffusion renderer."""
+    from avatar_service.runtime.mouth import AudioMouth
+    from avatar_service.runtime.warp_renderer import MotionModel
+
+    motion = getattr(renderer, "motion", None)
+    if motion is None:
+        motion = MotionModel.default() if settings.motion_model == "default" else MotionModel.from_pretrained(settings.motion_model)
+    return AudioMouth(motion, motion.features(engine.backend.config.mel.sample_rate_hz, engine.backend.device))
 
 
 def _credentials(s: ServerSettings):

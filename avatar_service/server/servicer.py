@@ -57,12 +57,13 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
 
     @contextlib.asynccontextmanager
     async def _session(self, context, avatar_id: str, audio: AudioStream, video: VideoSpec, gen: GenSpec,
-                       first_batch: int | None = 2):
+                       first_batch: int | None = 2, motion_only: bool = False, mouth=None):
         """The one way a stream opens a session: the avatar, a session slot, a session id on every log
         record of the stream."""
         avatar = await self.avatars.state(avatar_id)
         async with self.app.slots.acquire(context):
-            session = Session(self.app.renderer, avatar, audio, video, gen, first_batch=first_batch)
+            session = Session(self.app.renderer, avatar, audio, video, gen, mouth or self.app.mouth,
+                              first_batch=first_batch, motion_only=motion_only)
             session_id = uuid.uuid4().hex[:16]
             logs.session_id.set(session_id)  # every log record of this stream carries it
             self.app.metrics.session_started()
@@ -84,7 +85,8 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
         video = translate.video_spec(cfg.video, self.app.settings.face_px)
         gen = translate.gen_spec(cfg.generation, model.serving.sampling)
         audio = translate.audio_stream(cfg.audio_format, model.mel.sample_rate_hz, limits.max_audio_seconds_per_session)
-        async with self._session(context, cfg.avatar_id, audio, video, gen) as (session, session_id):
+        async with self._session(context, cfg.avatar_id, audio, video, gen,
+                                 motion_only=cfg.motion_only) as (session, session_id):
             yield pb.AnimateResponse(started=translate.started_pb(session.info, session_id))
             # a client that sends no audio while no frames are due holds its slot only idle_session_timeout_s
             idle = IdleRequests(requests, settings.idle_session_timeout_s, "no audio and no frames due",
@@ -107,6 +109,7 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
             raise FailedPrecondition("text-to-speech is not installed on this server (pip install avatarlab[speech])")
         from avatar_service.speech.service import SpeakLine
         from avatar_service.speech.session import SpeechAudio, SpeechStarted
+        from avatar_service.speech.text_mouth import TextMouth
 
         limits, model = self.app.settings.limits, self.app.engine.backend.config
         text, voice = speech.line(request.text, request.voice_id, limits.max_text_chars)
@@ -116,8 +119,9 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
         gen = translate.gen_spec(request.generation, model.serving.sampling)
         audio = AudioStream(SampleFormat.F32LE, voice.sample_rate_hz, 1, model.mel.sample_rate_hz,
                             limits.max_audio_seconds_per_session)
-        async with self._session(context, request.avatar_id, audio, video, gen,
-                                 first_batch=speech.config.first_batch) as (session, session_id):
+        async with self._session(context, request.avatar_id, audio, video, gen, first_batch=speech.config.first_batch,
+                                 motion_only=request.motion_only, mouth=TextMouth(self.app.mouth)
+                                 ) as (session, session_id):
             async for ev in speech.speak(SpeakLine(text, voice, out_rate), session):
                 if isinstance(ev, Frame):
                     yield pb.SpeakResponse(frame=translate.frame_pb(ev))

@@ -10,6 +10,7 @@ import numpy as np
 
 from avatar_service.api import pb
 from avatar_service.errors import InvalidArgument
+from avatar_service.face.rig import BLENDSHAPE_NAMES, VISEME_NAMES
 from avatar_service.model.config import SamplingConfig
 from avatar_service.runtime.audio_stream import MAX_RATE_HZ, MIN_RATE_HZ, AudioStream, SampleFormat
 from avatar_service.runtime.frame_encoder import FrameMode, PixelFormat, VideoSpec
@@ -95,8 +96,10 @@ async def read_audio_requests(requests, session: Session) -> None:
 # -- domain -> messages ---------------------------------------------------------------------------
 def frame_pb(f: Frame) -> pb.VideoFrame:
     x, y, w, h = f.rect
+    mouth = None if f.mouth is None else pb.MouthMotion(visemes=f.mouth.visemes.tolist(),
+                                                         blendshapes=f.mouth.blendshapes.tolist())
     return pb.VideoFrame(index=f.index, pts_ms=f.pts_ms, duration_ms=f.duration_ms,
-                         rect=pb.Rect(x=x, y=y, width=w, height=h), pixels=f.pixels)
+                         rect=pb.Rect(x=x, y=y, width=w, height=h), pixels=f.pixels, mouth=mouth)
 
 
 def started_pb(info: SessionInfo, session_id: str) -> pb.SessionStarted:
@@ -104,7 +107,8 @@ def started_pb(info: SessionInfo, session_id: str) -> pb.SessionStarted:
     return pb.SessionStarted(session_id=session_id, fps=v.fps, width_px=v.width, height_px=v.height,
                              pixel_format=_PIXEL_FORMAT_PB[v.pixel_format], frame_mode=_FRAME_MODE_PB[v.frame_mode],
                              base_frame=frame_pb(info.base_frame), lookahead_ms=info.lookahead_ms,
-                             sampler_steps=info.steps, guidance_scale=info.guidance)
+                             sampler_steps=info.steps, guidance_scale=info.guidance, viseme_names=VISEME_NAMES,
+                             blendshape_names=BLENDSHAPE_NAMES, motion_only=info.motion_only)
 
 
 def stats_pb(s: SessionStats) -> pb.SessionStats:

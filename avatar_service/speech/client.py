@@ -11,10 +11,12 @@ from avatar_service.client import AvatarLabClient, Surface
 
 def speak_stream(client: AvatarLabClient, avatar_id: str, text: str, voice_id: str = "",
                  video: pb.VideoOptions | None = None, generation: pb.GenerationOptions | None = None,
-                 audio_sample_rate_hz: int = 0, timeout_s: float | None = None) -> Iterator[pb.SpeakResponse]:
+                 audio_sample_rate_hz: int = 0, timeout_s: float | None = None, motion_only: bool = False
+                 ) -> Iterator[pb.SpeakResponse]:
     """The raw SpeakResponse stream (a grpc call object: `.cancel()` stops the line)."""
     req = pb.SpeakRequest(avatar_id=avatar_id, text=text, voice_id=voice_id, video=video or pb.VideoOptions(),
-                          generation=generation or pb.GenerationOptions(), audio_sample_rate_hz=audio_sample_rate_hz)
+                          generation=generation or pb.GenerationOptions(), audio_sample_rate_hz=audio_sample_rate_hz,
+                          motion_only=motion_only)
     return client.stub.Speak(req, metadata=client.metadata, timeout=timeout_s)
 
 
@@ -22,10 +24,15 @@ def speak_to_arrays(client: AvatarLabClient, avatar_id: str, text: str, voice_id
                     video: pb.VideoOptions | None = None, generation: pb.GenerationOptions | None = None,
                     audio_sample_rate_hz: int = 0) -> tuple[list[np.ndarray], np.ndarray, int]:
     """Whole frames (H, W, 3) uint8 RGB with deltas applied, mono float32 audio, and its sample rate."""
+    return arrays_of(speak_stream(client, avatar_id, text, voice_id, video, generation, audio_sample_rate_hz))
+
+
+def arrays_of(responses) -> tuple[list[np.ndarray], np.ndarray, int]:
+    """speak_to_arrays of SpeakResponses already received."""
     frames: list[np.ndarray] = []
     pcm: list[bytes] = []
     surface, rate, ended = None, 0, False
-    for msg in speak_stream(client, avatar_id, text, voice_id, video, generation, audio_sample_rate_hz):
+    for msg in responses:
         kind = msg.WhichOneof("message")
         if kind == "started":
             surface, rate = Surface(msg.started.video), msg.started.audio_sample_rate_hz

@@ -15,18 +15,28 @@ from typing import Iterator
 
 import numpy as np
 
-from avatar_service.speech.backends import BackendUnavailable
+from avatar_service.speech.backends import BackendUnavailable, Spoken
 from avatar_service.speech.config import VoiceConfig
 from avatar_service.speech.text import bounded_units, split_sentences
 
 # speak_lib.h
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 ESPEAK_INITIALIZE_DONT_EXIT = 0x8000  # return errors instead of calling exit()
+ESPEAK_INITIALIZE_PHONEME_EVENTS, ESPEAK_INITIALIZE_PHONEME_IPA = 0x0001, 0x0002  # phonemes, as IPA, for visemes
+EVENT_LIST_TERMINATED, EVENT_PHONEME = 0, 7
 POS_CHARACTER = 1
 ESPEAK_CHARS_UTF8 = 1
 ESPEAK_RATE = 1  # words a minute, 80..450
 DEFAULT_WPM = 175
-SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+class Event(ctypes.Structure):  # espeak_EVENT; `id` is a union whose largest member is char[8]
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
+
+
+SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(Event))
 
 _lock = threading.Lock()  # libespeak-ng is one global synthesizer
 _lib: ctypes.CDLL | None = None
@@ -36,6 +46,12 @@ _sink: dict = {}  # the sentence being synthesized: samples, cancel event, deadl
 
 @SYNTH_CALLBACK
 def _on_samples(wav, count, events) -> int:
+    if events:  # phoneme events carry the sample they start at, counted from the call's start
+        i = 0
+        while events[i].type != EVENT_LIST_TERMINATED:
+            if events[i].type == EVENT_PHONEME:
+                _sink["phonemes"].append((events[i].id.decode("utf-8", "replace"), int(events[i].sample)))
+            i += 1
     if wav and count > 0:
         _sink["samples"].append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
     stop = _sink["cancel"].is_set() or time.monotonic() > _sink["deadline"]
@@ -58,7 +74,8 @@ def _library() -> tuple[ctypes.CDLL, int]:
     lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
     lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
                                  ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-    rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, None, ESPEAK_INITIALIZE_DONT_EXIT)
+    rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, None, ESPEAK_INITIALIZE_DONT_EXIT
+                                 | ESPEAK_INITIALIZE_PHONEME_EVENTS | ESPEAK_INITIALIZE_PHONEME_IPA)
     if rate <= 0:
         raise BackendUnavailable(f"libespeak-ng failed to initialise (code {rate}); is espeak-ng-data installed?")
     lib.espeak_SetSynthCallback(_on_samples)
@@ -77,16 +94,16 @@ class EspeakSynthesizer:
             if lib.espeak_SetVoiceByName(cfg.espeak_voice.encode()) != 0:
                 raise BackendUnavailable(f"espeak-ng has no voice {cfg.espeak_voice!r}")
 
-    def _say(self, sentence: str, cancel: threading.Event) -> np.ndarray:
+    def _say(self, sentence: str, cancel: threading.Event) -> Spoken:
         data = sentence.encode("utf-8")
         with _lock:
             lib, _ = _library()
             lib.espeak_SetVoiceByName(self.config.espeak_voice.encode())  # another voice may have run last
             lib.espeak_SetParameter(ESPEAK_RATE, max(80, min(450, round(DEFAULT_WPM * self.config.speaking_rate))), 0)
             _sink.clear()
-            _sink.update(samples=[], cancel=cancel, deadline=time.monotonic() + self.config.sentence_timeout_s)
+            _sink.update(samples=[], phonemes=[], cancel=cancel, deadline=time.monotonic() + self.config.sentence_timeout_s)
             err = lib.espeak_Synth(data, len(data) + 1, 0, POS_CHARACTER, 0, ESPEAK_CHARS_UTF8, None, None)
-            samples, aborted = _sink["samples"], _sink.get("aborted", False)
+            samples, events, aborted = _sink["samples"], _sink["phonemes"], _sink.get("aborted", False)
             _sink.clear()
         if err != 0 and not aborted:
             raise RuntimeError(f"espeak-ng failed on a sentence (error {err})")
@@ -94,13 +111,22 @@ class EspeakSynthesizer:
             raise TimeoutError(f"espeak-ng took over {self.config.sentence_timeout_s:g} s for one sentence")
         pcm = np.concatenate(samples).astype(np.float32) if samples else np.zeros(0, np.float32)
         peak = float(np.abs(pcm).max()) if len(pcm) else 0.0
-        return pcm * (self.config.volume / peak) if peak > 0 else pcm  # same peak level as piper
+        pcm = np.clip(pcm * (self.config.volume / peak), -1.0, 1.0) if peak > 0 else pcm  # same peak level as piper
+        # each phoneme lasts until the next starts; before the first is silence (an empty phoneme)
+        rate, starts = self.sample_rate_hz, [min(s, len(pcm)) for _, s in events] + [len(pcm)]
+        phonemes = [("", 0.0, starts[0] / rate)] if starts[0] > 0 else []
+        phonemes += [(ph, s / rate, e / rate) for (ph, _), s, e in zip(events, starts, starts[1:]) if e > s]
+        return Spoken(pcm, tuple(phonemes))
 
     def sentences(self, text: str, cancel: threading.Event) -> Iterator[np.ndarray]:
+        for s in self.spoken(text, cancel):
+            yield s.audio
+
+    def spoken(self, text: str, cancel: threading.Event) -> Iterator[Spoken]:
         for unit in bounded_units(text, self.config.max_sentence_words):
             for sentence in split_sentences(unit):
                 if cancel.is_set():
                     return
-                audio = self._say(sentence, cancel)
-                if len(audio):
-                    yield np.clip(audio, -1.0, 1.0)
+                s = self._say(sentence, cancel)
+                if len(s.audio):
+                    yield s

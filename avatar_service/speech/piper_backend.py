@@ -8,7 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
-from avatar_service.speech.backends import BackendUnavailable
+from avatar_service.speech.backends import BackendUnavailable, Spoken
 from avatar_service.speech.config import VoiceConfig
 from avatar_service.speech.text import bounded_units
 
@@ -45,17 +45,26 @@ class PiperSynthesizer:
         if not onnx_path.is_file() or not json_path.is_file():
             raise BackendUnavailable(f"piper voice files missing: {onnx_path} and {json_path}")
         self.config = cfg
-        self.voice = PiperVoice.load(str(onnx_path), config_path=str(json_path))
+        # alignments: the duration predictor's samples per phoneme, so Speak's visemes are exact
+        self.voice = PiperVoice.load(str(onnx_path), config_path=str(json_path), include_alignments=True)
         self.sample_rate_hz = int(self.voice.config.sample_rate)
         self.license = f"piper-tts GPL-3.0-or-later; {voice_licence}"
         self.syn = SynthesisConfig(length_scale=self.voice.config.length_scale / cfg.speaking_rate,
                                    normalize_audio=True, volume=cfg.volume)
 
     def sentences(self, text: str, cancel: threading.Event) -> Iterator[np.ndarray]:
+        for s in self.spoken(text, cancel):
+            yield s.audio
+
+    def spoken(self, text: str, cancel: threading.Event) -> Iterator[Spoken]:
         # piper phonemizes the whole line (fast, espeak-ng rules), then runs the network one sentence
         # at a time; that network run (~0.25x real time on 2 CPU cores) is the part we stream over.
         for unit in bounded_units(text, self.config.max_sentence_words):
-            for chunk in self.voice.synthesize(unit, syn_config=self.syn):
+            for chunk in self.voice.synthesize(unit, syn_config=self.syn, include_alignments=True):
                 if cancel.is_set():
                     return
-                yield np.asarray(chunk.audio_float_array, np.float32)
+                phonemes, t = [], 0  # sample counts, summing to the sentence's length
+                for a in chunk.phoneme_alignments or ():
+                    phonemes.append((a.phoneme, t / self.sample_rate_hz, (t + a.num_samples) / self.sample_rate_hz))
+                    t += a.num_samples
+                yield Spoken(np.asarray(chunk.audio_float_array, np.float32), tuple(phonemes))

@@ -87,20 +87,24 @@ class SpeakSession:
     async def _synthesize(self) -> None:
         loop = asyncio.get_running_loop()
         pause = np.zeros(round(self.voice.config.sentence_pause_s * self.in_rate), np.float32)
-        sentences = self.voice.sentences(self.text, self.cancel)
+        sentences = self.voice.spoken(self.text, self.cancel)
 
         def next_sentence():  # in a worker thread
             t = time.perf_counter()
-            audio = next(sentences, None)
-            if audio is not None:
+            spoken = next(sentences, None)
+            if spoken is not None:
                 self.counters.add_sentence(time.perf_counter() - t)
-            return audio
+            return spoken
 
         self.counters.lines_active += 1
         try:
             first = True
-            while (audio := await loop.run_in_executor(self.executor, next_sentence)) is not None:
-                self._push(audio if first else np.concatenate([pause, audio]))
+            while (spoken := await loop.run_in_executor(self.executor, next_sentence)) is not None:
+                lead = 0 if first else len(pause)
+                add_phonemes = getattr(self.session.mouth, "add", None)  # speech/text_mouth.py: exact visemes
+                if add_phonemes is not None:
+                    add_phonemes(spoken.phonemes, (self.in_samples + lead) / self.in_rate)
+                self._push(spoken.audio if first else np.concatenate([pause, spoken.audio]))
                 first = False
             self._finish()
         except Exception as e:  # noqa: BLE001 - raised again in the RPC's own task

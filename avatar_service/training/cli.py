@@ -57,9 +57,10 @@ def register(subparsers) -> None:
             s.add_argument("--ref-shift", type=float, metavar="PX",
                            help="move each reference by up to PX pixels before encoding, so the mouth's place comes from the pose (default 0 = off)")
         s.set_defaults(func=run)
-    from avatar_service.training import motion
+    from avatar_service.training import motion, rig
 
     motion.register(stages)  # closed-form: none of the optimiser flags above apply
+    rig.register(stages)
 
 
 def _generator_config(spec: str):

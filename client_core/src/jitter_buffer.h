@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "mouth.h"
 #include "surface.h"
 
 namespace avl {
@@ -20,6 +21,7 @@ struct EncodedFrame {
   int64_t duration_ms = 0;
   Rect rect;
   std::string pixels;
+  MouthBlock mouth;  // absent when the server sends no motion
 };
 
 class JitterBuffer {

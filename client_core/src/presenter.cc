@@ -61,6 +61,13 @@ Error Presenter::Present(JitterBuffer* buffer, int64_t audio_position_ms, bool s
     shown_index_ = due.back().index;
     shown_pts_ms_ = due.back().pts_ms;
     shown_duration_ms_ = due.back().duration_ms;
+    // The mouth follows the same clock as the pixels: the newest due frame's block wins.
+    for (auto it = due.rbegin(); it != due.rend(); ++it) {
+      if (it->mouth.present) {
+        shown_mouth_ = std::move(it->mouth);
+        break;
+      }
+    }
   }
   result->changed = !result->dirty.empty();
   result->frame_index = shown_index_;

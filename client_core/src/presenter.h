@@ -40,6 +40,8 @@ class Presenter {
                 PresentResult* result);
 
   const Surface& surface() const { return surface_; }
+  // The mouth block of the newest frame presented that carried one (absent before).
+  const MouthBlock& shown_mouth() const { return shown_mouth_; }
 
  private:
   Error Draw(const EncodedFrame& frame, Rect* dirty);
@@ -52,6 +54,7 @@ class Presenter {
   int64_t shown_index_ = -1;
   int64_t shown_pts_ms_ = 0;
   int64_t shown_duration_ms_ = 0;
+  MouthBlock shown_mouth_;
 };
 
 // The playback policy every engine shares (preroll, output latency, drain), pure so it is tested

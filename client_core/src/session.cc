@@ -68,6 +68,7 @@ Error BuildSessionRequest(SessionKind kind, const std::string& avatar_id, const 
       CheckRange("frame_mode", s.frame_mode, AVL_FRAME_MODE_FULL, AVL_FRAME_MODE_DELTA),
       CheckRange("sampler_steps", s.sampler_steps, 1, 50),
       CheckRange("sample_rate_hz", s.sample_rate_hz, 8000, 192000),
+      CheckRange("motion_only", s.motion_only, 1, 1),
   };
   for (const Error& e : checks) {
     if (!e.ok()) return e;
@@ -95,6 +96,7 @@ Error BuildSessionRequest(SessionKind kind, const std::string& avatar_id, const 
     config.mutable_audio_format()->set_channels(s.channels);
     FillVideo(s, config.mutable_video());
     FillGeneration(s, config.mutable_generation());
+    config.set_motion_only(s.motion_only != 0);
   } else {
     if (text.empty()) return Invalid("text is empty; Speak needs a line to say");
     pb::SpeakRequest& speak = request->speak;
@@ -104,6 +106,7 @@ Error BuildSessionRequest(SessionKind kind, const std::string& avatar_id, const 
     speak.set_audio_sample_rate_hz(s.sample_rate_hz);
     FillVideo(s, speak.mutable_video());
     FillGeneration(s, speak.mutable_generation());
+    speak.set_motion_only(s.motion_only != 0);
   }
   return Error::Ok();
 }
@@ -263,6 +266,12 @@ Error Session::Present(int64_t audio_position_ms, PresentResult* result) {
   if (!error.ok()) {
     connection_->log().Log(AVL_LOG_ERROR, error.message);
     Abort(error);
+    return error;
+  }
+  const MouthBlock& shown = presenter->shown_mouth();
+  if (shown.present) {
+    std::lock_guard<std::mutex> lock(mouth_mutex_);
+    if (presented_mouth_.pts_ms != shown.pts_ms || !presented_mouth_.present) presented_mouth_ = shown;
   }
   return error;
 }
@@ -305,7 +314,7 @@ Error Session::PresentPlayback(const avl_playback_clock& clock, PlaybackAdvice* 
 
 const uint8_t* Session::SurfacePixels() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return presenter_ ? presenter_->surface().pixels() : nullptr;
+  return presenter_ && !motion_only_ ? presenter_->surface().pixels() : nullptr;
 }
 
 Error Session::CopySurface(const Rect& rect, uint8_t* dst, int32_t dst_stride,
@@ -346,6 +355,41 @@ int32_t Session::ReadAudio(int16_t* dst, int32_t max_samples) {
   std::copy(audio_out_.begin(), audio_out_.begin() + n, dst);
   audio_out_.erase(audio_out_.begin(), audio_out_.begin() + n);
   return n;
+}
+
+// ------------------------------------------------------------------ mouth motion
+
+int32_t Session::MouthCount(int32_t set) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!started_) return 0;
+  if (set == AVL_MOUTH_VISEMES) return static_cast<int32_t>(mouth_layout_.visemes.size());
+  if (set == AVL_MOUTH_BLENDSHAPES) return static_cast<int32_t>(mouth_layout_.blendshapes.size());
+  return 0;
+}
+
+const char* Session::MouthName(int32_t set, int32_t index) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!started_ || index < 0) return nullptr;
+  const std::vector<std::string>* names = set == AVL_MOUTH_VISEMES       ? &mouth_layout_.visemes
+                                          : set == AVL_MOUTH_BLENDSHAPES ? &mouth_layout_.blendshapes
+                                                                          : nullptr;
+  if (names == nullptr || static_cast<size_t>(index) >= names->size()) return nullptr;
+  return (*names)[static_cast<size_t>(index)].c_str();
+}
+
+Error Session::Mouth(bool latest, MouthBlock* out) const {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!started_) {
+      return MakeError(AVL_ERR_BAD_STATE, "no SessionStarted yet (wait for AVL_EVENT_STARTED)");
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mouth_mutex_);
+    *out = latest ? latest_mouth_ : presented_mouth_;
+  }
+  if (!out->present) *out = mouth_layout_.Rest();
+  return Error::Ok();
 }
 
 // ------------------------------------------------------------------ worker
@@ -522,8 +566,11 @@ Error Session::OnStarted(const pb::SessionStarted& started, int32_t audio_rate_h
     std::lock_guard<std::mutex> lock(mutex_);
     if (started_) return MakeError(AVL_ERR_PROTOCOL, "a second SessionStarted");
   }
-  const int32_t w = started.width_px(), h = started.height_px();
-  if (w <= 0 || h <= 0 || w > kMaxSurfaceSide || h > kMaxSurfaceSide || started.fps() <= 0) {
+  // A motion-only session has no surface: whatever size it names, nothing is drawn.
+  const bool motion_only = started.motion_only();
+  const int32_t w = motion_only ? 0 : started.width_px(), h = motion_only ? 0 : started.height_px();
+  if ((!motion_only && (w <= 0 || h <= 0)) || w > kMaxSurfaceSide || h > kMaxSurfaceSide ||
+      started.fps() <= 0) {
     return MakeError(AVL_ERR_PROTOCOL, "SessionStarted has an unusable size " + std::to_string(w) +
                                            "x" + std::to_string(h) + " or fps " +
                                            std::to_string(started.fps()));
@@ -543,7 +590,9 @@ Error Session::OnStarted(const pb::SessionStarted& started, int32_t audio_rate_h
   }
   auto presenter = std::make_unique<Presenter>(w, h, static_cast<WireFormat>(wire),
                                                static_cast<FrameMode>(mode));
-  if (started.has_base_frame() && !started.base_frame().pixels().empty()) {
+  if (motion_only) {
+    // No pixels, no base image: frames only carry the mouth block.
+  } else if (started.has_base_frame() && !started.base_frame().pixels().empty()) {
     Error error = presenter->SetBase(ToEncoded(started.base_frame()));
     if (!error.ok()) {
       error.message = "base frame: " + error.message;
@@ -555,6 +604,13 @@ Error Session::OnStarted(const pb::SessionStarted& started, int32_t audio_rate_h
   {
     std::lock_guard<std::mutex> lock(mutex_);
     presenter_ = std::move(presenter);
+    motion_only_ = motion_only;
+    mouth_layout_.visemes.assign(started.viseme_names().begin(), started.viseme_names().end());
+    mouth_layout_.blendshapes.assign(started.blendshape_names().begin(),
+                                     started.blendshape_names().end());
+    info_.motion_only = motion_only ? 1 : 0;
+    info_.viseme_count = static_cast<int32_t>(mouth_layout_.visemes.size());
+    info_.blendshape_count = static_cast<int32_t>(mouth_layout_.blendshapes.size());
     session_id_ = started.session_id();
     info_.fps = started.fps();
     info_.width_px = w;
@@ -571,19 +627,39 @@ Error Session::OnStarted(const pb::SessionStarted& started, int32_t audio_rate_h
   }
   connection_->log().Log(AVL_LOG_INFO, "session " + started.session_id() + " started: " +
                                            std::to_string(w) + "x" + std::to_string(h) + " @ " +
-                                           std::to_string(started.fps()) + " fps");
+                                           std::to_string(started.fps()) + " fps" +
+                                           (motion_only ? " (motion only)" : ""));
   Emit(avl_event{AVL_EVENT_STARTED, AVL_OK, -1, 0});
   return Error::Ok();
 }
 
 Error Session::OnFrame(const pb::VideoFrame& frame) {
+  bool motion_only = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!started_) return MakeError(AVL_ERR_PROTOCOL, "a frame before SessionStarted");
     ++frames_received_;
+    motion_only = motion_only_;
   }
   const int64_t index = frame.index(), pts = frame.pts_ms();
-  if (!jitter_.Push(ToEncoded(frame))) {
+  EncodedFrame encoded = ToEncoded(frame);
+  if (motion_only) {
+    encoded.rect = Rect{};  // there is no surface to draw on
+    encoded.pixels.clear();
+  }
+  // mouth_layout_ is fixed before started_ turns true, so it is read here without the lock.
+  Error error = MakeMouthBlock(mouth_layout_, pts, frame.mouth().visemes().data(),
+                               frame.mouth().visemes_size(), frame.mouth().blendshapes().data(),
+                               frame.mouth().blendshapes_size(), &encoded.mouth);
+  if (!error.ok()) {
+    error.message = "frame " + std::to_string(index) + ": " + error.message;
+    return error;
+  }
+  if (encoded.mouth.present) {
+    std::lock_guard<std::mutex> lock(mouth_mutex_);
+    if (!latest_mouth_.present || pts >= latest_mouth_.pts_ms) latest_mouth_ = encoded.mouth;
+  }
+  if (!jitter_.Push(std::move(encoded))) {
     connection_->log().Log(AVL_LOG_WARNING,
                            "dropped duplicate or stale frame " + std::to_string(index));
     return Error::Ok();

@@ -15,6 +15,7 @@
 #include "avatarlab/avatarlab.h"
 #include "connection.h"
 #include "jitter_buffer.h"
+#include "mouth.h"
 #include "presenter.h"
 #include "status.h"
 
@@ -69,6 +70,13 @@ class Session : public std::enable_shared_from_this<Session> {
   Error CopySurface(const Rect& rect, uint8_t* dst, int32_t dst_stride, size_t dst_size) const;
   int32_t ReadAudio(int16_t* dst, int32_t max_samples);
 
+  // Mouth motion (any thread). Names are fixed at SessionStarted, so the pointers stay valid.
+  int32_t MouthCount(int32_t set) const;
+  const char* MouthName(int32_t set, int32_t index) const;
+  // The presented (or, with `latest`, newest received) block; the rest pose (absent) before one.
+  // BAD_STATE before SessionStarted.
+  Error Mouth(bool latest, MouthBlock* out) const;
+
  private:
   void Run();
   Error Attempt();
@@ -121,6 +129,13 @@ class Session : public std::enable_shared_from_this<Session> {
   avl_session_stats stats_{};
   JitterBuffer jitter_;
   int64_t frames_received_ = 0;
+  bool motion_only_ = false;
+  MouthLayout mouth_layout_;  // set once at SessionStarted, before started_
+
+  // Written by the receive thread (latest) and the presentation thread (presented), read by any.
+  mutable std::mutex mouth_mutex_;
+  MouthBlock presented_mouth_;
+  MouthBlock latest_mouth_;
 
   std::deque<avl_event> events_;  // only without a callback
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -207,6 +208,73 @@ TEST_F(Abi, BadArgumentsAreRejectedWithAMessageNamingThem) {
   EXPECT_EQ(avl_client_create_avatar(client, "x", 9, &byte, 1, &avatar), AVL_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(avl_last_error()).find("source must be"), std::string::npos);
   avl_client_release(&client);
+}
+
+// API 1.2: the mouth block's functions, and callers built for 1.1 whose session structs are 8 and
+// 16 bytes shorter (their bytes past the end are never read or written).
+TEST_F(Abi, MouthMotionFunctionsCheckArgumentsAndOlderCallersKeepTheirStructSizes) {
+  float visemes[15], blend[18];
+  int64_t pts = 7;
+  EXPECT_EQ(avl_session_mouth(nullptr, visemes, 15, blend, 18, &pts), AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(pts, -1);
+  EXPECT_EQ(avl_session_mouth_count(nullptr, AVL_MOUTH_VISEMES), 0);
+  EXPECT_EQ(avl_session_mouth_name(nullptr, AVL_MOUTH_VISEMES, 0), nullptr);
+
+  avl_client* client = DeadClient(50);  // keeps the session connecting: never STARTED
+  ASSERT_NE(client, nullptr);
+  avl_session_settings s = AnimateSettings();
+  s.motion_only = 2;
+  avl_session* session = nullptr;
+  EXPECT_EQ(avl_client_open_animate(client, "a", &s, nullptr, nullptr, &session),
+            AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(avl_last_error()).find("settings.motion_only"), std::string::npos);
+  s.motion_only = 1;
+  ASSERT_EQ(avl_client_open_animate(client, "a", &s, nullptr, nullptr, &session), AVL_OK);
+  EXPECT_EQ(avl_session_mouth(session, visemes, 15, blend, 18, &pts), AVL_ERR_BAD_STATE)
+      << "no names before STARTED";
+  EXPECT_EQ(avl_session_mouth_latest(session, visemes, -1, blend, 18, &pts),
+            AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(avl_session_mouth(session, nullptr, 15, blend, 18, &pts), AVL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(avl_last_error()).find("visemes is NULL"), std::string::npos);
+  EXPECT_EQ(avl_session_mouth_count(session, AVL_MOUTH_BLENDSHAPES), 0);
+  EXPECT_EQ(avl_session_mouth_name(session, AVL_MOUTH_VISEMES, 0), nullptr);
+  unsigned char info_bytes[sizeof(avl_session_info)];
+  std::memset(info_bytes, 0xAB, sizeof info_bytes);
+  EXPECT_EQ(avl_session_get_info(session, reinterpret_cast<avl_session_info*>(info_bytes)),
+            AVL_ERR_BAD_STATE);
+  EXPECT_EQ(info_bytes[offsetof(avl_session_info, motion_only)], 0) << "a 1.2 caller's struct is filled";
+  avl_session_release(&session);
+  avl_client_release(&client);
+
+  // A caller built for API 1.1: the bytes after its 56-byte settings (here garbage that a 1.2
+  // caller would be refused for) are not read, and only 48 bytes of its info are written.
+  avl_context* old_caller = nullptr;
+  ASSERT_EQ(avl_context_create((AVL_API_VERSION_MAJOR << 16) | (1 << 8), nullptr, nullptr,
+                               AVL_LOG_OFF, &old_caller),
+            AVL_OK);
+  avl_client_settings cs{};
+  cs.connect_timeout_ms = 300;
+  cs.retry_max_attempts = 50;
+  cs.retry_initial_backoff_ms = 50;
+  avl_client* old_client = nullptr;
+  const std::string target = "127.0.0.1:" + std::to_string(avl_test::FreePort());
+  ASSERT_EQ(avl_client_create(old_caller, target.c_str(), &cs, nullptr, nullptr, &old_client),
+            AVL_OK);
+  s = AnimateSettings();
+  s.motion_only = 0x55555555;
+  s.reserved = 0x55555555;
+  EXPECT_EQ(avl_client_open_animate(old_client, "a", &s, nullptr, nullptr, &session), AVL_OK)
+      << avl_last_error();
+  std::memset(info_bytes, 0xAB, sizeof info_bytes);
+  EXPECT_EQ(avl_session_get_info(session, reinterpret_cast<avl_session_info*>(info_bytes)),
+            AVL_ERR_BAD_STATE);
+  EXPECT_EQ(info_bytes[0], AVL_SESSION_CONNECTING) << "state is filled";
+  for (size_t i = offsetof(avl_session_info, motion_only); i < sizeof info_bytes; ++i) {
+    ASSERT_EQ(info_bytes[i], 0xAB) << "byte " << i << " is past a 1.1 caller's struct";
+  }
+  avl_session_release(&session);
+  avl_client_release(&old_client);
+  avl_context_release(&old_caller);
 }
 
 TEST_F(Abi, LogCallbackGetsLinesAndNeverRunsAfterTheContextIsReleased) {

@@ -330,6 +330,134 @@ TEST_F(Live, FullSessionStreamsEveryFramePresentedOnTheAudioClock) {
   avl_session_release(&session);
 }
 
+// A motion-only session for a 3D rig (issue 20): no pixels, one mouth block per frame at the
+// requested fps with monotonic pts, read on the audio clock; the curves are found by name.
+struct MotionRun {
+  avl_session_info info{};
+  std::vector<std::string> visemes, blendshapes;
+  std::vector<int64_t> pts;                  // of each block presented, in order
+  std::vector<std::vector<float>> v, b;      // its weights
+  int frame_events = 0;
+  bool surface_null = false;
+};
+
+MotionRun RunMotionOnly(avl_client* client, const std::string& avatar_id, int32_t rate,
+                        const std::vector<int16_t>& audio, int32_t fps) {
+  MotionRun run;
+  avl_session_settings s = Settings(rate, AVL_WIRE_DEFAULT, AVL_FRAME_MODE_DEFAULT, 5);
+  s.width_px = s.height_px = 0;
+  s.fps = fps;
+  s.motion_only = 1;
+  EventRecorder events;
+  avl_session* session = nullptr;
+  EXPECT_EQ(avl_client_open_animate(client, avatar_id.c_str(), &s, &EventRecorder::Callback,
+                                    &events, &session),
+            AVL_OK);
+  EXPECT_EQ(avl_session_push_audio(session, audio.data(), audio.size() * 2), AVL_OK);
+  EXPECT_EQ(avl_session_end_audio(session), AVL_OK);
+  EXPECT_EQ(avl_session_wait(session, kSessionTimeoutMs), AVL_OK) << avl_test::SessionError(session);
+  EXPECT_EQ(avl_session_get_info(session, &run.info), AVL_OK);
+  for (int32_t i = 0; i < avl_session_mouth_count(session, AVL_MOUTH_VISEMES); ++i) {
+    run.visemes.push_back(avl_session_mouth_name(session, AVL_MOUTH_VISEMES, i));
+  }
+  for (int32_t i = 0; i < avl_session_mouth_count(session, AVL_MOUTH_BLENDSHAPES); ++i) {
+    run.blendshapes.push_back(avl_session_mouth_name(session, AVL_MOUTH_BLENDSHAPES, i));
+  }
+  run.frame_events = events.Count(AVL_EVENT_FRAME_READY);
+  run.surface_null = avl_session_surface_pixels(session) == nullptr;
+  std::vector<float> v(run.visemes.size()), b(run.blendshapes.size());
+  int64_t pts = 0;
+  EXPECT_EQ(avl_session_mouth(session, v.data(), static_cast<int32_t>(v.size()), b.data(),
+                              static_cast<int32_t>(b.size()), &pts),
+            AVL_NO_NEW_FRAME) << "nothing presented yet: the rest pose";
+  EXPECT_EQ(pts, -1);
+  // The newest block received is the last frame's.
+  EXPECT_EQ(avl_session_mouth_latest(session, v.data(), static_cast<int32_t>(v.size()), b.data(),
+                                     static_cast<int32_t>(b.size()), &pts),
+            AVL_OK);
+  const int64_t last_pts = pts;
+  // The engine's clock, one frame period at a time: each present picks exactly one new block.
+  for (int64_t k = 0; k < run.info.frames_received; ++k) {
+    const int64_t position = (k * 1000 + fps / 2) / fps;
+    avl_frame_info fi{};
+    const avl_status st = avl_session_present(session, position, &fi);
+    EXPECT_TRUE(st == AVL_OK || st == AVL_NO_NEW_FRAME) << avl_last_error();
+    EXPECT_EQ(fi.frames_dropped, 0) << "one frame per period at " << position << " ms";
+    if (avl_session_mouth(session, v.data(), static_cast<int32_t>(v.size()), b.data(),
+                          static_cast<int32_t>(b.size()), &pts) != AVL_OK) {
+      ADD_FAILURE() << "no mouth block presented at " << position << " ms";
+      break;
+    }
+    EXPECT_EQ(pts, fi.pts_ms);
+    run.pts.push_back(pts);
+    run.v.push_back(v);
+    run.b.push_back(b);
+  }
+  EXPECT_EQ(run.pts.empty() ? -1 : run.pts.back(), last_pts);
+  avl_session_release(&session);
+  return run;
+}
+
+int IndexOf(const std::vector<std::string>& names, const std::string& name) {
+  const auto it = std::find(names.begin(), names.end(), name);
+  return it == names.end() ? -1 : static_cast<int>(it - names.begin());
+}
+
+TEST_F(Live, MotionOnlySessionGivesOneMouthBlockPerFrameAtTheRequestedFps) {
+  constexpr int32_t kFps = 30;
+  const MotionRun run = RunMotionOnly(service_->client, service_->avatar_id, rate_, audio_, kFps);
+  EXPECT_EQ(run.info.motion_only, 1) << "the server granted a motion-only session";
+  EXPECT_EQ(run.info.fps, kFps);
+  EXPECT_EQ(run.info.width_px, 0);
+  EXPECT_TRUE(run.surface_null);
+  ASSERT_EQ(run.visemes.size(), 15u);
+  EXPECT_EQ(run.info.viseme_count, 15);
+  EXPECT_EQ(run.info.blendshape_count, static_cast<int32_t>(run.blendshapes.size()));
+  for (const char* name : {"sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E",
+                           "ih", "oh", "ou"}) {
+    EXPECT_GE(IndexOf(run.visemes, name), 0) << name;
+  }
+  for (const char* name : {"jawOpen", "mouthClose", "mouthFunnel", "mouthPucker",
+                           "mouthSmileLeft", "mouthSmileRight", "mouthRollLower"}) {
+    EXPECT_GE(IndexOf(run.blendshapes, name), 0) << name;
+  }
+  const int expected = static_cast<int>(std::ceil(kAudioMs * kFps / 1000.0));
+  EXPECT_EQ(run.info.frames_received, expected);
+  EXPECT_EQ(run.frame_events, expected);
+  ASSERT_EQ(static_cast<int>(run.pts.size()), expected) << "one block per frame";
+  double open_min = 1, open_max = 0;
+  const int jaw = IndexOf(run.blendshapes, "jawOpen");
+  for (size_t k = 0; k < run.pts.size(); ++k) {
+    EXPECT_EQ(run.pts[k], (static_cast<int64_t>(k) * 1000 + kFps / 2) / kFps) << "frame " << k;
+    if (k > 0) EXPECT_GT(run.pts[k], run.pts[k - 1]) << "monotonic pts";
+    double sum = 0;
+    for (float w : run.v[k]) sum += w;
+    EXPECT_NEAR(sum, 1.0, 0.02) << "viseme weights of frame " << k << " sum to 1";
+    if (jaw >= 0) {
+      open_min = std::min<double>(open_min, run.b[k][static_cast<size_t>(jaw)]);
+      open_max = std::max<double>(open_max, run.b[k][static_cast<size_t>(jaw)]);
+    }
+  }
+  EXPECT_GT(open_max - open_min, 0.05) << "speech moves the jaw";
+  std::printf("[ live ] motion-only: %d blocks at %d fps, %zu visemes, %zu blendshapes, jawOpen "
+              "%.2f..%.2f\n", expected, kFps, run.visemes.size(), run.blendshapes.size(),
+              open_min, open_max);
+}
+
+TEST_F(Live, SilenceGivesTheSilVisemeAndAClosedJaw) {
+  const std::vector<int16_t> silence(static_cast<size_t>(rate_), 0);  // 1 s
+  const MotionRun run = RunMotionOnly(service_->client, service_->avatar_id, rate_, silence, 25);
+  const int sil = IndexOf(run.visemes, "sil"), jaw = IndexOf(run.blendshapes, "jawOpen");
+  ASSERT_GE(sil, 0);
+  ASSERT_GE(jaw, 0);
+  ASSERT_EQ(run.pts.size(), 25u);
+  for (size_t k = 0; k < run.pts.size(); ++k) {
+    const auto& v = run.v[k];
+    EXPECT_EQ(std::max_element(v.begin(), v.end()) - v.begin(), sil) << "frame " << k;
+    EXPECT_LT(run.b[k][static_cast<size_t>(jaw)], 0.05f) << "frame " << k;
+  }
+}
+
 TEST_F(Live, DeltaSurfaceMatchesFullFramesByteForByte) {
   const Recorded full = RunToEnd(Settings(rate_, AVL_WIRE_RGBA8, AVL_FRAME_MODE_FULL, 1234));
   const Recorded delta = RunToEnd(Settings(rate_, AVL_WIRE_RGBA8, AVL_FRAME_MODE_DELTA, 1234));

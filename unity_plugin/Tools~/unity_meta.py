@@ -34,9 +34,15 @@ def guid(rel: str) -> str:
 
 
 def ignored(path: Path) -> bool:
-    # Unity skips names ending in "~" or starting with "." and never imports .meta files.
-    rel = path.relative_to(ROOT)
-    return any(p.endswith("~") or p.startswith(".") for p in rel.parts) or path.suffix == ".meta"
+    # Unity skips names ending in "~" or starting with "." and never imports .meta files. Samples~ is
+    # the exception: Package Manager > Samples copies a sample with its .meta files, so the GUIDs its
+    # scene and prefab refer to (scripts, materials, the prefab) must be there and stable.
+    parts = path.relative_to(ROOT).parts
+    if parts and parts[0] == "Samples~":
+        parts = parts[1:]
+        if not parts:
+            return True
+    return any(p.endswith("~") or p.startswith(".") for p in parts) or path.suffix == ".meta"
 
 
 def importer(path: Path) -> str:
@@ -53,6 +59,10 @@ def importer(path: Path) -> str:
         return "AssemblyDefinitionImporter:\n  externalObjects: {}\n"
     if path.name == "package.json":
         return "PackageManifestImporter:\n  externalObjects: {}\n"
+    if suffix == ".prefab":
+        return "PrefabImporter:\n  externalObjects: {}\n"
+    if suffix == ".mat":
+        return "NativeFormatImporter:\n  externalObjects: {}\n  mainObjectFileID: 2100000\n"
     if suffix in (".md", ".txt", ".json", ".xml"):
         return "TextScriptImporter:\n  externalObjects: {}\n"
     return "DefaultImporter:\n  externalObjects: {}\n"

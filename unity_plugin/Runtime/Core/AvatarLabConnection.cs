@@ -76,6 +76,9 @@ namespace AvatarLab
         public float GuidanceScale;
         public bool UseSeed;
         public ulong Seed;
+        // Frames carry only the mouth curves (visemes, ARKit blendshapes) for a 3D rig, no pixels:
+        // the server generates no image, so it holds many more sessions (API 1.2).
+        public bool MotionOnly;
 
         internal AvlSessionSettings ToNative(AudioEncoding encoding, int sampleRateHz, int channels)
         {
@@ -94,6 +97,7 @@ namespace AvatarLab
                 frame_mode = (int)FrameMode,
                 sampler_steps = SamplerSteps,
                 guidance_scale = GuidanceScale,
+                motion_only = MotionOnly ? 1 : 0,
             };
         }
     }

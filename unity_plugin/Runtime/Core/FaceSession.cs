@@ -5,6 +5,7 @@ using AvatarLab.Native;
 namespace AvatarLab
 {
     public enum SessionState { None = 0, Connecting = 1, Streaming = 2, Ended = 3, Failed = 4, Cancelled = 5 }
+    public enum MouthCurveSet { Visemes = 1, Blendshapes = 2 }
     public enum SessionEventType { Started = 1, FrameReady = 2, AudioReady = 3, Ended = 4, Error = 5, Retrying = 6 }
 
     public struct SessionEvent
@@ -165,6 +166,32 @@ namespace AvatarLab
         }
 
         public bool IsDisposed { get { return _h.IsClosed; } }
+
+        // ------------------------------------------------------------------ mouth motion (API 1.2)
+
+        // The names of the session's viseme or blendshape curves in the order ReadMouth fills them
+        // (SessionStarted's); empty before Started or when the server sends no motion.
+        public string[] MouthNames(MouthCurveSet set)
+        {
+            int n = NativeMethods.avl_session_mouth_count(_h, (int)set);
+            string[] names = new string[n < 0 ? 0 : n];
+            for (int i = 0; i < names.Length; i++)
+                names[i] = Utf8.Decode(NativeMethods.avl_session_mouth_name(_h, (int)set, i)) ?? "";
+            return names;
+        }
+
+        // The mouth block of the frame the last present chose on the audio clock (`latest`: the
+        // newest received). True with a frame's weights; false with the rest pose (sil 1) before one
+        // was presented, or before Started. Any thread; arrays of any length (extra entries 0).
+        public bool ReadMouth(float[] visemes, float[] blendshapes, out long ptsMs, bool latest = false)
+        {
+            int nv = visemes == null ? 0 : visemes.Length, nb = blendshapes == null ? 0 : blendshapes.Length;
+            int status = latest ? NativeMethods.avl_session_mouth_latest(_h, visemes, nv, blendshapes, nb, out ptsMs)
+                                : NativeMethods.avl_session_mouth(_h, visemes, nv, blendshapes, nb, out ptsMs);
+            if (status < 0 && status != (int)AvlStatus.BadState)
+                AvatarLabException.Check(status, latest ? "avl_session_mouth_latest" : "avl_session_mouth");
+            return status == 0;
+        }
 
         public void Dispose() { _h.Dispose(); }
     }

@@ -1,5 +1,5 @@
 // Every P/Invoke declaration of the package, one per function of
-// client_core/include/avatarlab/avatarlab.h (API 1.1, 42 functions), in header order.
+// client_core/include/avatarlab/avatarlab.h (API 1.2, 46 functions), in header order.
 // Plain C#: no UnityEngine here, so the bindings are tested with Mono outside Unity.
 //
 // Marshalling choices, so the same file works on Mono, IL2CPP and .NET:
@@ -25,7 +25,7 @@ namespace AvatarLab.Native
         const CallingConvention Cdecl = CallingConvention.Cdecl;
 
         public const int ApiVersionMajor = 1;
-        public const int ApiVersionMinor = 1;
+        public const int ApiVersionMinor = 2;
         public const int ApiVersionPatch = 0;
         public const uint ApiVersion = (ApiVersionMajor << 16) | (ApiVersionMinor << 8) | ApiVersionPatch;
 
@@ -182,6 +182,22 @@ namespace AvatarLab.Native
         [DllImport(Library, CallingConvention = Cdecl)]
         public static extern int avl_session_read_audio(SessionHandle session, short[] dst, int maxSamples,
                                                         out int samples);
+
+        // ---------------------------------------------------------------- sessions: mouth motion (API 1.2)
+
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern int avl_session_mouth_count(SessionHandle session, int set);
+
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern IntPtr avl_session_mouth_name(SessionHandle session, int set, int index);
+
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern int avl_session_mouth(SessionHandle session, float[] visemes, int nVisemes,
+                                                   float[] blendshapes, int nBlendshapes, out long ptsMs);
+
+        [DllImport(Library, CallingConvention = Cdecl)]
+        public static extern int avl_session_mouth_latest(SessionHandle session, float[] visemes, int nVisemes,
+                                                          float[] blendshapes, int nBlendshapes, out long ptsMs);
     }
 
     // ---------------------------------------------------------------- blittable structs (sizes from the header)
@@ -249,7 +265,7 @@ namespace AvatarLab.Native
     }
 
     [StructLayout(LayoutKind.Sequential)]
-    public struct AvlSessionSettings // 56 bytes
+    public struct AvlSessionSettings // 64 bytes (56 before API 1.2)
     {
         public ulong seed;
         public int has_seed;
@@ -264,6 +280,8 @@ namespace AvatarLab.Native
         public int frame_mode;
         public int sampler_steps;
         public float guidance_scale;
+        public int motion_only;           // API 1.2
+        public int reserved;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -276,7 +294,7 @@ namespace AvatarLab.Native
     }
 
     [StructLayout(LayoutKind.Sequential)]
-    public struct AvlSessionInfo // 48 bytes
+    public struct AvlSessionInfo // 64 bytes (48 before API 1.2)
     {
         public int state;
         public int fps;
@@ -289,6 +307,10 @@ namespace AvatarLab.Native
         public float guidance_scale;
         public int audio_sample_rate_hz;
         public long frames_received;
+        public int motion_only;           // API 1.2
+        public int viseme_count;
+        public int blendshape_count;
+        public int reserved;
     }
 
     [StructLayout(LayoutKind.Sequential)]

@@ -84,7 +84,9 @@ namespace AvatarLab
 
         public SurfacePresenter(FaceSession session, int width, int height)
         {
-            if (width <= 0 || height <= 0) throw new ArgumentException("surface size must be positive");
+            // 0x0: a motion-only session (mouth curves, no pixels); presents still move its clock.
+            bool motionOnly = width == 0 && height == 0;
+            if (!motionOnly && (width <= 0 || height <= 0)) throw new ArgumentException("surface size must be positive");
             _session = session;
             Width = width;
             Height = height;
@@ -124,7 +126,7 @@ namespace AvatarLab
             if (_disposed || _session.IsDisposed) return false;
             if (_neutral == null)
             {
-                CopyFromNative(0, 0, Width, Height);
+                if (Width > 0) CopyFromNative(0, 0, Width, Height);
                 lock (_mirrorLock)
                 {
                     _neutral = (byte[])Mirror.Clone();

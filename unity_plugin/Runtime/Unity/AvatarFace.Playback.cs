@@ -322,6 +322,7 @@ namespace AvatarLab.Unity
 
         void EnsureTexture(int width, int height)
         {
+            if (width <= 0 || height <= 0) return; // a motion-only session: curves only (AvatarLabBlendshapeDriver)
             if (_texture != null && _texture.width == width && _texture.height == height) return;
             if (_texture != null) Destroy(_texture);
             _texture = new Texture2D(width, height, TextureFormat.RGBA32, false, false)

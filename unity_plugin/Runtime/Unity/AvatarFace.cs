@@ -42,5 +42,9 @@ namespace AvatarLab.Unity
         public Texture2D Texture { get { return _texture; } }
 
         public bool IsTalking { get { return _playback != null; } }
+
+        // The session of the line being said (null between lines): its mouth curves follow the
+        // same audio clock as the texture (AvatarLabBlendshapeDriver reads them).
+        public FaceSession Session { get { return _playback != null ? _playback.Session : null; } }
     }
 }

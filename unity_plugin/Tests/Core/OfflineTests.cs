@@ -30,9 +30,9 @@ namespace AvatarLab.Tests
             Assert.AreEqual(16, Marshal.SizeOf(typeof(AvlPlaybackAdvice)));
             Assert.AreEqual(40, Marshal.SizeOf(typeof(AvlServerInfo)));
             Assert.AreEqual(24, Marshal.SizeOf(typeof(AvlAvatarInfo)));
-            Assert.AreEqual(56, Marshal.SizeOf(typeof(AvlSessionSettings)));
+            Assert.AreEqual(64, Marshal.SizeOf(typeof(AvlSessionSettings))); // 56 before API 1.2
             Assert.AreEqual(24, Marshal.SizeOf(typeof(AvlEvent)));
-            Assert.AreEqual(48, Marshal.SizeOf(typeof(AvlSessionInfo)));
+            Assert.AreEqual(64, Marshal.SizeOf(typeof(AvlSessionInfo))); // 48 before API 1.2
             Assert.AreEqual(40, Marshal.SizeOf(typeof(AvlSessionStats)));
             Assert.AreEqual(56, Marshal.SizeOf(typeof(AvlFrameInfo)));
         }

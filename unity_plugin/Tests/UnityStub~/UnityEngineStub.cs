@@ -57,6 +57,7 @@ namespace UnityEngine
         public GameObject gameObject { get { return null; } }
         public Transform transform { get { return null; } }
         public T GetComponent<T>() { return default(T); }
+        public T[] GetComponentsInChildren<T>() { return new T[0]; }
     }
     public class Behaviour : Component { public bool enabled { get; set; } }
     public class MonoBehaviour : Behaviour { public void Invoke(string methodName, float time) { } }
@@ -98,6 +99,21 @@ namespace UnityEngine
     }
     public class Renderer : Component { public Material material { get; set; } public Material sharedMaterial { get; set; } }
     public class TextAsset : Object { public string text { get { return ""; } } }
+    public class ScriptableObject : Object { public static T CreateInstance<T>() where T : ScriptableObject, new() { return new T(); } }
+    public sealed class Mesh : Object
+    {
+        public int blendShapeCount { get { return 0; } }
+        public string GetBlendShapeName(int shapeIndex) { return ""; }
+        public int GetBlendShapeIndex(string blendShapeName) { return -1; }
+    }
+    public class SkinnedMeshRenderer : Renderer
+    {
+        public Mesh sharedMesh { get; set; }
+        public float GetBlendShapeWeight(int index) { return 0; }
+        public void SetBlendShapeWeight(int index, float value) { }
+    }
+    [AttributeUsage(AttributeTargets.Class)] public sealed class CreateAssetMenuAttribute : Attribute { public string fileName { get; set; } public string menuName { get; set; } public int order { get; set; } }
+    [AttributeUsage(AttributeTargets.Field)] public sealed class HeaderAttribute : Attribute { public HeaderAttribute(string header) { } }
     public enum AudioClipLoadType { DecompressOnLoad, CompressedInMemory, Streaming }
     public enum AudioDataLoadState { Unloaded, Loading, Loaded, Failed }
     public sealed class AudioClip : Object

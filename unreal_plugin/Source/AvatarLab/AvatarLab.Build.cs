@@ -21,6 +21,7 @@ public class AvatarLab : ModuleRules
 			"RenderCore",
 			"RHI",        // FUpdateTextureRegion2D
 			"ImageCore",  // FImage for portrait textures
+			"AudioMixerCore", // the submix tap (ISubmixBufferListener, FAudioDevice); Engine exposes it too
 		});
 	}
 }

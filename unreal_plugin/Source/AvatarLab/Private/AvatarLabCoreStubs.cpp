@@ -55,6 +55,10 @@ extern "C"
 	avl_status AVL_CALL avl_session_set_playback(avl_session*, const avl_playback_settings*) { return AVL_ERR_UNAVAILABLE; }
 	avl_status AVL_CALL avl_session_present_playback(avl_session*, const avl_playback_clock*, avl_playback_advice*, avl_frame_info*) { return AVL_ERR_UNAVAILABLE; }
 	avl_status AVL_CALL avl_session_read_audio(avl_session*, int16_t*, int32_t, int32_t*) { return AVL_ERR_UNAVAILABLE; }
+	int32_t AVL_CALL avl_session_mouth_count(const avl_session*, int32_t) { return 0; }
+	const char* AVL_CALL avl_session_mouth_name(const avl_session*, int32_t, int32_t) { return nullptr; }
+	avl_status AVL_CALL avl_session_mouth(const avl_session*, float*, int32_t, float*, int32_t, int64_t*) { return AVL_ERR_UNAVAILABLE; }
+	avl_status AVL_CALL avl_session_mouth_latest(const avl_session*, float*, int32_t, float*, int32_t, int64_t*) { return AVL_ERR_UNAVAILABLE; }
 }
 
 #endif

@@ -2,11 +2,16 @@
 
 #include "Async/Async.h"
 #include "Audio.h"
+#include "AudioDevice.h"
+#include "AvatarLabFaceSession.h"
 #include "AvatarLabModule.h"
 #include "AvatarLabSettings.h"
+#include "AvatarLabSubmixTap.h"
 #include "AvatarLabSubsystem.h"
+#include "AvatarLabVoiceTap.h"
 #include "Components/AudioComponent.h"
 #include "Components/PrimitiveComponent.h"
+#include "Components/SkeletalMeshComponent.h"
 #include "Engine/GameInstance.h"
 #include "Engine/Texture2D.h"
 #include "Engine/World.h"
@@ -16,35 +21,37 @@
 #include "Materials/MaterialInstanceDynamic.h"
 #include "Misc/FileHelper.h"
 #include "Misc/Paths.h"
-#include "HAL/PlatformTime.h"
 #include "RHITypes.h"
-#include "Sound/SoundWave.h"
+#include "Sound/SoundBase.h"
+#include "Sound/SoundSubmix.h"
 #include "Sound/SoundWaveProcedural.h"
+#include "Tasks/Task.h"
+
+#include <vector>
 
 namespace
 {
 	constexpr int32 AudioChunkSamples = 4096;
 
-	// Runs on the session's receive thread: copy the event and hop to the game thread. Only the weak pointer is
-	// copied here; it is dereferenced on the game thread.
-	void AVL_CALL ForwardCoreEvent(void* User, avl_session* /*Session*/, const avl_event* Event)
+	// The session's event function, run on the core's receive thread: copy the event and hop to the game thread.
+	// Only the weak pointer is copied here; it is dereferenced on the game thread, where the serial drops events of
+	// a session already released.
+	AvatarLabGlue::FFaceSession::FEventFn ForwardToGameThread(UAvatarLabFaceComponent* Component, uint64 Serial)
 	{
-		const FAvatarLabEventSink* Sink = static_cast<const FAvatarLabEventSink*>(User);
-		if (Sink == nullptr || Event == nullptr)
+		const TWeakObjectPtr<UAvatarLabFaceComponent> Owner(Component);
+		return [Owner, Serial](const avl_event& Event)
 		{
-			return;
-		}
-		const avl_event Copy = *Event;
-		const TWeakObjectPtr<UAvatarLabFaceComponent> Owner = Sink->Owner;
-		const uint64 Serial = Sink->Serial;
-		AsyncTask(ENamedThreads::GameThread, [Owner, Serial, Copy]()
-			{
-				if (UAvatarLabFaceComponent* Component = Owner.Get())
+			const avl_event Copy = Event;
+			AsyncTask(ENamedThreads::GameThread, [Owner, Serial, Copy]()
 				{
-					Component->HandleCoreEvent(Serial, Copy);
-				}
-			});
+					if (UAvatarLabFaceComponent* Self = Owner.Get())
+					{
+						Self->HandleCoreEvent(Serial, Copy);
+					}
+				});
+		};
 	}
+
 }
 
 UAvatarLabFaceComponent::UAvatarLabFaceComponent()
@@ -65,14 +72,20 @@ void UAvatarLabFaceComponent::BeginPlay()
 	}
 
 	AActor* Owner = GetOwner();
-	AudioComponent = NewObject<UAudioComponent>(Owner, MakeUniqueObjectName(Owner, UAudioComponent::StaticClass(), TEXT("AvatarLabVoice")));
-	AudioComponent->bAutoActivate = false;
-	AudioComponent->bAutoDestroy = false;
-	if (USceneComponent* Root = Owner->GetRootComponent())
+	auto MakeAudioComponent = [Owner](const TCHAR* Name)
 	{
-		AudioComponent->SetupAttachment(Root);
-	}
-	AudioComponent->RegisterComponent();
+		UAudioComponent* Audio = NewObject<UAudioComponent>(Owner, MakeUniqueObjectName(Owner, UAudioComponent::StaticClass(), Name));
+		Audio->bAutoActivate = false;
+		Audio->bAutoDestroy = false;
+		if (USceneComponent* Root = Owner->GetRootComponent())
+		{
+			Audio->SetupAttachment(Root);
+		}
+		Audio->RegisterComponent();
+		return Audio;
+	};
+	AudioComponent = MakeAudioComponent(TEXT("AvatarLabVoice"));
+	SourceComponent = MakeAudioComponent(TEXT("AvatarLabVoiceSource"));
 
 	if (!Connection.IsValid())
 	{
@@ -80,6 +93,10 @@ void UAvatarLabFaceComponent::BeginPlay()
 		ReportError(AVL_ERR_UNAVAILABLE, TEXT("AvatarLab is not connected: ") +
 			(Subsystem ? Subsystem->GetConnectionError() : FString(TEXT("no game instance"))));
 		return;
+	}
+	if (VoiceSubmix != nullptr)
+	{
+		StartVoiceTap(VoiceSubmix);
 	}
 	if (AvatarId.IsEmpty() && PortraitTexture != nullptr)
 	{
@@ -89,14 +106,136 @@ void UAvatarLabFaceComponent::BeginPlay()
 
 void UAvatarLabFaceComponent::EndPlay(const EEndPlayReason::Type EndPlayReason)
 {
+	StopVoiceTap();
 	ReleaseSession();
 	if (AudioComponent != nullptr)
 	{
 		AudioComponent->DestroyComponent();
 		AudioComponent = nullptr;
 	}
+	if (SourceComponent != nullptr)
+	{
+		SourceComponent->DestroyComponent();
+		SourceComponent = nullptr;
+	}
 	Connection.Reset();
 	Super::EndPlay(EndPlayReason);
+}
+
+// ------------------------------------------------------------------ voice-over tap
+
+bool UAvatarLabFaceComponent::StartVoiceTap(USoundSubmix* Submix)
+{
+	StopVoiceTap();
+	if (Submix == nullptr)
+	{
+		ReportError(AVL_ERR_INVALID_ARGUMENT, TEXT("StartVoiceTap: no submix."));
+		return false;
+	}
+#if AVATARLAB_WITH_SUBMIX_TAP
+	UWorld* World = GetWorld();
+	FAudioDeviceHandle Device = World ? World->GetAudioDevice() : FAudioDeviceHandle();
+	if (!Device.IsValid())
+	{
+		ReportError(AVL_ERR_UNAVAILABLE, TEXT("StartVoiceTap: no audio device (audio is off: -nosound, a dedicated server or a commandlet)."));
+		return false;
+	}
+	AvatarLabGlue::FVoiceTapSettings TapSettings;
+	TapSettings.LineEndSilenceMs = LineEndSilenceMs;
+	VoiceTap = std::make_shared<AvatarLabGlue::FVoiceTap>(TapSettings);
+	SubmixListener = MakeShared<FAvatarLabSubmixTap, ESPMode::ThreadSafe>(VoiceTap);
+	Device->RegisterSubmixBufferListener(SubmixListener.ToSharedRef(), *Submix);
+	TapDevice = MoveTemp(Device);
+	TappedSubmix = Submix;
+	return true;
+#else
+	ReportError(AVL_ERR_UNAVAILABLE, TEXT("StartVoiceTap: the submix tap needs Unreal Engine 5.4 or later; use PushAudioPCM."));
+	return false;
+#endif
+}
+
+void UAvatarLabFaceComponent::StopVoiceTap()
+{
+#if AVATARLAB_WITH_SUBMIX_TAP
+	if (SubmixListener.IsValid() && TapDevice.IsValid() && TappedSubmix != nullptr)
+	{
+		// The mixer holds its own reference until it has stopped calling the listener, which holds only the tap.
+		TapDevice->UnregisterSubmixBufferListener(SubmixListener.ToSharedRef(), *TappedSubmix);
+	}
+#endif
+	SubmixListener.Reset();
+	TapDevice = FAudioDeviceHandle();
+	TappedSubmix = nullptr;
+	VoiceTap.reset();
+	if (bTapLineOpen && Face && Kind == EAvatarLabSessionKind::Tap)
+	{
+		FinishVoice(); // the line so far plays out
+	}
+	bTapLineOpen = false;
+}
+
+void UAvatarLabFaceComponent::DrainVoiceTap()
+{
+	if (!VoiceTap)
+	{
+		return;
+	}
+	std::vector<AvatarLabGlue::FVoiceTapChunk> Chunks;
+	VoiceTap->Take(AvatarLabNowMs(), Chunks);
+	for (const AvatarLabGlue::FVoiceTapChunk& Chunk : Chunks)
+	{
+		switch (Chunk.Kind)
+		{
+		case AvatarLabGlue::EVoiceTapEvent::LineStarted:
+			// A new line of voice-over replaces whatever the face is doing.
+			bTapLineOpen = BeginSession(EAvatarLabSessionKind::Tap, FString(), Chunk.SampleRateHz, 1);
+			break;
+		case AvatarLabGlue::EVoiceTapEvent::Audio:
+			if (bTapLineOpen && Kind == EAvatarLabSessionKind::Tap && Face)
+			{
+				QueueVoice(reinterpret_cast<const uint8*>(Chunk.Samples.data()),
+					static_cast<int32>(Chunk.Samples.size() * sizeof(int16_t)));
+			}
+			break;
+		case AvatarLabGlue::EVoiceTapEvent::LineEnded:
+			if (bTapLineOpen && Kind == EAvatarLabSessionKind::Tap && Face)
+			{
+				FinishVoice();
+			}
+			bTapLineOpen = false;
+			break;
+		}
+	}
+}
+
+bool UAvatarLabFaceComponent::PlayAudio(USoundBase* Sound)
+{
+	if (Sound == nullptr)
+	{
+		ReportError(AVL_ERR_INVALID_ARGUMENT, TEXT("PlayAudio: no sound."));
+		return false;
+	}
+	if (!VoiceTap && !(VoiceSubmix != nullptr && StartVoiceTap(VoiceSubmix)))
+	{
+		if (VoiceSubmix == nullptr)
+		{
+			ReportError(AVL_ERR_BAD_STATE, TEXT("PlayAudio: set Voice Submix on the AvatarLab Face component (and route the sound to it), or stream PCM with PushAudioPCM."));
+		}
+		return false;
+	}
+	if (SourceComponent == nullptr)
+	{
+		ReportError(AVL_ERR_BAD_STATE, TEXT("PlayAudio: the face component has not begun play yet."));
+		return false;
+	}
+	if (Sound->GetSoundSubmix() != TappedSubmix.Get())
+	{
+		UE_LOG(LogAvatarLab, Warning, TEXT("PlayAudio: %s routes to %s, not to the tapped submix %s: the face will not move. Set its Base Submix (or its Sound Class's Default Submix)."),
+			*Sound->GetName(), *GetNameSafe(Sound->GetSoundSubmix()), *GetNameSafe(TappedSubmix.Get()));
+	}
+	SourceComponent->SetSound(Sound);
+	SourceComponent->Play();
+	return true;
 }
 
 // ------------------------------------------------------------------ avatar
@@ -217,6 +356,10 @@ void UAvatarLabFaceComponent::ApplyMaterialBindings()
 
 void UAvatarLabFaceComponent::EnsureFaceTexture(int32 Width, int32 Height)
 {
+	if (Width <= 0 || Height <= 0)
+	{
+		return; // a motion-only session: curves only
+	}
 	if (FaceTexture != nullptr && FaceTexture->GetSizeX() == Width && FaceTexture->GetSizeY() == Height)
 	{
 		return;
@@ -234,26 +377,19 @@ void UAvatarLabFaceComponent::EnsureFaceTexture(int32 Width, int32 Height)
 	ApplyMaterialBindings();
 }
 
-void UAvatarLabFaceComponent::UploadRect(int32 X, int32 Y, int32 Width, int32 Height)
+void UAvatarLabFaceComponent::UploadToTexture(AvatarLabGlue::FUpload& Upload)
 {
-	if (FaceTexture == nullptr || !Session)
+	if (FaceTexture == nullptr || !Upload.Pixels)
 	{
 		return;
 	}
-	// Copy now, upload later: the surface changes at the next present, while the render thread reads this
-	// buffer whenever it gets to the command. The cleanup function frees it there.
-	const uint32 Pitch = static_cast<uint32>(Width) * 4;
-	const size_t Size = static_cast<size_t>(Pitch) * Height;
-	uint8* Pixels = new uint8[Size];
-	const avl_status Status = avl_session_copy_surface(Session.get(), X, Y, Width, Height, Pixels, static_cast<int32>(Pitch), Size);
-	if (Status != AVL_OK)
-	{
-		delete[] Pixels;
-		Fail(Status, TEXT("avl_session_copy_surface: ") + FAvatarLabConnection::DescribeStatus(Status));
-		return;
-	}
-	FUpdateTextureRegion2D* Region = new FUpdateTextureRegion2D(static_cast<uint32>(X), static_cast<uint32>(Y), 0, 0, static_cast<uint32>(Width), static_cast<uint32>(Height));
-	FaceTexture->UpdateTextureRegions(0, 1, Region, Pitch, 4, Pixels,
+	// The worker already copied the rectangle; the render thread uploads it whenever it gets to the command and
+	// frees it there.
+	const AvatarLabGlue::FRect& Rect = Upload.Rect;
+	FUpdateTextureRegion2D* Region = new FUpdateTextureRegion2D(static_cast<uint32>(Rect.X), static_cast<uint32>(Rect.Y), 0, 0,
+		static_cast<uint32>(Rect.Width), static_cast<uint32>(Rect.Height));
+	const uint32 Pitch = Upload.Pitch();
+	FaceTexture->UpdateTextureRegions(0, 1, Region, Pitch, 4, Upload.Pixels.release(),
 		[](uint8* Data, const FUpdateTextureRegion2D* UploadedRegion)
 		{
 			delete[] Data;
@@ -295,28 +431,6 @@ bool UAvatarLabFaceComponent::Speak(const FString& Text)
 	return BeginSession(EAvatarLabSessionKind::Speak, Text, 0, 0);
 }
 
-bool UAvatarLabFaceComponent::PlayAudio(USoundWave* Sound)
-{
-	if (Sound == nullptr)
-	{
-		ReportError(AVL_ERR_INVALID_ARGUMENT, TEXT("PlayAudio: no sound."));
-		return false;
-	}
-#if WITH_EDITOR
-	TArray<uint8> Pcm;
-	uint32 SampleRate = 0;
-	uint16 NumChannels = 0;
-	if (Sound->GetImportedSoundWaveData(Pcm, SampleRate, NumChannels))
-	{
-		return PlayAudioPCM(Pcm, static_cast<int32>(SampleRate), static_cast<int32>(NumChannels));
-	}
-#endif
-	ReportError(AVL_ERR_INVALID_ARGUMENT, FString::Printf(
-		TEXT("PlayAudio: no PCM for %s (imported PCM exists only in the editor); decode it yourself and call PlayAudioPCM."),
-		*Sound->GetName()));
-	return false;
-}
-
 bool UAvatarLabFaceComponent::PlayAudioPCM(const TArray<uint8>& PcmS16, int32 SampleRateHz, int32 NumChannels)
 {
 	Stop();
@@ -333,32 +447,42 @@ bool UAvatarLabFaceComponent::PushAudioPCM(const TArray<uint8>& PcmS16, int32 Sa
 		return false;
 	}
 	// A new line, or a chunk in another format, opens a session; later chunks of the line join it.
-	const bool bSameLine = Session && Kind == EAvatarLabSessionKind::Animate && !bAudioEnded &&
+	const bool bSameLine = Face && Kind == EAvatarLabSessionKind::Animate && !bAudioEnded &&
 		AudioSampleRateHz == SampleRateHz && AudioChannels == NumChannels;
 	if (!bSameLine && !BeginSession(EAvatarLabSessionKind::Animate, FString(), SampleRateHz, NumChannels))
 	{
 		return false;
 	}
+	return QueueVoice(PcmS16.GetData(), PcmS16.Num());
+}
+
+bool UAvatarLabFaceComponent::EndAudio()
+{
+	if (!Face || Kind != EAvatarLabSessionKind::Animate || bAudioEnded)
+	{
+		return false;
+	}
+	return FinishVoice();
+}
+
+bool UAvatarLabFaceComponent::QueueVoice(const uint8* PcmS16, int32 NumBytes)
+{
 	// The core keeps what is pushed before the stream is up and sends it in order; never blocks.
-	const avl_status Status = avl_session_push_audio(Session.get(), PcmS16.GetData(), static_cast<size_t>(PcmS16.Num()));
+	const avl_status Status = avl_session_push_audio(Face->Get(), PcmS16, static_cast<size_t>(NumBytes));
 	if (Status != AVL_OK)
 	{
 		Fail(Status, TEXT("Push audio: ") + FAvatarLabConnection::DescribeStatus(Status));
 		return false;
 	}
-	// Queued now, heard once the audio component plays (after the preroll).
-	SpeechWave->QueueAudio(PcmS16.GetData(), PcmS16.Num());
-	AudioBytesQueued += PcmS16.Num();
+	// Queued now, heard once the core's policy says start (after the preroll).
+	SpeechWave->QueueAudio(PcmS16, NumBytes);
+	AudioBytesQueued += NumBytes;
 	return true;
 }
 
-bool UAvatarLabFaceComponent::EndAudio()
+bool UAvatarLabFaceComponent::FinishVoice()
 {
-	if (!Session || Kind != EAvatarLabSessionKind::Animate || bAudioEnded)
-	{
-		return false;
-	}
-	const avl_status Status = avl_session_end_audio(Session.get());
+	const avl_status Status = avl_session_end_audio(Face->Get());
 	if (Status != AVL_OK)
 	{
 		Fail(Status, TEXT("End audio: ") + FAvatarLabConnection::DescribeStatus(Status));
@@ -378,43 +502,45 @@ bool UAvatarLabFaceComponent::BeginSession(EAvatarLabSessionKind InKind, const F
 	}
 	Stop();
 
+	const UAvatarLabSettings& ProjectSettings = *GetDefault<UAvatarLabSettings>();
 	avl_session_settings Settings;
-	FAvatarLabConnection::FillSessionSettings(*GetDefault<UAvatarLabSettings>(), Settings);
-
-	Sink = MakeUnique<FAvatarLabEventSink>();
-	Sink->Owner = this;
-	Sink->Serial = ++SessionSerial;
+	FAvatarLabConnection::FillSessionSettings(ProjectSettings, Settings);
+	Settings.motion_only = bMotionOnly ? 1 : 0;
 	Kind = InKind;
+	AvatarLabGlue::FFaceSession::FEventFn OnEvent = ForwardToGameThread(this, ++SessionSerial);
 
 	const FTCHARToUTF8 Avatar(*AvatarId);
-	avl_session* Opened = nullptr;
-	avl_status Status;
+	avl_status Status = AVL_OK;
 	if (InKind == EAvatarLabSessionKind::Speak)
 	{
 		const FTCHARToUTF8 Utf8Text(*Text);
 		const FTCHARToUTF8 Voice(*VoiceId);
-		Status = avl_client_open_speak(Connection->GetClient(), Avatar.Get(), Utf8Text.Get(), VoiceId.IsEmpty() ? nullptr : Voice.Get(),
-			&Settings, &ForwardCoreEvent, Sink.Get(), &Opened);
+		Face = AvatarLabGlue::FFaceSession::OpenSpeak(Connection->GetClient(), Avatar.Get(), Utf8Text.Get(),
+			VoiceId.IsEmpty() ? nullptr : Voice.Get(), Settings, MoveTemp(OnEvent), Status);
 	}
 	else
 	{
 		Settings.audio_encoding = AVL_AUDIO_PCM_S16LE;
 		Settings.sample_rate_hz = SampleRateHz;
 		Settings.channels = NumChannels;
-		Status = avl_client_open_animate(Connection->GetClient(), Avatar.Get(), &Settings, &ForwardCoreEvent, Sink.Get(), &Opened);
+		Face = AvatarLabGlue::FFaceSession::OpenAnimate(Connection->GetClient(), Avatar.Get(), Settings, MoveTemp(OnEvent), Status);
 	}
-	if (Status != AVL_OK)
+	if (!Face)
 	{
-		const FString Message = TEXT("Open session: ") + FAvatarLabConnection::DescribeStatus(Status);
-		Sink.Reset();
-		Fail(Status, Message);
+		Fail(Status, TEXT("Open session: ") + FAvatarLabConnection::DescribeStatus(Status));
 		return false;
 	}
-	Session.reset(Opened);
-
-	if (InKind == EAvatarLabSessionKind::Animate)
+	// The core's playback policy: preroll before the voice starts, and the output latency the mixer adds.
+	const avl_status PolicyStatus = Face->SetPlayback(ProjectSettings.PrerollMs, ProjectSettings.AudioLatencyCompensationMs);
+	if (PolicyStatus != AVL_OK)
 	{
-		CreateSpeechWave(SampleRateHz, NumChannels); // PushAudioPCM queues the voice on it
+		Fail(PolicyStatus, TEXT("Playback settings (Project Settings > AvatarLab > Preroll / Audio Latency): ") +
+			FAvatarLabConnection::DescribeStatus(PolicyStatus));
+		return false;
+	}
+	if (InKind != EAvatarLabSessionKind::Speak)
+	{
+		CreateSpeechWave(SampleRateHz, NumChannels); // the pushed or tapped voice is queued on it
 	}
 	return true;
 }
@@ -435,17 +561,18 @@ void UAvatarLabFaceComponent::ReleaseSession()
 	{
 		AudioComponent->Stop();
 	}
-	// Cancels if still running and joins the core's threads, so no callback uses Sink afterwards.
-	Session.reset();
-	Sink.Reset();
+	if (Face)
+	{
+		// Cancels, waits for a present in flight (a few ms at most) and releases the session; a worker task that
+		// still holds the object finds it closed.
+		Face->Close();
+		Face.reset();
+	}
 	SpeechWave = nullptr;
 	bStarted = false;
-	bServerEnded = false;
 	bPlaying = false;
-	bCoreAudioDrained = false;
 	bAudioEnded = false;
-	NewestFramePtsMs = -1;
-	DrainedAtSeconds = -1.0;
+	bTapLineOpen = false;
 	AudioSampleRateHz = 0;
 	AudioChannels = 1;
 	AudioBytesQueued = 0;
@@ -482,7 +609,7 @@ UAvatarLabSubsystem* UAvatarLabFaceComponent::GetSubsystem() const
 
 void UAvatarLabFaceComponent::HandleCoreEvent(uint64 Serial, const avl_event& Event)
 {
-	if (Serial != SessionSerial || !Session)
+	if (Serial != SessionSerial || !Face)
 	{
 		return; // an event of a session already released
 	}
@@ -491,24 +618,16 @@ void UAvatarLabFaceComponent::HandleCoreEvent(uint64 Serial, const avl_event& Ev
 	case AVL_EVENT_STARTED:
 	{
 		avl_session_info Info = {};
-		const avl_status Status = avl_session_get_info(Session.get(), &Info);
+		const avl_status Status = avl_session_get_info(Face->Get(), &Info);
 		if (Status != AVL_OK)
 		{
 			Fail(Status, TEXT("avl_session_get_info: ") + FAvatarLabConnection::DescribeStatus(Status));
 			return;
 		}
-		bStarted = true;
-		SurfaceWidth = Info.width_px;
-		SurfaceHeight = Info.height_px;
-		EnsureFaceTexture(SurfaceWidth, SurfaceHeight);
-		if (!Session)
+		EnsureFaceTexture(Info.width_px, Info.height_px);
+		if (!Face)
 		{
 			return; // EnsureFaceTexture failed
-		}
-		UploadRect(0, 0, SurfaceWidth, SurfaceHeight); // the base image (delta mode) until audio plays
-		if (!Session)
-		{
-			return; // the copy failed and ended the session
 		}
 		if (Kind == EAvatarLabSessionKind::Speak)
 		{
@@ -519,20 +638,13 @@ void UAvatarLabFaceComponent::HandleCoreEvent(uint64 Serial, const avl_event& Ev
 			}
 			CreateSpeechWave(Info.audio_sample_rate_hz, 1); // avl_session_read_audio gives mono int16
 		}
+		bStarted = true; // from the next tick on, presents run (the first one uploads the base image)
 		break;
 	}
-	case AVL_EVENT_FRAME_READY:
-		NewestFramePtsMs = FMath::Max<int64>(NewestFramePtsMs, static_cast<int64>(Event.pts_ms)); // int64_t is long on Linux
-		break;
-	case AVL_EVENT_AUDIO_READY:
-		break; // pulled in TickComponent
-	case AVL_EVENT_ENDED:
-		bServerEnded = true;
-		break;
 	case AVL_EVENT_ERROR:
 	{
 		ANSICHAR Buffer[1024] = {};
-		avl_session_error(Session.get(), Buffer, static_cast<int32>(UE_ARRAY_COUNT(Buffer)), nullptr);
+		avl_session_error(Face->Get(), Buffer, static_cast<int32>(UE_ARRAY_COUNT(Buffer)), nullptr);
 		Fail(Event.status, FString(UTF8_TO_TCHAR(Buffer)));
 		break;
 	}
@@ -541,6 +653,7 @@ void UAvatarLabFaceComponent::HandleCoreEvent(uint64 Serial, const avl_event& Ev
 			static_cast<long long>(Event.frame_index), static_cast<long long>(Event.pts_ms));
 		break;
 	default:
+		// FRAME_READY, AUDIO_READY, ENDED: the core's playback policy accounts for them at the next present.
 		break;
 	}
 }
@@ -555,126 +668,156 @@ void UAvatarLabFaceComponent::CreateSpeechWave(int32 SampleRateHz, int32 NumChan
 	SpeechWave->Duration = INDEFINITELY_LOOPING_DURATION;
 	SpeechWave->SoundGroup = SOUNDGROUP_Voice;
 	SpeechWave->bLooping = false;
+	if (TappedSubmix != nullptr && SpeechWave->GetSoundSubmix() == TappedSubmix.Get())
+	{
+		// The replay would be tapped again (and muted): the project's default Sound Class routes to the voice submix.
+		UE_LOG(LogAvatarLab, Error, TEXT("The face's voice routes to the tapped submix %s; give the default Sound Class another Default Submix."),
+			*TappedSubmix->GetName());
+	}
 	AudioSampleRateHz = SampleRateHz;
 	AudioChannels = NumChannels;
 	AudioBytesQueued = 0;
 }
 
-void UAvatarLabFaceComponent::PumpSpeechAudio()
+int32 UAvatarLabFaceComponent::PumpSpeechAudio()
 {
-	if (SpeechWave == nullptr || bCoreAudioDrained)
+	if (SpeechWave == nullptr)
 	{
-		return;
+		return 0;
 	}
+	int32 Total = 0;
 	AudioScratch.SetNumUninitialized(AudioChunkSamples);
 	for (;;)
 	{
 		int32 Taken = 0;
-		const avl_status Status = avl_session_read_audio(Session.get(), AudioScratch.GetData(), AudioChunkSamples, &Taken);
+		const avl_status Status = avl_session_read_audio(Face->Get(), AudioScratch.GetData(), AudioChunkSamples, &Taken);
 		if (Status != AVL_OK)
 		{
 			Fail(Status, TEXT("avl_session_read_audio: ") + FAvatarLabConnection::DescribeStatus(Status));
-			return;
+			return Total;
 		}
 		if (Taken <= 0)
 		{
-			// ENDED arrives after the last audio, so an empty read after it means everything is queued.
-			bCoreAudioDrained = bServerEnded;
-			return;
+			return Total;
 		}
 		const int32 Bytes = Taken * static_cast<int32>(sizeof(int16));
 		SpeechWave->QueueAudio(reinterpret_cast<const uint8*>(AudioScratch.GetData()), Bytes);
 		AudioBytesQueued += Bytes;
+		Total += Taken;
 	}
 }
 
-void UAvatarLabFaceComponent::MaybeStartPlayback()
+void UAvatarLabFaceComponent::ApplyPresentResults()
 {
-	if (bPlaying || SpeechWave == nullptr || AudioComponent == nullptr)
+	AvatarLabGlue::FUpload Upload;
+	if (Face->TakeUpload(Upload))
 	{
+		UploadToTexture(Upload);
+	}
+	const AvatarLabGlue::FPresentState State = Face->GetState();
+	if (State.Status < 0)
+	{
+		Fail(State.Status, TEXT("Present: ") + FString(UTF8_TO_TCHAR(State.ErrorMessage.c_str())));
 		return;
 	}
-	// Start once the video is PrerollMs ahead (and, for Speak, the voice too), or everything has arrived.
-	const int32 PrerollMs = GetDefault<UAvatarLabSettings>()->PrerollMs;
-	const bool bVideoAhead = NewestFramePtsMs >= PrerollMs;
-	const bool bAudioAhead = Kind == EAvatarLabSessionKind::Animate ||
-		AvatarLabGlue::PcmBytesToMs(AudioBytesQueued, AudioSampleRateHz, AudioChannels) >= PrerollMs;
-	if (!(bServerEnded || (bVideoAhead && bAudioAhead)))
+	if (State.bStartPlayback && !bPlaying && AudioComponent != nullptr && SpeechWave != nullptr)
 	{
-		return;
+		AudioComponent->SetSound(SpeechWave);
+		AudioComponent->Play();
+		bPlaying = true;
+		OnSpeechStarted.Broadcast();
 	}
-	AudioComponent->SetSound(SpeechWave);
-	AudioComponent->Play();
-	bPlaying = true;
-	OnSpeechStarted.Broadcast();
+	if (State.bFinished)
+	{
+		// Speak: the stream may have ended after this tick's read; audio still in the core means not finished.
+		if (Kind == EAvatarLabSessionKind::Speak && PumpSpeechAudio() > 0)
+		{
+			return;
+		}
+		if (!Face)
+		{
+			return; // the read failed and ended the session
+		}
+		ReleaseSession();
+		OnSpeechEnded.Broadcast();
+	}
 }
 
-int64 UAvatarLabFaceComponent::AudioPositionMs() const
+void UAvatarLabFaceComponent::RequestPresent()
 {
-	if (SpeechWave == nullptr)
+	const int64 Available = SpeechWave != nullptr ? SpeechWave->GetAvailableAudioByteCount() : 0;
+	const avl_playback_clock Clock = AvatarLabGlue::PlayerClock(AudioBytesQueued, Available, AudioSampleRateHz, AudioChannels, bPlaying);
+	if (Face->RequestPresent(Clock))
 	{
-		return -1;
+		// Decoding and the rectangle's copy run off the game thread; the task keeps the session object alive, and
+		// finds it closed if the line was stopped meanwhile.
+		std::shared_ptr<AvatarLabGlue::FFaceSession> Shared = Face;
+		UE::Tasks::Launch(UE_SOURCE_LOCATION, [Shared]() { Shared->RunPresent(); });
 	}
-	return AvatarLabGlue::PlayedAudioMs(AudioBytesQueued, SpeechWave->GetAvailableAudioByteCount(), AudioSampleRateHz, AudioChannels,
-		GetDefault<UAvatarLabSettings>()->AudioLatencyCompensationMs);
 }
 
 void UAvatarLabFaceComponent::TickComponent(float DeltaTime, ELevelTick TickType, FActorComponentTickFunction* ThisTickFunction)
 {
 	Super::TickComponent(DeltaTime, TickType, ThisTickFunction);
-	if (!Session || !bStarted)
+	DrainVoiceTap();
+	if (!Face || !bStarted)
 	{
 		return;
 	}
 	if (Kind == EAvatarLabSessionKind::Speak)
 	{
 		PumpSpeechAudio();
-		if (!Session)
+		if (!Face)
 		{
 			return;
 		}
 	}
-	MaybeStartPlayback();
-	if (!bPlaying)
+	ApplyPresentResults(); // what the worker made of the previous tick's clock
+	UpdateMouth();
+	if (!Face)
 	{
 		return;
 	}
+	RequestPresent();
+}
 
-	// The game thread is the session's presentation thread: the audio clock picks the frame.
-	const int64 PositionMs = AudioPositionMs();
-	if (PositionMs >= 0)
+void UAvatarLabFaceComponent::UpdateMouth()
+{
+	// The frame the worker presented for what is heard: the same audio clock as the texture.
+	if (Face)
 	{
-		avl_frame_info Info = {};
-		const avl_status Status = avl_session_present(Session.get(), PositionMs, &Info);
-		if (Status == AVL_OK)
-		{
-			AvatarLabGlue::FRect Dirty;
-			if (AvatarLabGlue::DirtyRectOnSurface(Info, SurfaceWidth, SurfaceHeight, Dirty))
-			{
-				UploadRect(Dirty.X, Dirty.Y, Dirty.Width, Dirty.Height);
-			}
-		}
-		else if (Status < 0)
-		{
-			Fail(Status, TEXT("avl_session_present: ") + FAvatarLabConnection::DescribeStatus(Status));
-			return;
-		}
+		Mouth.Read(Face->Get());
 	}
+	else
+	{
+		Mouth.SetRest(AvatarLabGlue::ServiceVisemes(), AvatarLabGlue::ArkitBlendshapes());
+	}
+	if (MorphTargetMesh == nullptr)
+	{
+		return;
+	}
+	std::vector<AvatarLabGlue::FMorphRow> Rows = AvatarLabGlue::PresetRows(static_cast<AvatarLabGlue::EMouthNaming>(MorphTargetNaming));
+	for (const TPair<FName, FName>& Row : CustomMorphTargets)
+	{
+		Rows.push_back({TCHAR_TO_UTF8(*Row.Key.ToString()), TCHAR_TO_UTF8(*Row.Value.ToString()), 1.0f});
+	}
+	for (const std::pair<std::string, float>& Target : AvatarLabGlue::MorphTargetWeights(Mouth, Rows))
+	{
+		MorphTargetMesh->SetMorphTarget(FName(UTF8_TO_TCHAR(Target.first.c_str())), Target.second);
+	}
+}
 
-	// Done when every frame has arrived and the mixer has taken all the audio, plus the part of its buffer
-	// still to be heard (stopping at once would clip the last syllable).
-	const bool bAllAudioQueued = Kind == EAvatarLabSessionKind::Animate ? bAudioEnded : bCoreAudioDrained;
-	if (bServerEnded && bAllAudioQueued && SpeechWave != nullptr && SpeechWave->GetAvailableAudioByteCount() == 0)
+float UAvatarLabFaceComponent::GetMouthCurve(FName Curve) const
+{
+	return Mouth.Weight(TCHAR_TO_UTF8(*Curve.ToString()));
+}
+
+TMap<FName, float> UAvatarLabFaceComponent::GetMouthCurves() const
+{
+	TMap<FName, float> Curves;
+	for (size_t I = 0; I < Mouth.Names.size(); ++I)
 	{
-		const double Now = FPlatformTime::Seconds();
-		if (DrainedAtSeconds < 0.0)
-		{
-			DrainedAtSeconds = Now;
-		}
-		if (Now - DrainedAtSeconds >= GetDefault<UAvatarLabSettings>()->AudioLatencyCompensationMs / 1000.0)
-		{
-			ReleaseSession();
-			OnSpeechEnded.Broadcast();
-		}
+		Curves.Add(FName(UTF8_TO_TCHAR(Mouth.Names[I].c_str())), Mouth.Weights[I]);
 	}
+	return Curves;
 }

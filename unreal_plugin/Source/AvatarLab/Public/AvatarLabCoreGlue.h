@@ -1,4 +1,4 @@
-// Plain C++ glue between the engine and the client core: ownership of native handles, the audio clock
+// Plain C++ glue between the engine and the client core: ownership of native handles, the player's clock
 // and the upload rectangle. No Unreal headers here on purpose, so tests/test_unreal_plugin.py can compile
 // and run it with g++ outside the engine.
 
@@ -34,27 +34,6 @@ namespace AvatarLabGlue
 	using FSessionPtr = std::unique_ptr<avl_session, FSessionDeleter>;
 	using FAvatarPtr = std::unique_ptr<avl_avatar, FAvatarDeleter>;
 
-	// Playback position on the session's audio clock, from what the engine's mixer has taken out of a
-	// procedural sound wave: bytes queued in total minus bytes still waiting. Underruns (silence padded by
-	// the engine) do not advance it, so video waits with the audio. LeadCompensationMs subtracts the part
-	// of the mixer's buffer that has been taken but not yet heard. Returns -1 before anything was played.
-	inline int64_t PlayedAudioMs(int64_t BytesQueued, int64_t BytesAvailable, int32_t SampleRateHz,
-		int32_t NumChannels, int32_t LeadCompensationMs)
-	{
-		if (SampleRateHz <= 0 || NumChannels <= 0 || BytesQueued <= 0)
-		{
-			return -1;
-		}
-		const int64_t BytesPerFrame = static_cast<int64_t>(sizeof(int16_t)) * NumChannels;
-		int64_t Consumed = BytesQueued - (BytesAvailable < 0 ? 0 : BytesAvailable);
-		if (Consumed <= 0)
-		{
-			return -1;
-		}
-		const int64_t Ms = (Consumed / BytesPerFrame) * 1000 / SampleRateHz - LeadCompensationMs;
-		return Ms < 0 ? 0 : Ms;
-	}
-
 	// Milliseconds of audio in a byte count of interleaved int16 PCM.
 	inline int64_t PcmBytesToMs(int64_t Bytes, int32_t SampleRateHz, int32_t NumChannels)
 	{
@@ -63,6 +42,20 @@ namespace AvatarLabGlue
 			return 0;
 		}
 		return (Bytes / (static_cast<int64_t>(sizeof(int16_t)) * NumChannels)) * 1000 / SampleRateHz;
+	}
+
+	// What the engine's player has done, for the core's playback policy (avl_session_present_playback), from a
+	// procedural sound wave: BytesQueued handed to it in total, BytesAvailable still waiting in it. What the mixer
+	// has taken is the difference; underruns (silence the engine pads) do not advance it, so video waits with the
+	// audio. Played is -1 until the voice has been started (bPlaying). The core subtracts the output latency.
+	inline avl_playback_clock PlayerClock(int64_t BytesQueued, int64_t BytesAvailable, int32_t SampleRateHz,
+		int32_t NumChannels, bool bPlaying)
+	{
+		avl_playback_clock Clock{};
+		Clock.audio_buffered_ms = PcmBytesToMs(BytesQueued, SampleRateHz, NumChannels);
+		const int64_t Consumed = BytesQueued - (BytesAvailable < 0 ? 0 : BytesAvailable);
+		Clock.audio_played_ms = bPlaying ? PcmBytesToMs(Consumed, SampleRateHz, NumChannels) : -1;
+		return Clock;
 	}
 
 	struct FRect
@@ -92,6 +85,21 @@ namespace AvatarLabGlue
 		Out.Width = static_cast<int32_t>(X1 - X0);
 		Out.Height = static_cast<int32_t>(Y1 - Y0);
 		return true;
+	}
+
+	// The smallest rectangle holding A and B (both non-empty).
+	inline FRect UnionRect(const FRect& A, const FRect& B)
+	{
+		const int32_t X0 = A.X < B.X ? A.X : B.X;
+		const int32_t Y0 = A.Y < B.Y ? A.Y : B.Y;
+		const int32_t X1 = A.X + A.Width > B.X + B.Width ? A.X + A.Width : B.X + B.Width;
+		const int32_t Y1 = A.Y + A.Height > B.Y + B.Height ? A.Y + A.Height : B.Y + B.Height;
+		FRect Out;
+		Out.X = X0;
+		Out.Y = Y0;
+		Out.Width = X1 - X0;
+		Out.Height = Y1 - Y0;
+		return Out;
 	}
 
 	// Whether a whole PCM buffer is usable for an Animate session: int16 interleaved, whole frames,

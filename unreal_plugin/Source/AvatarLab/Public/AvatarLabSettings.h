@@ -100,12 +100,14 @@ public:
 	UPROPERTY(Config, EditAnywhere, Category = "Streaming", meta = (ClampMin = "0", ClampMax = "50"))
 	int32 SamplerSteps = 0;
 
-	/** Video received ahead of the audio before playback starts (ms), so frames are there in time. */
+	/** Video (and voice) received before the voice starts (ms), so frames are there in time. 0 = 300. The client
+	 *  core's playback policy applies it (avl_playback_settings.preroll_ms), as in Unity. */
 	UPROPERTY(Config, EditAnywhere, Category = "Streaming", meta = (ClampMin = "0"))
 	int32 PrerollMs = 300;
 
-	/** Audio the mixer has taken from the sound wave but not yet played (ms), subtracted from the audio clock.
-	 *  Raise it if the mouth leads the voice on a platform with a large output buffer. */
+	/** Audio the mixer has taken from the sound wave but the listener has not heard yet (ms): the face shows the
+	 *  frame for what is heard, and a line ends only once its last audio has been heard. Raise it if the mouth
+	 *  leads the voice on a platform with a large output buffer. (avl_playback_settings.output_latency_ms) */
 	UPROPERTY(Config, EditAnywhere, Category = "Streaming", meta = (ClampMin = "0"))
 	int32 AudioLatencyCompensationMs = 40;
 

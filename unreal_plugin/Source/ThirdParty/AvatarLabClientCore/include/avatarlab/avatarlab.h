@@ -34,6 +34,9 @@
  * with minor >= N, so a caller built for an older header never has bytes read past its struct.
  * 1.1 added: keepalive and stream deadline fields in avl_client_settings, the playback policy
  * (avl_session_set_playback, avl_session_present_playback).
+ * 1.2 added: mouth motion for 3D rigs and motion-only sessions (avl_session_settings.motion_only,
+ * the mouth fields of avl_session_info, avl_session_mouth_count / _name, avl_session_mouth,
+ * avl_session_mouth_latest).
  */
 #ifndef AVATARLAB_AVATARLAB_H_
 #define AVATARLAB_AVATARLAB_H_
@@ -68,7 +71,7 @@ extern "C" {
 /* ------------------------------------------------------------------ version */
 
 #define AVL_API_VERSION_MAJOR 1
-#define AVL_API_VERSION_MINOR 1
+#define AVL_API_VERSION_MINOR 2
 #define AVL_API_VERSION_PATCH 0
 /* Pass this to avl_context_create. (major << 16) | (minor << 8) | patch. */
 #define AVL_API_VERSION \
@@ -330,7 +333,7 @@ typedef enum avl_frame_mode {
 } avl_frame_mode;
 
 /* Session options; zero in any field means the server's (or this library's) default.
- * 56 bytes, no padding (the 64-bit seed comes first). */
+ * 64 bytes, no padding (the 64-bit seed comes first; 56 in API 1.0 and 1.1). */
 typedef struct avl_session_settings {
   uint64_t seed;              /* used only if has_seed != 0; same seed + avatar + audio =
                                  same frames */
@@ -347,6 +350,12 @@ typedef struct avl_session_settings {
   int32_t frame_mode;         /* avl_frame_mode */
   int32_t sampler_steps;      /* 1..50, 0 = model default */
   float guidance_scale;       /* 0..10, 0 = model default */
+  /* Since API 1.2 (ignored for a context created with minor < 2). */
+  int32_t motion_only;        /* 1: frames carry only the mouth block (avl_session_mouth), no
+                                 pixels: no image is generated, so the server holds many more
+                                 sessions; the surface is 0x0. 0: pixels and, where the server
+                                 sends it, the mouth block */
+  int32_t reserved;           /* set 0 */
 } avl_session_settings;
 
 /* ------------------------------------------------------------------ sessions: lifecycle */
@@ -449,7 +458,7 @@ AVL_API void AVL_CALL avl_session_release(avl_session** session);
 
 /* ------------------------------------------------------------------ sessions: stream info */
 
-/* What the server granted (SessionStarted). 48 bytes, no padding. */
+/* What the server granted (SessionStarted). 64 bytes, no padding (48 in API 1.0 and 1.1). */
 typedef struct avl_session_info {
   int32_t state;            /* avl_session_state */
   int32_t fps;
@@ -462,6 +471,11 @@ typedef struct avl_session_info {
   float guidance_scale;
   int32_t audio_sample_rate_hz; /* Speak: the speech audio's rate; Animate: 0 */
   int64_t frames_received;
+  /* Since API 1.2 (written only for a context created with minor >= 2). */
+  int32_t motion_only;      /* 1: the server sends motion only (width_px and height_px are 0) */
+  int32_t viseme_count;     /* curves in each frame's mouth block (avl_session_mouth_count); */
+  int32_t blendshape_count; /* 0 when the server sends no mouth block */
+  int32_t reserved;
 } avl_session_info;
 
 /* Fills *out_info. AVL_ERR_BAD_STATE before AVL_EVENT_STARTED (state still CONNECTING; the
@@ -519,7 +533,7 @@ AVL_API avl_status AVL_CALL avl_session_present(avl_session* session, int64_t au
 /* The persistent RGBA8 surface: width_px * height_px * 4 bytes, rows top to bottom, stride
  * width_px * 4, alpha 255. Owned by the session; the address is fixed from AVL_EVENT_STARTED
  * until avl_session_release; its contents change only inside avl_session_present. NULL before
- * STARTED. Read it on the presentation thread, or copy it before the next present. */
+ * STARTED and in a motion-only session. Read it on the presentation thread, or copy it before the next present. */
 AVL_API const uint8_t* AVL_CALL avl_session_surface_pixels(const avl_session* session);
 
 /* Copies the rectangle (x, y, width, height) of the surface into `dst`, rows `dst_stride` bytes
@@ -582,6 +596,47 @@ AVL_API avl_status AVL_CALL avl_session_present_playback(avl_session* session,
  * (normally the engine's audio thread); never blocks. */
 AVL_API avl_status AVL_CALL avl_session_read_audio(avl_session* session, int16_t* dst,
                                                    int32_t max_samples, int32_t* out_samples);
+
+/* ------------------------------------------------------------------ sessions: mouth motion (API 1.2)
+ * Every frame may carry a mouth block on the audio clock: the 15 viseme weights game engines use
+ * (sil PP FF TH DD kk CH SS nn RR aa E ih oh ou, summing to 1; silence is `sil`) and ARKit-named
+ * mouth and jaw blendshape weights (jawOpen, mouthClose, mouthFunnel, ...), each in [0, 1]. The
+ * order of the arrays is the session's (SessionStarted names it): map curves BY NAME once per
+ * session (avl_session_mouth_name), never by position. A motion-only session (settings.motion_only)
+ * sends only these; it is presented on the audio clock like pixels (avl_session_present or
+ * avl_session_present_playback), which picks the frame avl_session_mouth reads. */
+
+typedef enum avl_mouth_set {
+  AVL_MOUTH_VISEMES = 1,
+  AVL_MOUTH_BLENDSHAPES = 2
+} avl_mouth_set;
+
+/* Number of curves of `set` (avl_mouth_set) in this session's mouth blocks. 0 before
+ * AVL_EVENT_STARTED, for an unknown set, or when the server sends no mouth block. */
+AVL_API int32_t AVL_CALL avl_session_mouth_count(const avl_session* session, int32_t set);
+
+/* Name of curve `index` of `set`, e.g. "sil" or "jawOpen". Owned by the session; valid until
+ * avl_session_release. NULL before AVL_EVENT_STARTED or when out of range. */
+AVL_API const char* AVL_CALL avl_session_mouth_name(const avl_session* session, int32_t set,
+                                                    int32_t index);
+
+/* The mouth block of the frame the last present chose on the audio clock (the one on the surface;
+ * in a motion-only session, the one that would be). Copies min(n, count) weights into each array
+ * in the session's order and sets entries past the count to 0, so a caller may size its arrays
+ * from avl_session_mouth_count or use a fixed size. `visemes` / `blendshapes` may be NULL with
+ * n 0. *out_pts_ms (may be NULL) receives the frame's pts_ms.
+ * Returns AVL_OK; or AVL_NO_NEW_FRAME when no frame with a mouth block has been presented yet, the
+ * arrays then hold the rest pose (the `sil` viseme 1, every other weight 0) and *out_pts_ms -1;
+ * AVL_ERR_INVALID_ARGUMENT for a negative n or a NULL array with n > 0. Any thread. */
+AVL_API avl_status AVL_CALL avl_session_mouth(const avl_session* session, float* visemes,
+                                              int32_t n_visemes, float* blendshapes,
+                                              int32_t n_blendshapes, int64_t* out_pts_ms);
+
+/* As avl_session_mouth, for the newest frame received (not yet due on the audio clock): for
+ * tools and engines that keep their own curve buffer. */
+AVL_API avl_status AVL_CALL avl_session_mouth_latest(const avl_session* session, float* visemes,
+                                                     int32_t n_visemes, float* blendshapes,
+                                                     int32_t n_blendshapes, int64_t* out_pts_ms);
 
 #ifdef __cplusplus
 } /* extern "C" */

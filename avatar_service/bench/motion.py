@@ -1,0 +1,100 @@
+"""`avatarlab bench motion`: how many real-time motion-only streams (visemes and blendshapes, no images)
+one server holds, and the latency from audio to motion.
+
+    avatarlab bench motion [--server HOST:PORT] [--streams 4,8,16,32] [--seconds 8]
+
+Each stream sends real speech in 100 ms chunks at real-time pace over gRPC (Animate, motion_only). A
+frame's latency is the time from sending the last audio chunk the frame covers to receiving the frame.
+A count of streams holds real time when the frames' 95th-percentile latency stays under `--max-p95-ms`
+and no session falls behind (the last frame within that bound of the last audio). Without --server the
+server runs in this process, so the clients share its CPU: the numbers are a floor.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+import numpy as np
+
+from avatar_service.api import pb, pb_grpc
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--server", help="HOST:PORT of a running server; default: an in-process one")
+    p.add_argument("--streams", default="4,8,16,32", help="concurrent stream counts to try, in order")
+    p.add_argument("--seconds", type=float, default=8.0, help="speech each stream sends")
+    p.add_argument("--fps", type=int, default=30)
+    p.add_argument("--max-p95-ms", type=float, default=500.0, help="real time held while p95 latency is under this")
+    p.add_argument("--model", default="tiny", help="in-process server's face model (unused by motion-only sessions)")
+
+
+async def _stream(stub, avatar_id: str, pcm: np.ndarray, fps: int, chunk: int, start_delay: float) -> list[float]:
+    """One paced motion-only session; latency (s) of each frame after its audio was sent."""
+    await asyncio.sleep(start_delay)
+    sent_at: list[tuple[int, float]] = []  # (samples sent so far, when)
+
+    async def requests():
+        yield pb.AnimateRequest(config=pb.AnimateConfig(
+            avatar_id=avatar_id, motion_only=True, video=pb.VideoOptions(fps=fps),
+            audio_format=pb.AudioFormat(encoding=pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=16000, channels=1)))
+        t0 = time.perf_counter()
+        for k, i in enumerate(range(0, len(pcm), chunk)):
+            await asyncio.sleep(max(0.0, t0 + k * chunk / 16000 - time.perf_counter()))
+            yield pb.AnimateRequest(audio=pb.AudioChunk(data=pcm[i:i + chunk].tobytes()))
+            sent_at.append((min(len(pcm), i + chunk), time.perf_counter()))
+        yield pb.AnimateRequest(end_of_audio=pb.EndOfAudio())
+
+    latencies = []
+    async for msg in stub.Animate(requests()):
+        if msg.WhichOneof("message") != "frame":
+            continue
+        now = time.perf_counter()
+        need = min(len(pcm), int((msg.frame.index + 1) * 16000 / fps))  # the frame's audio end
+        when = next((t for n, t in sent_at if n >= need), now)
+        latencies.append(now - when)
+    return latencies
+
+
+async def _round(target: str, avatar_id: str, audio: np.ndarray, n: int, fps: int) -> dict:
+    import grpc
+
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.AvatarServiceStub(channel)
+        t = time.perf_counter()
+        # starts spread over one chunk, as independent NPCs would be
+        results = await asyncio.gather(*[_stream(stub, avatar_id, pcm, fps, 1600, k * 0.1 / n) for k in range(n)])
+        wall = time.perf_counter() - t
+    lat = np.concatenate([np.asarray(r) for r in results]) * 1000
+    return {"streams": n, "frames": int(len(lat)), "p50_ms": float(np.percentile(lat, 50)),
+            "p95_ms": float(np.percentile(lat, 95)), "max_ms": float(lat.max()),
+            "last_frame_ms": float(np.median([r[-1] * 1000 for r in results])), "wall_s": wall}
+
+
+def run(args) -> int:
+    import tempfile
+
+    from avatar_service.client import AvatarLabClient
+    from avatar_service.media import read_audio
+    from avatar_service.render import in_process_server
+    from avatar_service.runtime.warp_renderer import EMBEDDED_MOTION
+
+    clip = read_audio(EMBEDDED_MOTION.parent / "demo_line.wav", 16000)
+    audio = np.resize(clip, int(args.seconds * 16000)).astype(np.float32)
+    ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(args.model, "torch")
+    rows = []
+    with tempfile.TemporaryDirectory(), ctx as target, AvatarLabClient(target) as client:
+        avatar = client.create_avatar(image=EMBEDDED_MOTION.parent / "astronaut.png")
+        for n in (int(s) for s in args.streams.split(",")):
+            row = asyncio.run(_round(target, avatar.avatar_id, audio, n, args.fps))
+            row["real_time"] = row["p95_ms"] <= args.max_p95_ms and row["last_frame_ms"] <= args.max_p95_ms
+            rows.append(row)
+            print(json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+            if not row["real_time"]:
+                break
+    held = [r["streams"] for r in rows if r["real_time"]]
+    print(json.dumps({"real_time_streams_held": max(held) if held else 0, "fps": args.fps,
+                      "max_p95_ms": args.max_p95_ms}))
+    return 0
