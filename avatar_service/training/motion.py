@@ -10,8 +10,10 @@ viseme heads), fitted on a prepared dataset plus synthetic speech, on a CPU in m
 4. The motion head (a small MLP, or the linear probe with --head ridge) on the train split.
 5. The viseme head on synthetic lines (piper and espeak-ng, exact phoneme timings); held-out lines
    score it (accuracy per viseme, confusion matrix).
-6. Scores on val: mouth-opening correlation of the predicted geometry put on each clip's own first
-   face (and the same for the linear probe, for comparison), written to motion_scores.json with plots.
+6. Scores on val: mouth-opening correlation and lip distance of the predicted geometry put on each
+   clip's own first face (and the same for the linear probe, the closed mouth and, with
+   --compare-phones, pocketsphinx phone recognition), written to motion_scores.json with plots.
+7. The mouth rig beside it (training/rig.py: blendshape scales, viseme shapes), unless --no-rig.
 """
 from __future__ import annotations
 
@@ -403,7 +405,7 @@ def plot_opening(basis: MotionBasis, clip: ClipMotion, pred: np.ndarray, path: s
 
 # -- the command -----------------------------------------------------------------------------------------
 def fit(dataset: str, out: str, cfg: MotionTrainConfig = MotionTrainConfig(), cache_dir: str | None = None,
-        plot_clip: str | None = None, compare_phones: bool = False) -> dict:
+        plot_clip: str | None = None, compare_phones: bool = False, rig: bool = True) -> dict:
     t0 = time.monotonic()
     basis, clips = load_clips(dataset, n_components=cfg.components)
     add_windows(dataset, clips, cfg.predictor, cache_dir, cfg.speeds)
@@ -439,6 +441,10 @@ def fit(dataset: str, out: str, cfg: MotionTrainConfig = MotionTrainConfig(), ca
                  fitted["probe"](fitted["features"][clip.id]) if cfg.head != "ridge" else None)
     basis.save_pretrained(out_dir)
     predictor.save_pretrained(out_dir)
+    if rig:  # the mouth rig's scales and viseme shapes belong to this basis and predictor
+        from avatar_service.training.rig import fit as fit_rig
+
+        result["rig"] = fit_rig(dataset, str(out_dir))
     result["seconds"] = round(time.monotonic() - t0, 1)
     (out_dir / "motion_scores.json").write_text(json.dumps(result, indent=2))
     log.info("motion: val opening r %.3f (linear probe %.3f) over %d clips, look-ahead %d ms",
@@ -455,8 +461,8 @@ def run(args) -> int:
                                         threads=args.threads),
         viseme_lines=args.viseme_lines, viseme_test_lines=args.viseme_test_lines,
         viseme_head=dataclasses.replace(d.viseme_head, threads=args.threads))
-    res = fit(args.data, args.out, cfg, args.cache_dir, args.plot_clip, args.compare_phones)
-    summary = {k: v for k, v in res.items() if not k.startswith("val") and k not in ("data", "visemes")}
+    res = fit(args.data, args.out, cfg, args.cache_dir, args.plot_clip, args.compare_phones, not args.no_rig)
+    summary = {k: v for k, v in res.items() if not k.startswith("val") and k not in ("data", "visemes", "rig")}
     summary |= {"val_opening_r": res["val"]["mean_opening_r"], "val_opening_r_linear_probe": res["val_linear_probe"]["mean_opening_r"],
                 "val_lip_distance_vs_still": res["val"]["lip_distance_vs_still"],
                 "val_lip_distance_vs_still_closed_mouth": res["val_closed_mouth"]["lip_distance_vs_still"]}
@@ -490,5 +496,6 @@ def register(stages) -> None:
     s.add_argument("--cache-dir", default=None, help="where encoder states are cached (default ~/.cache/avatarlab/motion)")
     s.add_argument("--compare-phones", action="store_true",
                    help="also score the phone-recognition baseline (pocketsphinx phones -> visemes -> mean motion)")
+    s.add_argument("--no-rig", action="store_true", help="skip the mouth rig (mouth_rig.json; `avatarlab train rig` fits it alone)")
     s.add_argument("--plot-clip", default=None, help="val clip for motion_opening.png (default: a typical one, r nearest the mean)")
     s.set_defaults(func=run)
