@@ -30,14 +30,14 @@ HEADS = ("motion", "visemes")
 
 
 def loudness_gate(audio: np.ndarray, start: int, stop: int, fps: float, sample_rate_hz: int = 16000,
-                  floor_db: float = -70.0, full_db: float = -60.0, radius_s: float = 0.1) -> np.ndarray:
+                  floor_db: float = -65.0, full_db: float = -50.0, radius_s: float = 0.06) -> np.ndarray:
     """(stop - start,) in [0, 1] per video frame: 0 where the audio around the frame (+-radius) is below
-    `floor_db` dBFS, 1 above `full_db`. Motion is scaled by it, so the mouth closes on digital silence
-    whatever the model reads into it. It is set low: the model answers silence with a closed mouth
-    itself (it is trained on silent rows), and a gate that bites into speech costs lip sync, because lips
-    move before and between loud sounds (held-out opening r 0.571 ungated, 0.566 at -70/-60 dBFS and
-    0.1 s, 0.537 at -65/-50 dBFS and 0.06 s, 0.483 at -50/-35 dBFS; the first, ridge model needed the
-    gate to close at all). The radius stays within the model's 120 ms look-ahead."""
+    `floor_db` dBFS, 1 above `full_db`. Motion is scaled by it, so the mouth closes on silence whatever
+    the model reads into it. The shipped (ridge) model answers silence with an average, half-open mouth,
+    so it needs the gate to close: at -65/-50 dBFS it costs held-out opening r 0.06 (-50/-35 cost 0.13:
+    quiet recordings closed mid-speech). A model trained on silent rows (training/motion_heads.py) closes
+    by itself and is best with a lower gate (held-out opening r 0.571 ungated, 0.566 at -70/-60 dBFS and
+    0.1 s, 0.537 at -65/-50 and 0.06 s): lower these when shipping such a model."""
     audio = np.asarray(audio, np.float32)
     centres = ((np.arange(start, stop) + 0.5) / fps * sample_rate_hz).astype(np.int64)
     r = int(radius_s * sample_rate_hz)
