@@ -89,6 +89,7 @@ def test_first_version_ridge_folders_still_load(tmp_path):
          "n_components": k}))
     pred = MotionPredictor.from_pretrained(tmp_path)
     assert pred.config.features == WhisperConfig() and pred.visemes_head is None
+    assert pred.config.gate == (-65.0, -50.0, 0.06)  # it needs the gate to close on silence
     windows = rng.standard_normal((3, 1, d, m)).astype(np.float32)
     x = ((windows[:, 0].transpose(0, 2, 1) - t["proj_mean"]) @ t["proj"]).reshape(3, -1)
     want = (((x - t["mu"]) / t["sd"]) @ t["weights"][:-1] + t["weights"][-1]) * 1.3

@@ -30,14 +30,15 @@ HEADS = ("motion", "visemes")
 
 
 def loudness_gate(audio: np.ndarray, start: int, stop: int, fps: float, sample_rate_hz: int = 16000,
-                  floor_db: float = -70.0, full_db: float = -60.0, radius_s: float = 0.1) -> np.ndarray:
+                  floor_db: float = -65.0, full_db: float = -50.0, radius_s: float = 0.06) -> np.ndarray:
     """(stop - start,) in [0, 1] per video frame: 0 where the audio around the frame (+-radius) is below
-    `floor_db` dBFS, 1 above `full_db`. Motion is scaled by it, so the mouth closes on digital silence
-    whatever the model reads into it. It is set low: the model answers silence with a closed mouth
-    itself (it is trained on silent rows), and a gate that bites into speech costs lip sync, because lips
-    move before and between loud sounds (held-out opening r 0.571 ungated, 0.566 at -70/-60 dBFS and
-    0.1 s, 0.537 at -65/-50 dBFS and 0.06 s, 0.483 at -50/-35 dBFS; the first, ridge model needed the
-    gate to close at all). The radius stays within the model's 120 ms look-ahead."""
+    `floor_db` dBFS, 1 above `full_db`. Motion is scaled by it, so the mouth closes on silence whatever
+    the model reads into it. Each model carries its own setting (`MotionPredictorConfig.gate`): the
+    first (ridge) model answers silence with an average, half-open mouth and needs the gate to close:
+    at -65/-50 dBFS it costs held-out opening r 0.06 (-50/-35 cost 0.13: quiet recordings closed
+    mid-speech). A model trained on silent rows closes by itself and is best with a lower gate, since
+    lips move before and between loud sounds (held-out opening r 0.571 ungated, 0.566 at -70/-60 dBFS
+    and 0.1 s, 0.537 at -65/-50 and 0.06 s)."""
     audio = np.asarray(audio, np.float32)
     centres = ((np.arange(start, stop) + 0.5) / fps * sample_rate_hz).astype(np.int64)
     r = int(radius_s * sample_rate_hz)
@@ -56,6 +57,9 @@ class MotionPredictorConfig:
     features: WhisperConfig = WhisperConfig(window_s=1.0, block_s=0.04)
     proj_dims: int = 64  # PCA of the encoder states before windowing
     articulation: float = 1.0  # scales the motion at serving (regression pulls towards the average mouth)
+    # loudness gate at serving (floor dBFS, full dBFS, radius s): digital silence only, since this model
+    # closes the mouth on silence itself; the radius stays within the 120 ms look-ahead
+    gate: tuple[float, float, float] = (-70.0, -60.0, 0.1)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
@@ -136,6 +140,11 @@ class MotionPredictor:
         x = ((w - self.proj_mean) @ self.proj).reshape(len(w), -1)
         return (x - self.mu) / self.sd
 
+    def gate(self, audio16k: np.ndarray, start: int, stop: int, fps: float) -> np.ndarray:
+        """(stop - start,) loudness gate of frames [start, stop) at this model's setting."""
+        floor, full, radius = self.config.gate
+        return loudness_gate(audio16k, start, stop, fps, floor_db=floor, full_db=full, radius_s=radius)
+
     # -- heads ----------------------------------------------------------------------------------------
     def predict(self, windows: np.ndarray, articulation: float | None = None) -> np.ndarray:
         """(N, K) motion coefficients about the closed mouth, in units of each component's spread."""
@@ -163,7 +172,8 @@ class MotionPredictor:
         c = self.config
         (folder / CONFIG_NAME).write_text(json.dumps(
             {"window": dataclasses.asdict(c.window), "features": dataclasses.asdict(c.features),
-             "proj_dims": c.proj_dims, "articulation": c.articulation, "n_components": self.n_components,
+             "proj_dims": c.proj_dims, "articulation": c.articulation, "gate": list(c.gate),
+             "n_components": self.n_components,
              "motion_layers": len(self.motion.layers),
              "visemes": None if self.visemes_head is None else list(_viseme_names())}, indent=2))
 
@@ -180,8 +190,10 @@ class MotionPredictor:
         if "weights" in t:
             w = t.pop("weights")
             t["motion.0.weight"], t["motion.0.bias"] = w[:-1], w[-1]
+        # ... and the gate it needs to close on silence
+        gate = tuple(cfg["gate"]) if "gate" in cfg else (-65.0, -50.0, 0.06)
         config = MotionPredictorConfig(window=WindowSpec(**cfg["window"]), features=features,
-                                       proj_dims=cfg["proj_dims"], articulation=cfg["articulation"])
+                                       proj_dims=cfg["proj_dims"], articulation=cfg["articulation"], gate=gate)
         return cls(config, t["proj"], t["proj_mean"], t["mu"], t["sd"], Head.from_tensors(t, "motion"),
                    Head.from_tensors(t, "visemes"))
 

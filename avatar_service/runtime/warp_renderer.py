@@ -19,7 +19,7 @@ from avatar_service.face.mesh import FaceMesher, MeshError, mouth_opening
 from avatar_service.face.motion import MotionBasis
 from avatar_service.face.rig import CONFIG_NAME as RIG_NAME, MouthRig
 from avatar_service.face.warp import MeshWarp, MouthInterior, WarpConfig, WarpResult
-from avatar_service.model.motion import MotionPredictor, loudness_gate
+from avatar_service.model.motion import MotionPredictor
 
 EMBEDDED_MOTION = pathlib.Path(__file__).resolve().parents[1] / "assets" / "motion"
 
@@ -55,13 +55,13 @@ class MotionModel:
 
     def predict(self, windows: np.ndarray, audio16k: np.ndarray, start: int, stop: int, fps: float) -> np.ndarray:
         """(stop - start, K) motion of video frames [start, stop): the predictor's read-out of their
-        feature windows, closed where the audio is silent (model/motion.py loudness_gate)."""
+        feature windows, closed where the audio is silent (the model's own loudness gate, model/motion.py)."""
         return self.predict_gated(windows, audio16k, start, stop, fps)[0]
 
     def predict_gated(self, windows: np.ndarray, audio16k: np.ndarray, start: int, stop: int, fps: float
                       ) -> tuple[np.ndarray, np.ndarray]:
         """As `predict`, with the (stop - start,) loudness gate it applied (0 silent, 1 voiced)."""
-        gate = loudness_gate(audio16k, start, stop, fps)
+        gate = self.predictor.gate(audio16k, start, stop, fps)
         return self.predictor.predict(windows) * gate[:, None], gate
 
     def predict_clip(self, audio16k: np.ndarray, n_frames: int, fps: float) -> np.ndarray:

@@ -28,10 +28,11 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from avatar_service.data.motion_clips import ClipMotion, load_clips
 from avatar_service.face.mesh import INNER_LIP, OUTER_LIP, mouth_opening
 from avatar_service.face.motion import MotionBasis
 from avatar_service.model.features import WhisperConfig
-from avatar_service.model.motion import Head, MotionPredictor, MotionPredictorConfig, loudness_gate
+from avatar_service.model.motion import Head, MotionPredictor, MotionPredictorConfig
 from avatar_service.training.motion_heads import HeadConfig, fit_mlp, fit_ridge, projection, shift, sync_offsets
 
 log = logging.getLogger(__name__)
@@ -54,47 +55,6 @@ class MotionTrainConfig:
     viseme_test_lines: int = 40  # held-out synthetic lines (other texts and voice settings)
     viseme_head: HeadConfig = HeadConfig(hidden=128, epochs=15, dropout=0.3, input_dropout=0.1)
     seed: int = 0
-
-
-@dataclasses.dataclass
-class ClipMotion:
-    id: str
-    split: str
-    identity: str
-    mesh: np.ndarray  # (T, 478, 3) crop pixels, NaN rows where no face
-    coeffs: np.ndarray  # (T, K) absolute, NaN rows where no face
-    closed: np.ndarray  # (K,) the person's closed mouth (mean of the least open frames)
-    opening: np.ndarray  # (T,) inner-lip opening / inter-ocular distance
-    audio: np.ndarray | None = None  # 16 kHz
-    states: np.ndarray | None = None  # (S, D) encoder states of the clip's audio
-    sped: dict[float, np.ndarray] = dataclasses.field(default_factory=dict)  # speed -> states of the sped-up audio
-    windows: np.ndarray | None = None  # (T, 1, D, M) encoder-state windows (only while needed)
-
-    def targets(self, basis: MotionBasis) -> np.ndarray:
-        return (self.coeffs - self.closed) / basis.std
-
-
-def load_clips(dataset: str, basis: MotionBasis | None = None, closed_quantile: float = 0.2,
-               n_components: int = 12) -> tuple[MotionBasis, list[ClipMotion]]:
-    from avatar_service.data import meshes
-
-    meshes.extract(dataset)
-    root = pathlib.Path(dataset)
-    manifest = json.loads((root / "manifest.json").read_text())
-    raw = {c["id"]: (c["split"], c.get("identity", c["id"]), meshes.load(root, c["id"])) for c in manifest["clips"]}
-    if basis is None:
-        basis = MotionBasis.fit([m for split, _, m in raw.values() if split == "train"], n_components)
-    clips = []
-    for cid, (split, identity, mesh) in raw.items():
-        ok = np.isfinite(mesh).all(axis=(1, 2))
-        if ok.sum() < 10:
-            continue
-        coeffs = np.full((len(mesh), basis.n_components), np.nan, np.float32)
-        coeffs[ok] = basis.coefficients(mesh[ok])
-        opening = np.array([mouth_opening(m) if k else np.nan for m, k in zip(mesh, ok)], np.float32)
-        closed = coeffs[ok & (opening <= np.nanquantile(opening, closed_quantile))].mean(0)
-        clips.append(ClipMotion(cid, split, identity, mesh, coeffs, closed, opening))
-    return basis, clips
 
 
 def cache_root(cache_dir: str | None) -> pathlib.Path:
@@ -238,7 +198,7 @@ def score(basis: MotionBasis, predictor: MotionPredictor, clips: list[ClipMotion
         ok = np.isfinite(c.opening)
         ref = int(np.flatnonzero(ok)[0])
         pred = head(features[c.id]) if head is not None else predictor.predict(c.windows)
-        pred = pred * loudness_gate(c.audio, 0, len(pred), 25.0)[:, None]
+        pred = pred * predictor.gate(c.audio, 0, len(pred), 25.0)[:, None]
         moved = predicted_meshes(basis, c, pred, ref)
         opening = np.array([mouth_opening(m) for m in moved])
         moving = np.std(c.opening[ok]) > 0 and np.std(opening[ok]) > 1e-6
@@ -375,8 +335,8 @@ def fit_visemes(predictor: MotionPredictor, cfg: MotionTrainConfig, cache_dir: s
 
 
 # -- plots --------------------------------------------------------------------------------------------
-def plot_opening(basis: MotionBasis, clip: ClipMotion, pred: np.ndarray, path: str, label: str, probe: np.ndarray | None = None,
-                 fps: float = 25.0) -> None:
+def plot_opening(basis: MotionBasis, clip: ClipMotion, pred: np.ndarray, gate: np.ndarray, path: str, label: str,
+                 probe: np.ndarray | None = None, fps: float = 25.0) -> None:
     """Predicted vs measured mouth opening of one held-out clip (a plot only: no frames)."""
     import matplotlib
 
@@ -387,7 +347,7 @@ def plot_opening(basis: MotionBasis, clip: ClipMotion, pred: np.ndarray, path: s
     t = np.arange(len(clip.opening)) / fps
     fig, ax = plt.subplots(figsize=(10, 3.2))
     ax.plot(t, clip.opening, "k", lw=1.6, label="measured (face mesh)")
-    gate = loudness_gate(clip.audio, 0, len(clip.opening), fps)[:, None]  # as served
+    gate = gate[:, None]  # as served
     for p, name, colour in ((pred, label, "tab:red"), (probe, "linear probe", "tab:blue")):
         if p is None:
             continue
@@ -436,7 +396,8 @@ def fit(dataset: str, out: str, cfg: MotionTrainConfig = MotionTrainConfig(), ca
     typical = min([c for c in val if len(c.opening) >= 125] or val,
                   key=lambda c: abs(scores["clips"][c.id]["opening_r"] - scores["mean_opening_r"]))
     clip = next((c for c in val if c.id == plot_clip), typical)
-    plot_opening(basis, clip, predictor.predict(clip.windows), str(out_dir / "motion_opening.png"),
+    plot_opening(basis, clip, predictor.predict(clip.windows), predictor.gate(clip.audio, 0, len(clip.opening), 25.0),
+                 str(out_dir / "motion_opening.png"),
                  "speech model" if cfg.head != "ridge" else "linear probe",
                  fitted["probe"](fitted["features"][clip.id]) if cfg.head != "ridge" else None)
     basis.save_pretrained(out_dir)

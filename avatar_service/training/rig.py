@@ -45,7 +45,7 @@ LINES = (
 
 def measured_motion(dataset: str, basis) -> np.ndarray:
     """(N, K) every usable frame's measured motion about its person's closed mouth, spread units."""
-    from avatar_service.training.motion import load_clips
+    from avatar_service.data.motion_clips import load_clips
 
     _, clips = load_clips(dataset, basis)
     out = [c.targets(basis) for c in clips]
