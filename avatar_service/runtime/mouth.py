@@ -46,8 +46,8 @@ class AudioMouth:
         motion, voiced = self.motion.predict_gated(windows, samples, start, stop, fps)
         if self.motion.predictor.visemes_head is None:
             visemes = self.rig.visemes(motion, voiced)
-        else:  # the learnt head (exact phoneme timings): 0.71 of frames right on held-out synthetic lines,
-            # the nearest rig shape 0.30 (docs/speech_to_motion.md); the gate's silence goes to sil as there
+        else:  # the learnt head (exact phoneme timings): 0.72 of frames right on held-out synthetic lines,
+            # the nearest rig shape 0.27 (docs/speech_to_motion.md); the gate's silence goes to sil as there
             visemes = self.motion.predictor.visemes(windows) * voiced[:, None]
             visemes[:, SIL] += 1.0 - voiced
         return mouth_blocks(visemes, self.rig.blendshapes(motion))
