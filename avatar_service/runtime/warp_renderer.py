@@ -122,7 +122,10 @@ class WarpFace:
 
     def render_delta(self, delta: np.ndarray) -> WarpResult:
         """This image with its lower face moved by a coefficient change (absolute units)."""
-        target = self.target(delta)
+        return self.render_target(self.target(delta))
+
+    def render_target(self, target: np.ndarray) -> WarpResult:
+        """This image warped onto a target image mesh (its lower face moved, the rest as measured)."""
         res = self.warper.warp(target)
         self.interior.fill(res.frame, target)
         return res
