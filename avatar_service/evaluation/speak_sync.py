@@ -30,8 +30,9 @@ from avatar_service.evaluation.phone_baseline import FRAME_S, arpabet_to_ipa
 from avatar_service.speech.visemes import VISEMES, viseme_segments
 
 RATE_HZ = 16000  # asked of the Speak path, and what pocketsphinx's acoustic model reads
-# the tie-break among equally good label alignments: the nearer onset (never outweighs a label)
-TIME_TIE_BREAK = 1e-3
+# Edit costs: a substitution a little dearer than a deletion, so among alignments with the fewest edits
+# the one matching the most labels wins; then the nearer onsets (per second; never outweighs an edit).
+SUBSTITUTE, TIME_TIE_BREAK = 1.01, 1e-4
 
 
 @dataclasses.dataclass
@@ -68,9 +69,8 @@ def runs_of_segments(segments: list[tuple[str, float, float]]) -> list[tuple[str
 
 
 def match_onsets(ref: list[tuple[str, float]], hyp: list[tuple[str, float]]) -> list[tuple[str, float, float]]:
-    """Edit-distance alignment of two viseme sequences (insertion and deletion cost 1, equal labels 0, a
-    substitution 2: as many equal labels matched as their order allows, i.e. the longest common
-    subsequence); [(viseme, ref_onset, hyp_onset)] of the pairs it matches, leaving out
+    """Edit-distance (Levenshtein) alignment of two viseme sequences, as phone error rates are scored;
+    [(viseme, ref_onset, hyp_onset)] of the pairs it matches with equal labels, leaving out
     runs that open the reference line (at 0: the line's start, not an onset)."""
     n, m = len(ref), len(hyp)
     cost = np.zeros((n + 1, m + 1))
@@ -78,17 +78,17 @@ def match_onsets(ref: list[tuple[str, float]], hyp: list[tuple[str, float]]) -> 
     for i in range(1, n + 1):
         for j in range(1, m + 1):
             same = ref[i - 1][0] == hyp[j - 1][0]
-            diag = cost[i - 1, j - 1] + (TIME_TIE_BREAK * abs(ref[i - 1][1] - hyp[j - 1][1]) if same else 2.0)
+            diag = cost[i - 1, j - 1] + (TIME_TIE_BREAK * abs(ref[i - 1][1] - hyp[j - 1][1]) if same else SUBSTITUTE)
             cost[i, j] = min(diag, cost[i - 1, j] + 1.0, cost[i, j - 1] + 1.0)
     pairs, i, j = [], n, m
     while i > 0 and j > 0:
         same = ref[i - 1][0] == hyp[j - 1][0]
-        diag = cost[i - 1, j - 1] + (TIME_TIE_BREAK * abs(ref[i - 1][1] - hyp[j - 1][1]) if same else 2.0)
-        if np.isclose(cost[i, j], diag):
+        diag = cost[i - 1, j - 1] + (TIME_TIE_BREAK * abs(ref[i - 1][1] - hyp[j - 1][1]) if same else SUBSTITUTE)
+        if cost[i, j] == diag:  # the same sums as above, so exact
             if same:
                 pairs.append((ref[i - 1][0], ref[i - 1][1], hyp[j - 1][1]))
             i, j = i - 1, j - 1
-        elif np.isclose(cost[i, j], cost[i - 1, j] + 1.0):
+        elif cost[i, j] == cost[i - 1, j] + 1.0:
             i -= 1
         else:
             j -= 1
@@ -100,7 +100,10 @@ def match_onsets(ref: list[tuple[str, float]], hyp: list[tuple[str, float]]) -> 
 def _align_decoder():
     from pocketsphinx import Decoder
 
-    return Decoder(samprate=RATE_HZ, bestpath=False, loglevel="FATAL")
+    # beams far wider than recognition's defaults: the path is known, and with the default ones a formant
+    # voice in a British or Caribbean accent often loses it before the line ends (alignment fails)
+    return Decoder(samprate=RATE_HZ, bestpath=False, loglevel="FATAL", beam=1e-120, wbeam=1e-100, pbeam=1e-120,
+                   lpbeam=1e-80, lponlybeam=1e-80)
 
 
 def words_of(text: str) -> list[str]:

@@ -70,8 +70,9 @@ class PiperSynthesizer:
 
         VITS puts a blank id (PAD) after every phoneme; piper's alignments count it with the phoneme
         before, but the blank is the transition into the next sound, so here it starts the next phoneme.
-        Measured against a forced alignment of the audio (evaluation/speak_sync.py) this moves onsets
-        from 42 ms late (median) to 19 ms."""
+        Against a forced alignment of the audio (`avatarlab eval-speak`, docs/speech_to_motion.md) piper's
+        viseme onsets were 43 ms late (median); with this and stand-alone stress marks given to the next
+        sound (speech/visemes.py), 9 ms."""
         if not chunk.phoneme_alignments or chunk.phoneme_id_samples is None:
             return ()
         samples, id_map = np.asarray(chunk.phoneme_id_samples), self.voice.config.phoneme_id_map
