@@ -22,7 +22,6 @@ import dataclasses
 import json
 import re
 import sys
-import threading
 
 import numpy as np
 
@@ -189,7 +188,7 @@ def speak_service(voices):
 
 # -- the measurement -------------------------------------------------------------------------------
 
-def eval_voices(n_piper_rates: tuple[float, ...] = (0.8, 1.0, 1.25), n_espeak: int = 6, seed: int = 0):
+def eval_voices(piper_rates: tuple[float, ...] = (0.8, 1.0, 1.25), n_espeak: int = 6, seed: int = 0):
     """The voices measured: the piper voice at several rates, espeak-ng accents and variants at random rates."""
     from avatar_service.speech.config import DEFAULT_VOICES, VoiceConfig
     from avatar_service.speech.espeak import DEFAULT_WPM
@@ -197,7 +196,7 @@ def eval_voices(n_piper_rates: tuple[float, ...] = (0.8, 1.0, 1.25), n_espeak: i
 
     rng = np.random.default_rng(seed)
     piper = next(v for v in DEFAULT_VOICES if v.backend == "piper")
-    out = [piper.model_copy(update={"voice_id": f"piper/joe x{r:g}", "speaking_rate": r}) for r in n_piper_rates]
+    out = [piper.model_copy(update={"voice_id": f"piper/joe x{r:g}", "speaking_rate": r}) for r in piper_rates]
     for k in range(n_espeak):
         name = ESPEAK_VOICES[k % len(ESPEAK_VOICES)] + str(rng.choice(ESPEAK_VARIANTS))
         wpm = int(rng.integers(120, 230))
@@ -236,7 +235,7 @@ def measure_line(served: ServedLine, text: str, decoder=None) -> dict:
     return out
 
 
-def measure(n_lines: int = 24, fps: int = 25, seed: int = 0, log=lambda s: None) -> dict:
+def measure(n_lines: int = 48, fps: int = 25, seed: int = 0, log=lambda s: None) -> dict:
     voices = eval_voices(seed=seed)
     configs = {v.voice_id: v for v in voices}
     service, audio_mouth = speak_service(voices), server_mouth()
@@ -275,7 +274,7 @@ def measure(n_lines: int = 24, fps: int = 25, seed: int = 0, log=lambda s: None)
 def register(sub) -> None:
     p = sub.add_parser("eval-speak", help="Speak's viseme onsets, as served, against a pocketsphinx forced "
                        "alignment of the synthesized audio (issue #20)")
-    p.add_argument("--lines", type=int, default=24, help="random lines, spread over the voices")
+    p.add_argument("--lines", type=int, default=48, help="random lines, spread over the voices")
     p.add_argument("--fps", type=int, default=25, help="the Speak session's frame rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the result here")
