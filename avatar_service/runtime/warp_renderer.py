@@ -135,11 +135,19 @@ class WarpFace:
         return self.render_delta(self.closed + np.asarray(motion, np.float32) * self.basis.std - self.coeffs)
 
 
-def warmup_avatar(avatar, texture_px: int):
-    """A copy of `avatar` showing the bundled portrait with its mesh, so a warm-up frame runs the whole
-    warp path (triangulation, warp, interior) before the first session."""
+def bundled_face(texture_px: int, interpolation: int | None = None) -> np.ndarray:
+    """The bundled portrait's (assets/astronaut.png) face window, RGB, as a texture_px square texture
+    (cv2.INTER_AREA unless `interpolation` says otherwise)."""
     import cv2
 
     img = cv2.imread(str(EMBEDDED_MOTION.parent / "astronaut.png"))[..., ::-1]
-    tex = np.ascontiguousarray(cv2.resize(img[10:202, 90:282], (texture_px, texture_px), interpolation=cv2.INTER_AREA))
+    face = img[10:202, 90:282]  # the astronaut's head, 1.9 face widths as runtime/avatar_setup.py cuts one
+    flags = cv2.INTER_AREA if interpolation is None else interpolation
+    return np.ascontiguousarray(cv2.resize(face, (texture_px, texture_px), interpolation=flags))
+
+
+def warmup_avatar(avatar, texture_px: int):
+    """A copy of `avatar` showing the bundled portrait with its mesh, so a warm-up frame runs the whole
+    warp path (triangulation, warp, interior) before the first session."""
+    tex = bundled_face(texture_px)
     return dataclasses.replace(avatar, textures=tex[None], meshes=measure_mesh(tex)[None], derived={})
