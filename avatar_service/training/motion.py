@@ -285,9 +285,13 @@ def synthetic_frames(n_lines: int, seed: int, features: WhisperConfig, cache_dir
     """Synthetic lines (half piper, half espeak-ng) as encoder states and per-frame viseme labels,
     cached per (lines, seed, feature settings)."""
     from avatar_service.model.whisper import WhisperFeatures
+    from avatar_service.speech import espeak, piper_backend
+    from avatar_service.speech import visemes as viseme_table
     from avatar_service.training import synthetic_speech, visemes
 
-    path = cache_root(cache_dir) / f"synthetic-{n_lines}-{seed}-{_key(dataclasses.asdict(features), visemes.__doc__, synthetic_speech.__doc__)}.npz"
+    # the labels follow the voices' phoneme timings and the viseme table: their code is in the key
+    code = [pathlib.Path(m.__file__).read_text() for m in (visemes, synthetic_speech, viseme_table, espeak, piper_backend)]
+    path = cache_root(cache_dir) / f"synthetic-{n_lines}-{seed}-{_key(dataclasses.asdict(features), *code)}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             n = int(z["n"])
