@@ -41,13 +41,17 @@ def loudness_gate(audio: np.ndarray, start: int, stop: int, fps: float, sample_r
     and 0.1 s, 0.537 at -65/-50 and 0.06 s)."""
     audio = np.asarray(audio, np.float32)
     centres = ((np.arange(start, stop) + 0.5) / fps * sample_rate_hz).astype(np.int64)
+    if not len(centres):
+        return np.zeros(0, np.float32)
     r = int(radius_s * sample_rate_hz)
-    out = np.zeros(len(centres), np.float32)
-    for k, c in enumerate(centres):
-        seg = audio[max(0, c - r):min(len(audio), c + r)]
-        db = 10 * np.log10(float(np.mean(seg.astype(np.float64) ** 2)) + 1e-12) if len(seg) else -120.0
-        out[k] = np.clip((db - floor_db) / (full_db - floor_db), 0.0, 1.0)
-    return out
+    lo, hi = np.clip(centres - r, 0, len(audio)), np.clip(centres + r, 0, len(audio))
+    # mean power of each frame's span from one running sum (a mouth stream gates every frame)
+    a = int(lo.min())
+    power = np.concatenate([[0.0], np.cumsum(audio[a:int(hi.max())].astype(np.float64) ** 2)])
+    n = hi - lo
+    mean = (power[hi - a] - power[lo - a]) / np.maximum(n, 1)
+    db = np.where(n > 0, 10 * np.log10(np.maximum(mean, 0.0) + 1e-12), -120.0)
+    return np.clip((db - floor_db) / (full_db - floor_db), 0.0, 1.0).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +69,12 @@ class MotionPredictorConfig:
 def gelu(x: np.ndarray) -> np.ndarray:
     """tanh-approximate GELU, as torch.nn.GELU(approximate="tanh") trains it."""
     return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, V) logits."""
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 @dataclasses.dataclass
@@ -155,9 +165,7 @@ class MotionPredictor:
         """(N, 15) viseme weights (softmax; order speech/visemes.VISEMES)."""
         if self.visemes_head is None:
             raise ValueError("this motion model has no viseme head: retrain it with `avatarlab train motion`")
-        z = self.visemes_head(self.features(windows))
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+        return softmax(self.visemes_head(self.features(windows)))
 
     # -- persistence ----------------------------------------------------------------------------------
     def save_pretrained(self, folder: str | pathlib.Path) -> None:
