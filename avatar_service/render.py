@@ -32,14 +32,15 @@ def register(sub) -> None:
 
 
 @contextlib.contextmanager
-def in_process_server(model: str, backend: str, renderer: str = "warp"):
-    """A real server on a free loopback port with a throw-away avatar store."""
+def in_process_server(model: str, backend: str, renderer: str = "warp", **settings):
+    """A real server on a free loopback port with a throw-away avatar store (`settings`: more
+    ServerSettings fields and limits, by name)."""
     from avatar_service.server.inprocess import InProcessServer
     from avatar_service.server.settings import ServerSettings
 
     with tempfile.TemporaryDirectory(prefix="avatarlab-render-") as store:
-        with InProcessServer(ServerSettings(listen="127.0.0.1:0", model=model, backend=backend, store_dir=store,
-                                                   renderer=renderer)) as srv:
+        with InProcessServer(ServerSettings.load(env={}, listen="127.0.0.1:0", model=model, backend=backend,
+                                                 store_dir=store, renderer=renderer, **settings)) as srv:
             yield srv.target
 
 

@@ -26,7 +26,7 @@ import pathlib
 import numpy as np
 
 from avatar_service.model.features import LogMelFeatures, MelConfig, PastWindow, log_mel
-from avatar_service.model.motion import Head, gelu, loudness_gate, softmax
+from avatar_service.model.motion import Head, gelu, loudness_gates, softmax
 
 CONFIG_NAME, WEIGHTS_NAME = "motion_student.json", "motion_student.safetensors"
 
@@ -106,8 +106,12 @@ class MotionStudent:
         return self.config.window.lookahead_s(fps, self.feature_extractor())
 
     def gate(self, audio16k: np.ndarray, start: int, stop: int, fps: float) -> np.ndarray:
+        return self.gates([(audio16k, start, stop, fps)])
+
+    def gates(self, requests: list[tuple[np.ndarray, int, int, float]]) -> np.ndarray:
+        """The loudness gate (the teacher's setting) of many streams' frames at once, concatenated."""
         floor, full, radius = self.config.gate
-        return loudness_gate(audio16k, start, stop, fps, floor_db=floor, full_db=full, radius_s=radius)
+        return loudness_gates(requests, floor_db=floor, full_db=full, radius_s=radius)
 
     # -- the network ----------------------------------------------------------------------------------
     def outputs_of_codes(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
