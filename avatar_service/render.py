@@ -60,7 +60,9 @@ def run(args) -> int:
     for path in (args.out, args.motion):
         if path:
             pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(args.model, args.backend, args.renderer)
+    # baking curves offline: the Whisper front end (the better one; speed does not matter here)
+    ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(
+        args.model, args.backend, args.renderer, motion_frontend="whisper")
     with ctx as target, AvatarLabClient(target, token=args.token) as client:
         image = pathlib.Path(args.image)
         is_video = image.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm", ".avi")

@@ -42,6 +42,12 @@ class StudentConfig:
     articulation: float = 1.0
     gate: tuple[float, float, float] = (-70.0, -60.0, 0.1)  # the teacher's (model/motion.py loudness_gate)
 
+    def __post_init__(self):
+        # a stream gates a frame once its window is in: the gate must not read audio past the window
+        if self.gate[2] > self.window.mel_radius * self.mel.hop / self.mel.sample_rate_hz + 1e-9:
+            raise ValueError(f"the loudness gate's radius ({self.gate[2]} s) reaches past the window's "
+                             f"{self.window.mel_radius} mel frames of look-ahead")
+
     @property
     def frames(self) -> int:
         """Mel frames per window."""
