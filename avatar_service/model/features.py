@@ -155,9 +155,16 @@ class WindowSpec:
     def frames_ready(self, n_samples: int, fps: float, feat) -> int:
         """How many leading video frames have final windows once `n_samples` of audio are in."""
         n = max(0, int((n_samples / feat.sample_rate_hz) * fps) + 1)
-        while n > 0 and feat.final_samples(self.last_feature(n - 1, fps, feat)) > n_samples:
-            n -= 1
-        return n
+        # a frame's last feature rises with the frame: test the last 16 candidates in one call (a session
+        # asks this on every audio chunk), then step down
+        while n > 0:
+            lo = max(0, n - 16)
+            last = self.mel_centres(np.arange(lo, n), fps, feat).max(1) + self.mel_radius
+            ready = int((np.asarray(feat.final_samples(last)) <= n_samples).sum())
+            if ready:
+                return lo + ready
+            n = lo
+        return 0
 
     def mel_centres(self, frame_indices: np.ndarray, fps: float, feat) -> np.ndarray:
         """(N, 2r+1) feature-frame index of each neighbour's centre."""
