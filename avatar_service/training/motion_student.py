@@ -29,7 +29,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from avatar_service.model.features import log_mel
+from avatar_service.model.features import log_mel, silence_value
 from avatar_service.model.motion import MotionPredictor
 from avatar_service.model.motion_student import MotionStudent, StudentConfig
 from avatar_service.training.motion import (MotionTrainConfig, _key, add_states, aligned_targets, cache_root,
@@ -55,6 +55,11 @@ class StudentTrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.01
     dropout: float = 0.1
+    # Whisper normalises each window by its loudest frame, so the teacher hears level and channel
+    # differences little; the student reads absolute log-mel and learns that invariance from these:
+    # a random gain and spectral tilt per sample (in the log-mel domain, above the floor)
+    gain_db: float = 20.0  # +-
+    tilt_db: float = 6.0  # +- at the band edges
     seed: int = 0
     threads: int = 1
 
@@ -195,7 +200,9 @@ def train(student: MotionStudent, arrays: dict[str, np.ndarray], direction: np.n
     mel = torch.tensor(arrays["mel"])
     student.mu = arrays["mel"].mean(0).astype(np.float32)
     student.sd = (arrays["mel"].std(0) + 1e-3).astype(np.float32)
-    mel = (mel - torch.tensor(student.mu)) / torch.tensor(student.sd)
+    mu, sd = torch.tensor(student.mu), torch.tensor(student.sd)
+    floor = float(silence_value(sc.mel))  # log_mel's units: 25 dB of power per unit
+    bands = torch.linspace(-1.0, 1.0, sc.mel.n_mels)
     rows = torch.tensor(arrays["rows"])
     motion, logits = torch.tensor(arrays["motion"]), torch.tensor(arrays["logits"])
     labels, hard = torch.tensor(arrays["labels"]), torch.tensor(arrays["hard"])
@@ -218,7 +225,10 @@ def train(student: MotionStudent, arrays: dict[str, np.ndarray], direction: np.n
 
     def forward(idx):
         x = mel[rows[idx, None] + offsets[None, :]]  # (N, T, B)
-        h = torch.nn.functional.gelu(frame(x), approximate="tanh")
+        n = len(idx)
+        shift = (torch.rand(n, 1, 1) * 2 - 1) * cfg.gain_db / 25 + (torch.rand(n, 1, 1) * 2 - 1) * cfg.tilt_db / 25 * bands
+        x = torch.where(x > floor + 1e-4, torch.clamp(x + shift, min=floor), x)  # digital silence stays silent
+        h = torch.nn.functional.gelu(frame((x - mu) / sd), approximate="tanh")
         return trunk(h.reshape(len(idx), -1))
 
     bar = tqdm(total=total, desc="student", unit="step", disable=not progress)
@@ -364,8 +374,9 @@ def _copy_teacher(teacher: pathlib.Path, out: pathlib.Path) -> None:
 def run(args) -> int:
     d = StudentTrainConfig()
     cfg = dataclasses.replace(d, epochs=args.epochs, synthetic_lines=args.synthetic_lines, test_lines=args.test_lines,
-                              threads=args.threads, hard_weight=args.hard_weight,
+                              threads=args.threads, hard_weight=args.hard_weight, gain_db=args.gain_db,
                               student=dataclasses.replace(d.student, mel=dataclasses.replace(d.student.mel, n_mels=args.mels),
+                                                          window=dataclasses.replace(d.student.window, past=args.past),
                                                           frame_dims=args.frame_dims, hidden=tuple(args.hidden)))
     from avatar_service.runtime.warp_renderer import EMBEDDED_MOTION
 
@@ -396,6 +407,8 @@ def register(stages) -> None:
     s.add_argument("--mels", type=int, default=d.student.mel.n_mels, help="mel bands")
     s.add_argument("--frame-dims", type=int, default=d.student.frame_dims)
     s.add_argument("--hidden", type=int, nargs="+", default=list(d.student.hidden))
+    s.add_argument("--past", type=int, default=d.student.window.past, help="mel frames (10 ms) of past context")
+    s.add_argument("--gain-db", type=float, default=d.gain_db, help="random gain augmentation, +- dB")
     s.add_argument("--hard-weight", type=float, default=d.hard_weight, help="measured motion and exact viseme labels vs the teacher")
     s.add_argument("--threads", type=int, default=d.threads, help="torch threads")
     s.add_argument("--cache-dir", default=None, help="where teacher states are cached (default ~/.cache/avatarlab/motion)")
