@@ -89,7 +89,7 @@ def test_motion_only_session_on_the_mel_front_end(mel_server, portrait_bytes, sp
     check_motion_only(msgs, audio)
     assert msgs[0].started.lookahead_ms <= 130  # the student's 109 ms at 30 fps, + the resampler's 10 ms margin
     model = MotionModel.default()
-    student, received = model.student, np.round(np.clip(audio, -1, 1) * 32767).astype(np.float32) / 32768
+    student, received = model.student, (np.clip(audio, -1, 1) * 32767).astype("<i2").astype(np.float32) / 32768  # as sent
     n = len(msgs) - 2
     motion, logits = student.outputs(student.clip_windows(received, n, 30))
     gate = student.gate(received, 0, n, 30)
