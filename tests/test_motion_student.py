@@ -97,6 +97,21 @@ def test_served_stream_equals_offline_frames(trained, teacher, speech_16k):
     mouth.batcher.close()
 
 
+def test_a_session_that_left_does_not_hold_up_the_others_in_its_batch(trained, teacher, speech_16k):
+    import concurrent.futures
+
+    from avatar_service.runtime.mouth import MelMouth, _MelJob
+
+    mouth = MelMouth(dataclasses.replace(teacher, student=trained[0]))
+    audio = speech_16k[:16000]
+    jobs = [_MelJob(audio, 0, 10, 25.0, {}, 0.0, concurrent.futures.Future()) for _ in range(3)]
+    jobs[1].future.cancel()
+    mouth._run(None, jobs)  # as the batch thread runs them
+    assert len(jobs[0].future.result(timeout=0)) == len(jobs[2].future.result(timeout=0)) == 10
+    assert jobs[1].future.cancelled() and "mel_codes" not in jobs[1].cache
+    mouth.batcher.close()
+
+
 def test_mel_frontend_needs_a_student(tmp_path, teacher):
     from avatar_service.runtime.mouth import MelMouth
 

@@ -119,6 +119,11 @@ class MelMouth:
         return lo, have, lo + len(have)
 
     def _run(self, _key, jobs: list[_MelJob]) -> None:
+        # a session that ended while queued (its client left) cancelled its future: skip it; the others
+        # can no longer be cancelled once running, so their results always land
+        jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+        if not jobs:
+            return
         try:
             self._compute(jobs)
         except Exception as e:  # every waiting session gets the error, the thread keeps serving
