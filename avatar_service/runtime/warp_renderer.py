@@ -20,17 +20,20 @@ from avatar_service.face.motion import MotionBasis
 from avatar_service.face.rig import CONFIG_NAME as RIG_NAME, MouthRig
 from avatar_service.face.warp import MeshWarp, MouthInterior, WarpConfig, WarpResult
 from avatar_service.model.motion import MotionPredictor
+from avatar_service.model.motion_student import MotionStudent
 
 EMBEDDED_MOTION = pathlib.Path(__file__).resolve().parents[1] / "assets" / "motion"
 
 
 @dataclasses.dataclass
 class MotionModel:
-    """The lower-face basis, the speech -> motion predictor and the mouth rig (motion -> visemes and
-    blendshapes, face/rig.py), saved side by side in one folder."""
+    """The lower-face basis, the speech -> motion predictor, the mouth rig (motion -> visemes and
+    blendshapes, face/rig.py) and the predictor's log-mel student (model/motion_student.py: motion-only
+    sessions without Whisper), saved side by side in one folder."""
     basis: MotionBasis
     predictor: MotionPredictor
     rig: MouthRig | None = None
+    student: MotionStudent | None = None
 
     @classmethod
     def from_pretrained(cls, folder: str | pathlib.Path) -> "MotionModel":
@@ -39,7 +42,8 @@ class MotionModel:
             raise FileNotFoundError(f"{folder} has no motion model (motion_basis.json): run `avatarlab train motion`")
         basis = MotionBasis.from_pretrained(folder)
         rig = MouthRig.from_pretrained(folder, basis) if (folder / RIG_NAME).exists() else None
-        return cls(basis, MotionPredictor.from_pretrained(folder), rig)
+        student = MotionStudent.from_pretrained(folder) if MotionStudent.present(folder) else None
+        return cls(basis, MotionPredictor.from_pretrained(folder), rig, student)
 
     @classmethod
     @functools.lru_cache(maxsize=1)
