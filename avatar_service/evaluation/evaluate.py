@@ -11,7 +11,10 @@ its own speech. Three videos are scored against the real one:
 With `--renderer warp` (runtime/warp_renderer.py) the rows are instead, all from the first frame as a
 portrait that follows each real frame's head placement (a 2D similarity of its stable mesh vertices):
   warp          the reference's own pixels warped to the mouth geometry predicted from the clip's speech
-  oracle        the same, driven by the geometry measured on the real video (the renderer's upper bound)
+  oracle        the same, driven by the real lower face as each frame's image shows it (head turns
+                included), brought into the portrait through the frame's placement: the renderer alone
+  oracle_motion driven by the real lower face's motion in the canonical frame (head pose removed: what
+                a speech model predicts): the renderer with the motion representation
   still         the reference, mouth unchanged (the honest "do nothing" baseline for this protocol)
   ground_truth  the real video
 """
