@@ -22,10 +22,13 @@ demo: setup
 	$(VENV)/bin/avatarlab render --image avatar_service/assets/astronaut.png \
 	    --audio avatar_service/assets/demo_line.wav -o out/demo.mp4
 
-# The frame strip the engine quick starts show: 8 frames of `make demo`, 0.7 s apart, 160 px each.
+# The frame strips the README and engine quick starts show: 8 frames of `make demo`, 0.7 s apart, 160 px
+# each, and the face closer.
 demo-strip: demo
 	ffmpeg -v error -y -i out/demo.mp4 -vf "fps=1.4,scale=160:-1,tile=8x1:padding=4:color=white" \
 	    -frames:v 1 docs/images/demo_strip.png
+	ffmpeg -v error -y -i out/demo.mp4 -vf "fps=1.7,crop=100:100:78:96,scale=144:-1:flags=lanczos,tile=10x1:padding=4:color=white" \
+	    -frames:v 1 docs/images/demo_mouth.png  # her face closer, 10 frames
 
 # Python suite, then the native client core and the Unity bindings against a live service. The native
 # parts need Debian's toolchain (.ci/run installs it); outside CI they are skipped with a message.
