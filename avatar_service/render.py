@@ -9,6 +9,8 @@ import tempfile
 
 
 def register(sub) -> None:
+    from avatar_service.face.warp import add_mouth_fill_argument
+
     p = sub.add_parser("render", help="make a talking-face mp4 from a portrait and a speech file (or text)")
     p.add_argument("--image", required=True, help="portrait (PNG/JPEG) or an idle video of the face")
     src = p.add_mutually_exclusive_group(required=True)
@@ -24,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--backend", default="torch", choices=["torch", "onnx"])
     p.add_argument("--renderer", default="warp", choices=["warp", "diffusion"],
                    help="in-process server's renderer: warp (the portrait's own pixels moved by speech) or diffusion")
+    add_mouth_fill_argument(p)
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--size", type=int, default=256, help="output width and height in pixels")
     p.add_argument("--steps", type=int, default=0, help="sampler steps (0 = model default)")
@@ -32,14 +35,14 @@ def register(sub) -> None:
 
 
 @contextlib.contextmanager
-def in_process_server(model: str, backend: str, renderer: str = "warp"):
+def in_process_server(model: str, backend: str, renderer: str = "warp", mouth_fill: str = "plain"):
     """A real server on a free loopback port with a throw-away avatar store."""
     from avatar_service.server.inprocess import InProcessServer
     from avatar_service.server.settings import ServerSettings
 
     with tempfile.TemporaryDirectory(prefix="avatarlab-render-") as store:
         with InProcessServer(ServerSettings(listen="127.0.0.1:0", model=model, backend=backend, store_dir=store,
-                                                   renderer=renderer)) as srv:
+                                                   renderer=renderer, mouth_fill=mouth_fill)) as srv:
             yield srv.target
 
 
@@ -59,7 +62,7 @@ def run(args) -> int:
     for path in (args.out, args.motion):
         if path:
             pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(args.model, args.backend, args.renderer)
+    ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(args.model, args.backend, args.renderer, args.mouth_fill)
     with ctx as target, AvatarLabClient(target, token=args.token) as client:
         image = pathlib.Path(args.image)
         is_video = image.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm", ".avi")

@@ -56,10 +56,14 @@ class DiffusionRenderer:
 class WarpRenderer:
     name = "warp"
 
-    def __init__(self, motion, features, observer=None):
+    def __init__(self, motion, features, observer=None, warp=None):
         """motion: runtime.warp_renderer.MotionModel; features: its audio feature extractor; observer: where
-        frames are counted (the engine's EngineObserver, server/metrics.py)."""
+        frames are counted (the engine's EngineObserver, server/metrics.py); warp: face/warp.py WarpConfig
+        (its mouth_fill says how an opening mouth's inside is drawn)."""
+        from avatar_service.face.warp import WarpConfig
+
         self.motion = motion
+        self.warp = warp or WarpConfig()
         self.window: WindowSpec = motion.predictor.config.window
         self.features = features
         self.observer = observer
@@ -95,7 +99,7 @@ class WarpRenderer:
         if pose not in faces:  # the triangulation of a pose is built once, on its first frame
             if avatar.meshes is None:
                 raise RuntimeError("this avatar has no face mesh (made without mediapipe): recreate it")
-            faces[pose] = WarpFace(avatar.textures[pose], avatar.meshes[pose], self.motion.basis)
+            faces[pose] = WarpFace(avatar.textures[pose], avatar.meshes[pose], self.motion.basis, self.warp)
         return faces[pose]
 
     def warmup(self, avatar: AvatarState, steps: int, guidance: float) -> None:

@@ -45,6 +45,9 @@ class ServerSettings(BaseModel):
     # warp: the person's own pixels moved by speech (default); diffusion: the latent-diffusion generator
     renderer: str = Field("warp", pattern="^(warp|diffusion)$")
     motion_model: str = "default"  # the warp renderer's motion model: 'default' (embedded) or a folder
+    # the inside of an opening mouth (warp renderer): plain (dark cavity + teeth edge) or diffusion (the
+    # latent inner-mouth denoiser, runtime/mouth_fill.py); docs/renderer.md says which measures better
+    mouth_fill: str = Field("plain", pattern="^(plain|diffusion)$")
     max_batch: int = Field(32, ge=1)
     batch_wait_ms: float = Field(3.0, ge=0)
     grace_s: float = Field(10.0, ge=0)  # SIGTERM drain time for in-flight streams
