@@ -299,6 +299,14 @@ def markdown(result: dict, command: str) -> str:
                   "| method | LMD | clip-placed | shape only |", "|---|---|---|---|"]
         lines += [f"| {m} | {result[m]['lmd']:.4f} | {result[m]['lmd_clip_placed']:.4f} | {result[m]['lmd_shape']:.4f} |"
                   for m in methods if m != "ground_truth"]
+    if "interior_l1" in result[gen]:
+        lines += ["", "Inside the mouth (`metrics.interior`: frames whose real inner-lip gap is >= 0.1 inter-ocular "
+                  "distances, inside the real inner lips; meaningful where the geometry is the real one, the oracle row"
+                  + (f"; mouth fill: {result['mouth_fill']}" if "mouth_fill" in result else "") + "):", "",
+                  "| method | colour error (L1, 0-255, lower) | texture (gradient vs real, 1 = as real) | frames per clip |",
+                  "|---|---|---|---|"]
+        lines += [f"| {m} | {result[m]['interior_l1']:.2f} | {result[m]['interior_detail']:.3f} | {result[m]['interior_frames']:.0f} |"
+                  for m in methods]
     has_lse = result[gen].get("lse_c") is not None
     lines += ["", f"Per clip (LMD {gen} / {still}, mouth-open r {gen} / {still}, detail {gen} / {still}"
               + (f", LSE-C {gen} / {still} / real" if has_lse else "") + "):", ""]

@@ -4,9 +4,9 @@ Training pairs come from the train split only (never the held-out identities): e
 is the portrait, warped by the warp renderer to every frame's *measured* geometry (the oracle path of
 `avatarlab eval`, plain interior drawn) and placed like the real head; the pair is (warped crop, real
 crop) around the target mouth, kept where the mouth opens wider than the portrait's own (the only
-frames the fill ever runs on). The generator's trained autoencoder is copied in and frozen; latents are
-encoded once and cached. The loss is v-prediction on the residual (real - warped latent), weighted on
-the real inner lips.
+frames the fill ever runs on). The target is the warped crop with the real mouth's inside pasted in
+(`interior_targets`). The generator's trained autoencoder is copied in and frozen; latents are encoded
+once. The loss is v-prediction on the residual (target - warped latent), weighted on the real inner lips.
 """
 from __future__ import annotations
 
@@ -21,9 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avatar_service.face.lips import LIP_INDICES
-from avatar_service.face.mesh import INNER_LIP
-from avatar_service.face.mouth_crop import MouthCrop, inner_mask
+from avatar_service.evaluation.mouth_fill import oracle_pairs
 from avatar_service.model.mouth_fill import MouthFillConfig, MouthFillModel
 from avatar_service.training.config import TrainConfig
 from avatar_service.training.loop import Stage
@@ -55,35 +53,6 @@ class Pairs:
             return cls(**{f.name: z[f.name] for f in dataclasses.fields(cls)})
 
 
-def oracle_pairs(crops: np.ndarray, real_mesh3d: np.ndarray, basis, ref_mesh: np.ndarray, cfg: MouthFillConfig):
-    """One clip's frames where the warp renderer shows interior: yields (warped crop, real crop, lip
-    points, real inner-lip mask); and the portrait's own mouth crop."""
-    from avatar_service.evaluation.evaluate import placements
-    from avatar_service.runtime.warp_renderer import WarpFace
-
-    import cv2
-
-    face = WarpFace(crops[0], ref_mesh, basis)
-    ok = np.isfinite(real_mesh3d).all(axis=(1, 2))
-    coeffs = basis.coefficients(real_mesh3d[ok])
-    moves = placements(ref_mesh, real_mesh3d)
-    px, s = cfg.crop.px, crops.shape[1]
-    out = []
-    for k, t in enumerate(np.flatnonzero(ok)):
-        target = face.target(coeffs[k] - coeffs[0])
-        if face.interior.strength(target) <= 0:
-            continue
-        frame = face.render_delta(coeffs[k] - coeffs[0]).frame
-        a = moves[t]
-        placed = cv2.warpAffine(frame, a, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        placed_target = target[:, :2] @ a[:, :2].T + a[:, 2]
-        crop = MouthCrop.of(placed_target, cfg.crop)
-        lips = crop.points(placed_target[list(LIP_INDICES)]) / px
-        inner = inner_mask(crop.points(real_mesh3d[t][list(INNER_LIP)]), (px, px), dilate_px=1.0)
-        out.append((crop.cut(placed), crop.cut(crops[t]), lips.astype(np.float32), inner))
-    return out, MouthCrop.of(ref_mesh, cfg.crop).cut(crops[0])
-
-
 def build_pairs(dataset: str | pathlib.Path, cfg: MouthFillConfig, split: str = "train", log_fn=log.info) -> Pairs:
     """Every clip of `split` (cached per dataset, split and crop settings)."""
     from tqdm import tqdm
@@ -104,6 +73,7 @@ def build_pairs(dataset: str | pathlib.Path, cfg: MouthFillConfig, split: str = 
         return Pairs.load(path)
     basis = MotionModel.default().basis
     rows, refs, owner = [], [], []
+    crop_cfg = cfg.crop
     for c in tqdm(clips, desc="mouth-fill pairs", unit="clip"):
         if not meshes.mesh_path(root, c["id"]).exists():
             raise FileNotFoundError(f"{root}: no cached face meshes for {c['id']}: run `avatarlab train motion` first")
@@ -115,7 +85,8 @@ def build_pairs(dataset: str | pathlib.Path, cfg: MouthFillConfig, split: str = 
         except Exception as e:  # a clip whose first frame has no mesh is no portrait: skip it, say so
             log_fn(f"skip {c['id']}: {e}")
             continue
-        got, ref = oracle_pairs(crops, mesh3d, basis, ref_mesh, cfg)
+        got, ref = oracle_pairs(crops, mesh3d, basis, ref_mesh, crop_cfg)
+        got = [g[:4] for g in got]
         rows += got
         owner += [len(refs)] * len(got)
         refs.append(ref)
@@ -124,6 +95,18 @@ def build_pairs(dataset: str | pathlib.Path, cfg: MouthFillConfig, split: str = 
     pairs.save(path)
     log_fn(f"mouth-fill pairs: {len(w)} frames of {len(refs)} clips -> {path}")
     return pairs
+
+
+def interior_targets(pairs: Pairs) -> np.ndarray:
+    """What the model learns to draw: the warped crop with the real mouth's inside pasted into the real
+    inner lips (feathered by a pixel). Elsewhere the warped crop and the real frame differ by head pose,
+    lighting and misregistration, none of which the fill is shown or should sample; so the residual it
+    diffuses is the interior alone (tried: the whole real crop as target left sampled blotches all over
+    the crop after 500 steps)."""
+    import cv2
+
+    alpha = np.stack([cv2.GaussianBlur(m, (0, 0), 0.7) for m in pairs.inner])[..., None]
+    return np.clip(pairs.warped + alpha * (pairs.real.astype(np.float32) - pairs.warped) + 0.5, 0, 255).astype(np.uint8)
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -177,7 +160,8 @@ class MouthFillStage(Stage):
         probe = MouthFillModel(config)
         probe.take_autoencoder(gen)
         log.info("encoding %d pairs with the generator's autoencoder", len(pairs.warped))
-        self.z_warp, self.z_real = encode_all(probe, pairs.warped), encode_all(probe, pairs.real)
+        self.target = interior_targets(pairs)
+        self.z_warp, self.z_real = encode_all(probe, pairs.warped), encode_all(probe, self.target)
         self.z_refs = encode_all(probe, pairs.refs)
         if state is None:  # the residual's spread sets the diffusion's scale (as the generator's denoiser stage)
             scale = round(float((self.z_real - self.z_warp).std()), 4)
@@ -225,11 +209,11 @@ class MouthFillStage(Stage):
         return to_images(self.model.decode(z0))
 
     def write_samples(self, step: int, logger: Logger) -> None:
-        """Rows: real, warped (plain interior), generated; on fixed training pairs."""
+        """Rows: target (real interior), warped (plain interior), generated; on fixed training pairs."""
         from PIL import Image
 
         gen = self.generate(self.shown)
-        rows = [np.concatenate(list(x), axis=1) for x in (self.pairs.real[self.shown], self.pairs.warped[self.shown], gen)]
+        rows = [np.concatenate(list(x), axis=1) for x in (self.target[self.shown], self.pairs.warped[self.shown], gen)]
         sheet = np.concatenate(rows, axis=0).repeat(2, 0).repeat(2, 1)
         out = self.run_dir / "samples" / f"step_{step:06d}.png"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -237,4 +221,8 @@ class MouthFillStage(Stage):
         logger.image(step, "mouth_fill/samples", sheet)
 
     def finish(self, logger: Logger) -> pathlib.Path:
-        return self.model.save_pretrained(self.run_dir / "model")
+        from avatar_service.runtime.export import export_fill_onnx
+
+        out = self.model.save_pretrained(self.run_dir / "model")
+        export_fill_onnx(MouthFillModel.from_pretrained(out), out / "onnx")  # the fp16-rounded weights, as served
+        return out
