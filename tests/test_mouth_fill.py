@@ -55,6 +55,23 @@ def test_tiny_forward_pass_and_save_load_round_trip(tmp_path):
     assert (close - out).abs().max() < 0.05
 
 
+def test_onnx_graphs_draw_what_torch_draws(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from avatar_service.runtime.export import export_fill_onnx
+    from avatar_service.runtime.mouth_fill import FillNetworks
+
+    # the graphs store fp16 weights (cast back to fp32 inside), as the shipped safetensors do
+    model = MouthFillModel.from_pretrained(_tiny().save_pretrained(tmp_path / "fill"))
+    crop, lips, noise = _inputs(model)
+    torch_nets, onnx_nets = FillNetworks(model), FillNetworks(model, export_fill_onnx(model, tmp_path / "onnx"))
+    assert onnx_nets.sessions is not None
+    for i in range(2):  # the graphs are exported for one crop at a time, as the renderer runs them
+        z_t, z_o = torch_nets.encode(crop[i:i + 1]), onnx_nets.encode(crop[i:i + 1])
+        a = torch_nets.decode(torch_nets.sample(z_t, z_t, lips[i:i + 1], noise[i:i + 1]))
+        b = onnx_nets.decode(onnx_nets.sample(z_o, z_o, lips[i:i + 1], noise[i:i + 1]))
+        assert (a - b).abs().max() < 1e-3
+
+
 def test_geometry_changes_the_sample():
     model = _tiny()
     crop, lips, noise = _inputs(model)

@@ -5,8 +5,9 @@ frame's measured geometry, placed like the real head) cut to mouth crops, for tr
     avatarlab fill-sheet --clips DATASET --out DIR [--split val] [--fill-model default]
 
 writes DIR/<clip>.png per clip (rows: real | plain fill | diffusion fill, on the clip's most open frames
-where the renderer draws an interior) and DIR/all.png (two frames of each clip). Sheets of the shared
-clips stay out of the repository.
+where the renderer draws an interior), DIR/all.png (two frames of each clip) and DIR/scores.json: on
+every frame where a fill runs, the error and texture inside the real inner lips (`interior_scores`).
+Sheets of the shared clips stay out of the repository.
 """
 from __future__ import annotations
 
@@ -52,8 +53,29 @@ def oracle_pairs(crops: np.ndarray, real_mesh3d: np.ndarray, basis, ref_mesh: np
     return out, MouthCrop.of(ref_mesh, crop_cfg).cut(crops[0])
 
 
+def interior_scores(rows) -> dict[str, float]:
+    """Over oracle_pairs rows: inside the real inner lips (their mask shrunk by two pixels, so the lips'
+    edge does not count), the mean absolute RGB error (0-255) of the rendered crop against the real one,
+    and the rendered crop's mean gradient magnitude there over the real one's (1 = as much texture)."""
+    import cv2
+
+    from avatar_service.evaluation.metrics import _gradient
+
+    err, g, r, n = 0.0, 0.0, 0.0, 0
+    for rendered, real, _, inner, _ in rows:
+        inside = cv2.erode((inner > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        if not inside.any():
+            continue
+        err += float(np.abs(rendered[inside].astype(np.float32) - real[inside]).mean())
+        g += float(_gradient(rendered)[inside].mean())
+        r += float(_gradient(real)[inside].mean())
+        n += 1
+    return {"l1": err / n if n else float("nan"), "texture": g / r if r > 0 else float("nan"), "frames": n}
+
+
 def fill_sheets(dataset: str | pathlib.Path, out_dir: str | pathlib.Path, fill_model: str = "default",
-                split: str = "val", frames: int = 8, max_seconds: float = 6.0, log=print) -> pathlib.Path:
+                split: str = "val", frames: int = 8, max_seconds: float = 6.0, log=print) -> dict:
+    """Writes the sheets; returns interior scores per clip and overall (frames where a fill ran)."""
     from PIL import Image
 
     from avatar_service.data import meshes
@@ -65,7 +87,7 @@ def fill_sheets(dataset: str | pathlib.Path, out_dir: str | pathlib.Path, fill_m
     fps = float(manifest.get("fps", 25))
     basis = MotionModel.default().basis
     crop_cfg = MouthCropConfig()
-    overview = []
+    overview, scores = [], {"plain": [], "diffusion": []}
     for c in (c for c in manifest["clips"] if c["split"] == split):
         with np.load(root / c["path"]) as z:
             crops = z["crops"][: int(max_seconds * fps)]
@@ -76,6 +98,8 @@ def fill_sheets(dataset: str | pathlib.Path, out_dir: str | pathlib.Path, fill_m
         if not rows["plain"]:
             log(f"{c['id']}: the mouth never opens wider than the first frame's; no sheet")
             continue
+        for fill, r in rows.items():
+            scores[fill].append({"clip": c["id"], **interior_scores(r)})
         gap = np.array([r[3].sum() for r in rows["plain"]])  # the real opening's area
         pick = np.sort(np.argsort(-gap)[:frames])
         sheet = np.concatenate([np.concatenate([rows["plain"][i][1] for i in pick], 1),
@@ -83,10 +107,15 @@ def fill_sheets(dataset: str | pathlib.Path, out_dir: str | pathlib.Path, fill_m
                                 np.concatenate([rows["diffusion"][i][0] for i in pick], 1)], 0)
         Image.fromarray(sheet.repeat(3, 0).repeat(3, 1)).save(out / f"{c['id']}.png")
         overview.append(np.concatenate([sheet[:, : 2 * crop_cfg.px]], 1))
-        log(f"{c['id']}: {len(rows['plain'])} frames with an interior; sheet of frames {[rows['plain'][i][4] for i in pick]}")
-    path = out / "all.png"
-    Image.fromarray(np.concatenate(overview, 1).repeat(2, 0).repeat(2, 1)).save(path)
-    return path
+        log(f"{c['id']}: {len(rows['plain'])} frames with an interior; sheet of frames {[rows['plain'][i][4] for i in pick]}; "
+            + ", ".join(f"{f} L1 {scores[f][-1]['l1']:.1f} texture {scores[f][-1]['texture']:.2f}" for f in rows))
+    Image.fromarray(np.concatenate(overview, 1).repeat(2, 0).repeat(2, 1)).save(out / "all.png")
+    result = {"split": split, "max_seconds": max_seconds, "per_clip": scores}
+    for fill, rows_ in scores.items():  # frame-weighted over clips
+        w = np.array([r["frames"] for r in rows_], np.float64)
+        result[fill] = {k: float(np.sum(w * [r[k] for r in rows_]) / w.sum()) for k in ("l1", "texture")} | {"frames": int(w.sum())}
+    (out / "scores.json").write_text(json.dumps(result, indent=2))
+    return result
 
 
 def register(sub) -> None:
@@ -96,4 +125,12 @@ def register(sub) -> None:
     p.add_argument("--split", default="val")
     p.add_argument("--fill-model", default="default", help="the diffusion fill's model folder (default: the embedded one)")
     p.add_argument("--frames", type=int, default=8, help="most open frames per clip")
-    p.set_defaults(func=lambda a: print(fill_sheets(a.clips, a.out, a.fill_model, a.split, a.frames)) or 0)
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    r = fill_sheets(args.clips, args.out, args.fill_model, args.split, args.frames)
+    for fill in ("plain", "diffusion"):
+        print(f"{fill:10} interior L1 {r[fill]['l1']:.2f}  texture {r[fill]['texture']:.3f}  ({r[fill]['frames']} frames)")
+    print(f"wrote {args.out}/*.png and scores.json")
+    return 0

@@ -66,11 +66,42 @@ class FillNetworks:
 
 @functools.lru_cache(maxsize=4)
 def load_fill_model(path: str = "default") -> FillNetworks:
-    """The embedded fill model ('default') or a folder saved by `avatarlab train mouth-fill`, shared per process."""
+    """The embedded fill model ('default') or a folder saved by `avatarlab train mouth-fill`, shared per
+    process, run by its ONNX graphs: the folder's `onnx/`, else exported once into the user cache (the
+    embedded model ships its weights alone, and the graphs would double its size in the repository)."""
     folder = EMBEDDED_FILL if path == "default" else pathlib.Path(path)
     if not (folder / "config.json").exists():
         raise FileNotFoundError(f"{folder} has no mouth fill model (config.json): run `avatarlab train mouth-fill`")
-    return FillNetworks(MouthFillModel.from_pretrained(folder), folder / "onnx")
+    model = MouthFillModel.from_pretrained(folder)
+    return FillNetworks(model, folder / "onnx" if (folder / "onnx").is_dir() else _cached_graphs(model, folder))
+
+
+def _cached_graphs(model: MouthFillModel, folder: pathlib.Path) -> pathlib.Path | None:
+    """~/.cache/avatarlab/mouth_fill/onnx-<weights' hash>, exported on first use; None (torch) where
+    the export cannot run here."""
+    import hashlib
+    import logging
+    import shutil
+    import tempfile
+
+    digest = hashlib.sha1((folder / "model.safetensors").read_bytes()).hexdigest()[:12]
+    out = pathlib.Path.home() / ".cache" / "avatarlab" / "mouth_fill" / f"onnx-{digest}"
+    if all((out / f"{g}.onnx").exists() for g in GRAPHS):
+        return out
+    try:
+        from avatar_service.runtime.export import export_fill_onnx
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = pathlib.Path(tempfile.mkdtemp(dir=out.parent))  # another process may export at the same time
+        export_fill_onnx(model, tmp)
+        try:
+            tmp.replace(out)
+        except OSError:  # another process got there first: keep its graphs
+            shutil.rmtree(tmp, ignore_errors=True)
+        return out
+    except Exception as e:  # onnx or onnxruntime missing, read-only home: torch draws the same pixels, slower
+        logging.getLogger(__name__).warning("mouth fill runs on torch (no ONNX graphs: %s)", e)
+        return None
 
 
 def _tensor(img: np.ndarray) -> torch.Tensor:
