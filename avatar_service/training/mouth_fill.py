@@ -30,6 +30,7 @@ from avatar_service.training.runtime import Logger, Runtime
 log = logging.getLogger(__name__)
 CACHE = pathlib.Path.home() / ".cache" / "avatarlab" / "mouth_fill"
 PAIRS_VERSION = 1
+TRAIN_STRENGTH = 0.6
 
 
 @dataclasses.dataclass
@@ -174,8 +175,8 @@ class MouthFillStage(Stage):
         self.model.take_autoencoder(gen)
         if state is not None:
             self.model.load_state_dict(state["model"])
-        sampling = config.networks.serving.sampling
-        max_t = min(config.networks.denoiser.num_train_timesteps, int(config.networks.denoiser.num_train_timesteps * (sampling.start_strength + 0.1)))
+        # trained over the first 60% of the schedule: any serving strength up to 0.5 is covered
+        max_t = int(config.networks.denoiser.num_train_timesteps * TRAIN_STRENGTH)
         self.trainable = MouthFillObjective(self.model, max_t)
         self.pairs = pairs
         self.lips = torch.from_numpy(pairs.lips)
