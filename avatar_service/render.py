@@ -35,14 +35,15 @@ def register(sub) -> None:
 
 
 @contextlib.contextmanager
-def in_process_server(model: str, backend: str, renderer: str = "warp", mouth_fill: str = "plain"):
-    """A real server on a free loopback port with a throw-away avatar store."""
+def in_process_server(model: str, backend: str, renderer: str = "warp", **settings):
+    """A real server on a free loopback port with a throw-away avatar store (`settings`: more
+    ServerSettings fields and limits, by name)."""
     from avatar_service.server.inprocess import InProcessServer
     from avatar_service.server.settings import ServerSettings
 
     with tempfile.TemporaryDirectory(prefix="avatarlab-render-") as store:
-        with InProcessServer(ServerSettings(listen="127.0.0.1:0", model=model, backend=backend, store_dir=store,
-                                                   renderer=renderer, mouth_fill=mouth_fill)) as srv:
+        with InProcessServer(ServerSettings.load(env={}, listen="127.0.0.1:0", model=model, backend=backend,
+                                                 store_dir=store, renderer=renderer, **settings)) as srv:
             yield srv.target
 
 
@@ -62,7 +63,9 @@ def run(args) -> int:
     for path in (args.out, args.motion):
         if path:
             pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(args.model, args.backend, args.renderer, args.mouth_fill)
+    # baking curves offline: the Whisper front end (the better one; speed does not matter here)
+    ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(
+        args.model, args.backend, args.renderer, motion_frontend="whisper", mouth_fill=args.mouth_fill)
     with ctx as target, AvatarLabClient(target, token=args.token) as client:
         image = pathlib.Path(args.image)
         is_video = image.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm", ".avi")

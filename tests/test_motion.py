@@ -112,7 +112,9 @@ def test_speed_perturbation_keeps_audio_and_motion_together():
 
 
 def test_viseme_table_splits_diphthongs_and_shares_time():
-    assert visemes_of("aɪ") == ["aa", "ih"] and visemes_of("tʃ") == ["CH"] and visemes_of("ˈ") == []
+    assert visemes_of("aɪ") == ["aa", "ih"] and visemes_of("tʃ") == ["CH"] and visemes_of("ː") == []
+    # a stress mark timed on its own (piper) starts the syllable after it, not the sound before
+    assert viseme_segments([("p", 0.0, 0.1), ("ˈ", 0.1, 0.15), ("a", 0.15, 0.3)]) == [("PP", 0.0, 0.1), ("aa", 0.1, 0.3)]
     segs = viseme_segments([("", 0.0, 0.1), ("h", 0.1, 0.15), ("ˈ", 0.15, 0.2), ("aɪ", 0.2, 0.4), (" ", 0.4, 0.45),
                             ("m", 0.45, 0.5), (".", 0.5, 0.7)])
     assert [s[0] for s in segs] == ["sil", "aa", "ih", "PP", "sil"]  # 'h' and the stress mark take the vowel

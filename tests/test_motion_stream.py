@@ -17,7 +17,15 @@ JAW, SIL = BLENDSHAPE_NAMES.index("jawOpen"), VISEME_NAMES.index("sil")
 
 @pytest.fixture(scope="module")
 def warp_server(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("mouth"), renderer="warp", face_px=128)
+    # motion-only sessions on the Whisper front end here, as image sessions' mouth (the mel front end below)
+    srv = start_server(tmp_path_factory.mktemp("mouth"), renderer="warp", face_px=128, motion_frontend="whisper")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def mel_server(tmp_path_factory):
+    srv = start_server(tmp_path_factory.mktemp("mel"), renderer="warp", face_px=128, motion_frontend="mel")
     yield srv
     srv.stop()
 
@@ -64,7 +72,35 @@ def test_the_mouth_block_round_trips_the_proto():
 
 def test_motion_only_session_sends_one_block_a_frame_at_the_requested_fps_and_no_pixels(warp_server, avatar, speech_16k):
     audio = line_with_pauses(speech_16k)
-    msgs = animate(warp_server.stub(), avatar, audio, fps=30, motion_only=True)
+    check_motion_only(animate(warp_server.stub(), avatar, audio, fps=30, motion_only=True), audio)
+
+
+def test_motion_only_session_on_the_mel_front_end(mel_server, portrait_bytes, speech_16k):
+    """The log-mel student (motion_frontend=mel): the same stream, no Whisper, within 120 ms look-ahead,
+    and frame for frame what the student reads offline from the audio the server received."""
+    from avatar_service.model.motion import softmax
+    from avatar_service.runtime.mouth import gated_visemes
+    from avatar_service.runtime.warp_renderer import MotionModel
+
+    stub = mel_server.stub()
+    avatar_id = stub.CreateAvatar(pb.CreateAvatarRequest(portrait_image=portrait_bytes)).avatar_id
+    audio = line_with_pauses(speech_16k)
+    msgs = animate(stub, avatar_id, audio, fps=30, motion_only=True)
+    check_motion_only(msgs, audio)
+    assert msgs[0].started.lookahead_ms <= 130  # the student's 109 ms at 30 fps, + the resampler's 10 ms margin
+    model = MotionModel.default()
+    student, received = model.student, (np.clip(audio, -1, 1) * 32767).astype("<i2").astype(np.float32) / 32768  # as sent
+    n = len(msgs) - 2
+    motion, logits = student.outputs(student.clip_windows(received, n, 30))
+    gate = student.gate(received, 0, n, 30)
+    visemes, shapes = mouths([m.frame for m in msgs[1:-1]])
+    np.testing.assert_allclose(shapes, model.rig.blendshapes(motion * gate[:, None]), atol=1e-4)
+    np.testing.assert_allclose(visemes, gated_visemes(softmax(logits), gate), atol=1e-4)
+
+
+def check_motion_only(msgs: list, audio: np.ndarray) -> None:
+    """One mouth block a frame at 30 fps with monotonic pts, no pixels; silence closed and `sil`, speech
+    moving the jaw."""
     started = msgs[0].started
     assert started.motion_only and started.fps == 30
     assert list(started.viseme_names) == list(VISEME_NAMES) and list(started.blendshape_names) == list(BLENDSHAPE_NAMES)

@@ -266,7 +266,9 @@ def test_slow_reader_does_not_stall_other_sessions(open_server):
     assert [f.index for _, f in frames] == list(range(75))
     rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
     print(f"fast session: {rate:.1f} frames/s received while another session was not read")
-    assert rate > 20.0  # audio rate is 25; a stalled neighbour would starve it
+    # audio rate is 25; a stalled neighbour would hold it near 0 until that session ends. Half the rate
+    # leaves room for a busy 2-core machine (13-16/s seen with other work beside it) without hiding a stall
+    assert rate > 12.5
     # the stalled client still gets its whole, ordered session once it reads
     rest = [m.frame.index for m in stalled if m.WhichOneof("message") == "frame"]
     assert rest == list(range(200))

@@ -3,8 +3,6 @@ the mesh warp (the person's own pixels, nothing outside the face changes), the m
 detail metric that sees blur."""
 from __future__ import annotations
 
-import pathlib
-
 import cv2
 import numpy as np
 import pytest
@@ -16,17 +14,14 @@ from avatar_service.face.mesh import (CHIN, INNER_LOWER, INNER_UPPER, NOSE_TIP, 
                                       mouth_opening)
 from avatar_service.face.motion import MotionBasis  # noqa: E402
 from avatar_service.face.warp import MeshWarp  # noqa: E402
-from avatar_service.runtime.warp_renderer import WarpFace, measure_mesh  # noqa: E402
+from avatar_service.runtime.warp_renderer import WarpFace, bundled_face, measure_mesh  # noqa: E402
 
-ASTRONAUT = pathlib.Path(__file__).resolve().parents[1] / "avatar_service" / "assets" / "astronaut.png"
 
 
 @pytest.fixture(scope="module")
 def portrait():
     """The bundled portrait's face window at 256 px, as an avatar texture."""
-    img = cv2.imread(str(ASTRONAUT))[..., ::-1]
-    face = img[10:202, 90:282]  # the astronaut's head
-    return np.ascontiguousarray(cv2.resize(face, (256, 256), interpolation=cv2.INTER_CUBIC))
+    return bundled_face(256, cv2.INTER_CUBIC)
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +126,23 @@ def test_detail_sees_a_blurred_mouth(portrait, mesh):
     blurred[:, y0:] = np.stack([cv2.GaussianBlur(f[y0:], (0, 0), 3) for f in frames])
     assert metrics.detail(frames, frames, meshes) == pytest.approx(1.0)
     assert metrics.detail(blurred, frames, meshes) < 0.8
+
+
+def test_an_avatars_warp_faces_stay_bounded_over_a_long_idle_loop(portrait, mesh, monkeypatch):
+    import types
+
+    from avatar_service.runtime import renderer
+    from avatar_service.runtime.warp_renderer import MotionModel
+
+    monkeypatch.setattr(renderer, "WARP_FACES_PER_AVATAR", 3)
+    poses = 8
+    avatar = types.SimpleNamespace(textures=np.repeat(portrait[None], poses, 0), meshes=np.repeat(mesh[None], poses, 0),
+                                   derived={})
+    warp = renderer.WarpRenderer(MotionModel.default(), features=None)
+    first = warp.face(avatar, 0)
+    assert warp.face(avatar, 0) is first  # kept while in use
+    for frame in range(3 * poses):  # an idle loop longer than the cap, three times round
+        warp.face(avatar, frame % poses)
+    assert len(avatar.derived["warp"]) == 3
+    assert warp.face(avatar, 0) is not first  # dropped, built again when its pose comes round
+    assert warp.face(avatar, 0).render(np.zeros(len(MotionModel.default().basis.std))).frame.shape == portrait.shape

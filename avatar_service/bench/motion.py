@@ -1,13 +1,17 @@
 """`avatarlab bench motion`: how many real-time motion-only streams (visemes and blendshapes, no images)
 one server holds, and the latency from audio to motion.
 
-    avatarlab bench motion [--server HOST:PORT] [--streams 4,8,16,32] [--seconds 8]
+    avatarlab bench motion [--server HOST:PORT [--server-pid PID]] [--frontend mel|whisper]
+                           [--streams 4,8,16,32] [--seconds 8] [--chunk-ms 100] [--clients 1]
 
-Each stream sends real speech in 100 ms chunks at real-time pace over gRPC (Animate, motion_only). A
-frame's latency is the time from sending the last audio chunk the frame covers to receiving the frame.
+Each stream sends real speech in `--chunk-ms` chunks at real-time pace over gRPC (Animate, motion_only).
+A frame's latency is the time from sending the last audio chunk the frame covers to receiving the frame.
 A count of streams holds real time when the frames' 95th-percentile latency stays under `--max-p95-ms`
 and no session falls behind (the last frame within that bound of the last audio). Without --server the
-server runs in this process, so the clients share its CPU: the numbers are a floor.
+server runs in this process (its motion-only front end from --frontend, session limits raised to the
+largest count), so the clients share its CPU: the numbers are a floor. `--clients N` spreads the
+streams over N client processes (one Python process tops out at a few thousand messages a second).
+With `--server-pid`, each round also reports the server's CPU time per stream-second of audio.
 """
 from __future__ import annotations
 
@@ -28,6 +32,12 @@ def add_arguments(p) -> None:
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--max-p95-ms", type=float, default=500.0, help="real time held while p95 latency is under this")
     p.add_argument("--model", default="tiny", help="in-process server's face model (unused by motion-only sessions)")
+    p.add_argument("--frontend", choices=("auto", "mel", "whisper"), default="auto",
+                   help="in-process server's motion-only front end (motion_frontend)")
+    p.add_argument("--motion-model", default="default", help="in-process server's motion model folder")
+    p.add_argument("--chunk-ms", type=float, default=100.0, help="audio per request message")
+    p.add_argument("--clients", type=int, default=1, help="client processes the streams are spread over")
+    p.add_argument("--server-pid", type=int, help="the --server's process id: report its CPU per stream-second")
 
 
 async def _stream(stub, avatar_id: str, pcm: np.ndarray, fps: int, chunk: int, start_delay: float) -> list[float]:
@@ -57,20 +67,52 @@ async def _stream(stub, avatar_id: str, pcm: np.ndarray, fps: int, chunk: int, s
     return latencies
 
 
-async def _round(target: str, avatar_id: str, audio: np.ndarray, n: int, fps: int) -> dict:
+async def _streams(target: str, avatar_id: str, pcm: np.ndarray, fps: int, chunk: int, delays: list[float]) -> list:
     import grpc
 
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
     async with grpc.aio.insecure_channel(target) as channel:
         stub = pb_grpc.AvatarServiceStub(channel)
-        t = time.perf_counter()
-        # starts spread over one chunk, as independent NPCs would be
-        results = await asyncio.gather(*[_stream(stub, avatar_id, pcm, fps, 1600, k * 0.1 / n) for k in range(n)])
-        wall = time.perf_counter() - t
+        return await asyncio.gather(*[_stream(stub, avatar_id, pcm, fps, chunk, d) for d in delays])
+
+
+def _client(target: str, avatar_id: str, pcm: np.ndarray, fps: int, chunk: int, delays: list[float]) -> list:
+    """One client process's share of the streams (a top-level function: spawned)."""
+    return asyncio.run(_streams(target, avatar_id, pcm, fps, chunk, delays))
+
+
+def _cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    if pid is None:
+        return float("nan")
+    import os
+
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _round(target: str, avatar_id: str, audio: np.ndarray, n: int, fps: int, chunk: int, clients: int,
+           server_pid: int | None) -> dict:
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    delays = [k * chunk / 16000 / n for k in range(n)]  # starts spread over one chunk, as independent NPCs would be
+    cpu, t = _cpu_s(server_pid), time.perf_counter()
+    if clients <= 1:
+        results = asyncio.run(_streams(target, avatar_id, pcm, fps, chunk, delays))
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        with concurrent.futures.ProcessPoolExecutor(clients, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = pool.map(_client, *zip(*[(target, avatar_id, pcm, fps, chunk, delays[k::clients])
+                                             for k in range(clients)]))
+            results = [r for part in parts for r in part]
+    wall, cpu = time.perf_counter() - t, _cpu_s(server_pid) - cpu
     lat = np.concatenate([np.asarray(r) for r in results]) * 1000
-    return {"streams": n, "frames": int(len(lat)), "p50_ms": float(np.percentile(lat, 50)),
-            "p95_ms": float(np.percentile(lat, 95)), "max_ms": float(lat.max()),
-            "last_frame_ms": float(np.median([r[-1] * 1000 for r in results])), "wall_s": wall}
+    row = {"streams": n, "frames": int(len(lat)), "p50_ms": float(np.percentile(lat, 50)),
+           "p95_ms": float(np.percentile(lat, 95)), "max_ms": float(lat.max()),
+           "last_frame_ms": float(np.median([r[-1] * 1000 for r in results])), "wall_s": wall}
+    if server_pid is not None:  # CPU per second of audio the server turned into motion
+        row["server_cpu_ms_per_stream_s"] = 1000 * cpu / (n * len(audio) / 16000)
+    return row
 
 
 def run(args) -> int:
@@ -83,18 +125,22 @@ def run(args) -> int:
 
     clip = read_audio(EMBEDDED_MOTION.parent / "demo_line.wav", 16000)
     audio = np.resize(clip, int(args.seconds * 16000)).astype(np.float32)
-    ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(args.model, "torch")
+    counts = [int(s) for s in args.streams.split(",")]
+    ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(
+        args.model, "torch", motion_frontend=args.frontend, motion_model=args.motion_model, max_concurrent_sessions=max(counts),
+        max_sessions_per_client=max(counts))
     rows = []
+    chunk = int(round(args.chunk_ms * 16))
     with tempfile.TemporaryDirectory(), ctx as target, AvatarLabClient(target) as client:
         avatar = client.create_avatar(image=EMBEDDED_MOTION.parent / "astronaut.png")
-        for n in (int(s) for s in args.streams.split(",")):
-            row = asyncio.run(_round(target, avatar.avatar_id, audio, n, args.fps))
+        for n in counts:
+            row = _round(target, avatar.avatar_id, audio, n, args.fps, chunk, args.clients, args.server_pid)
             row["real_time"] = row["p95_ms"] <= args.max_p95_ms and row["last_frame_ms"] <= args.max_p95_ms
             rows.append(row)
             print(json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
             if not row["real_time"]:
                 break
     held = [r["streams"] for r in rows if r["real_time"]]
-    print(json.dumps({"real_time_streams_held": max(held) if held else 0, "fps": args.fps,
-                      "max_p95_ms": args.max_p95_ms}))
+    print(json.dumps({"real_time_streams_held": max(held) if held else 0, "fps": args.fps, "chunk_ms": args.chunk_ms,
+                      "frontend": "server's own" if args.server else args.frontend, "max_p95_ms": args.max_p95_ms}))
     return 0

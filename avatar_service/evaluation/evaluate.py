@@ -33,7 +33,7 @@ from avatar_service.runtime.calibration import calibrate
 from avatar_service.runtime.sampler import sample_latents
 
 METHODS = ("model", "static", "ground_truth")
-WARP_METHODS = ("warp", "oracle", "still", "ground_truth")
+WARP_METHODS = ("warp", "oracle", "oracle_motion", "still", "ground_truth")
 
 
 def load_clip(path: pathlib.Path, layout: FaceLayout, max_seconds: float, fps: float):
@@ -102,23 +102,42 @@ def place(frames: np.ndarray, matrices: np.ndarray) -> np.ndarray:
 
 def synthesize_warp(motion, crops: np.ndarray, audio16k: np.ndarray, fps: float, real_mesh3d: np.ndarray,
                     real_mesh2d: np.ndarray, mouth_fill: str = "plain") -> dict[str, np.ndarray]:
-    """Warp-renderer rows for one clip (see the module doc): warp (speech), oracle, still; each placed
-    like the real frames. The reference mesh is measured as the server measures a portrait."""
+    """Warp-renderer rows for one clip (see the module doc): warp (speech), oracle, oracle_motion, still;
+    each placed like the real frames, the mouth's inside drawn by `mouth_fill` (face/warp.py WarpConfig).
+    The reference mesh is measured as the server measures a portrait."""
     from avatar_service.face.warp import WarpConfig
     from avatar_service.runtime.warp_renderer import WarpFace, measure_mesh
 
     ref_mesh = measure_mesh(crops[0])
     face = WarpFace(crops[0], ref_mesh, motion.basis, WarpConfig(mouth_fill=mouth_fill))
     speech = np.stack([face.render(m).frame for m in motion.predict_clip(audio16k, len(crops), fps)])
+    moves = placements(ref_mesh, real_mesh2d)
     ok = np.isfinite(real_mesh3d).all(axis=(1, 2))
+    first = int(np.flatnonzero(ok)[0])
+    # oracle_motion: the real lower face's motion in the canonical frame (what a motion model can say)
     measured = np.full((len(crops), motion.basis.n_components), np.nan, np.float32)
     measured[ok] = motion.basis.coefficients(real_mesh3d[ok])
-    first = measured[int(np.flatnonzero(ok)[0])]
-    measured[~ok] = first
-    oracle = np.stack([face.render_delta(c - first).frame for c in measured])
-    moves = placements(ref_mesh, real_mesh2d)
-    return {"warp": place(speech, moves), "oracle": place(oracle, moves),
+    measured[~ok] = measured[first]
+    oracle_motion = np.stack([face.render_delta(c - measured[first]).frame for c in measured])
+    # oracle: the real lower face as the image shows it, head turns included, brought back into the
+    # portrait through each frame's placement; the renderer alone, given the geometry to draw
+    lower = motion.basis.vertices
+    portrait_xy = np.stack([_unplace(m[lower, :2], a) if k else np.full((len(lower), 2), np.nan, np.float32)
+                            for m, a, k in zip(real_mesh3d, moves, ok)])
+    portrait_xy[~ok] = portrait_xy[first]
+    targets = np.repeat(face.mesh[None], len(crops), 0)
+    targets[:, lower, :2] += portrait_xy - portrait_xy[first]
+    oracle = np.stack([face.render_target(t).frame for t in targets])
+    return {"warp": place(speech, moves), "oracle": place(oracle, moves), "oracle_motion": place(oracle_motion, moves),
             "still": place(np.repeat(crops[:1], len(crops), 0), moves)}
+
+
+def _unplace(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Image points of a frame -> the portrait's coordinates (the inverse of its placement `matrix`)."""
+    import cv2
+
+    inv = cv2.invertAffineTransform(matrix)
+    return (points @ inv[:, :2].T + inv[:, 2]).astype(np.float32)
 
 
 class SyncScorer:
@@ -199,7 +218,7 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
         if videos:
             vdir = pathlib.Path(videos)
             vdir.mkdir(parents=True, exist_ok=True)
-            shown = [real, videos_of[still], videos_of[gen]]
+            shown = [real, videos_of[still], videos_of[gen]] + ([videos_of["oracle"]] if "oracle" in videos_of else [])
             side = np.concatenate(shown, axis=2).repeat(2, axis=1).repeat(2, axis=2)
             write_mp4(vdir / f"{c['id']}.mp4", side, int(fps), audio, 16000)
             contact_sheet(vdir / f"{c['id']}.png", shown)
@@ -339,7 +358,7 @@ def register(sub) -> None:
                    help="diffusion: the latent-diffusion generator's rows; warp: the warp renderer's (warp, oracle, still)")
     p.add_argument("--motion", default="default", help="motion model folder for --renderer warp (default: the embedded one)")
     add_mouth_fill_argument(p)
-    p.add_argument("--videos", help="write side-by-side mp4s (real | still | generated) with sound, and contact sheets (PNG), here")
+    p.add_argument("--videos", help="write side-by-side mp4s (real | still | generated [| oracle]) with sound, and contact sheets (PNG), here")
     p.add_argument("--report", help="write a markdown report here")
     p.add_argument("--steps-grid", help="also write a PNG: real frames, then rows at 1, 2, 4 and 25 steps")
     p.set_defaults(func=_run)

@@ -156,11 +156,6 @@ def mouth_track(frames: np.ndarray) -> MouthTrack:
     return MouthTrack(lips, iod, mo, meshes)
 
 
-# Eyes and brows: the face's own sharpest detail, the yardstick for the mouth's.
-EYE_BROW = (33, 133, 159, 145, 362, 263, 386, 374, 70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
-
-
-
 def _box_gradient(grad: np.ndarray, pts: np.ndarray, margin: float) -> float:
     x0, y0 = np.floor(pts.min(0) - margin).astype(int)
     x1, y1 = np.ceil(pts.max(0) + margin).astype(int) + 1
@@ -181,7 +176,7 @@ def detail_ratio(frames: np.ndarray, mesh: np.ndarray) -> np.ndarray:
     """(T,) mean gradient magnitude about the lips over that about the eyes and brows of the same frame,
     both boxes placed by `mesh` (T, 478, 2): how sharp the mouth is, relative to the face's own focus and
     texture, so blur that a landmark distance cannot see shows up."""
-    from avatar_service.face.mesh import OUTER_LIP
+    from avatar_service.face.mesh import EYE_BROW, OUTER_LIP
 
     out = np.full(len(frames), np.nan)
     for t, (f, m) in enumerate(zip(frames, mesh)):

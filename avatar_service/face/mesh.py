@@ -27,6 +27,8 @@ OUTER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314
 INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 INNER_UPPER, INNER_LOWER = 13, 14  # inner-lip midpoints
 CHIN = 152
+# Eyes and brows: the face's own sharpest detail, the yardstick for the mouth's (evaluation/metrics.py).
+EYE_BROW = (33, 133, 159, 145, 362, 263, 386, 374, 70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
 
 
 class MeshError(FaceError):

@@ -65,22 +65,36 @@ def log_mel(audio: np.ndarray, cfg: MelConfig, first_frame: int = 0, n_frames: i
 
     `audio` is the whole 16 kHz mono float signal received so far; samples outside it count as silence.
     """
-    half = cfg.n_fft // 2
     if n_frames is None:
         n_frames = int(math.ceil(len(audio) / cfg.hop)) - first_frame
-    if n_frames <= 0:
-        return np.zeros((0, cfg.n_mels), np.float32)
-    start = first_frame * cfg.hop - half
-    need = (n_frames - 1) * cfg.hop + cfg.n_fft
+    return log_mel_of_frames(analysis_frames(audio, cfg, first_frame, n_frames), cfg)
+
+
+def analysis_frames(audio: np.ndarray, cfg: MelConfig, first_frame: int, n_frames: int) -> np.ndarray:
+    """(n_frames, n_fft) samples of mel frames [first_frame, first_frame + n_frames), silence outside
+    `audio`. Apart from `log_mel_of_frames` so that many streams' frames can share one FFT call."""
+    n_frames = max(0, n_frames)
+    start = first_frame * cfg.hop - cfg.n_fft // 2
+    need = max(0, n_frames - 1) * cfg.hop + cfg.n_fft
     seg = np.zeros(need, np.float32)
     a, b = max(0, start), min(len(audio), start + need)
     if b > a:
         seg[a - start: b - start] = audio[a:b]
-    idx = np.arange(n_frames)[:, None] * cfg.hop + np.arange(cfg.n_fft)[None, :]
-    frames = seg[idx] * np.hanning(cfg.n_fft + 1)[:-1].astype(np.float32)
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    return seg[np.arange(n_frames)[:, None] * cfg.hop + np.arange(cfg.n_fft)[None, :]]
+
+
+def log_mel_of_frames(frames: np.ndarray, cfg: MelConfig) -> np.ndarray:
+    """(N, n_fft) analysis frames -> (N, n_mels) normalised log-mel."""
+    if not len(frames):
+        return np.zeros((0, cfg.n_mels), np.float32)
+    power = np.abs(np.fft.rfft(frames * _hann(cfg.n_fft), axis=1)) ** 2
     mel = power @ mel_filterbank(cfg).T
     return ((np.log10(np.maximum(mel, cfg.log_floor)) + 2.5) / 2.5).astype(np.float32)  # about [-1, 1]
+
+
+@functools.lru_cache(maxsize=4)
+def _hann(n: int) -> np.ndarray:
+    return np.hanning(n + 1)[:-1].astype(np.float32)
 
 
 def silence_value(cfg: MelConfig) -> np.float32:
@@ -123,6 +137,11 @@ class WindowSpec:
     mel_radius: int = 8  # +-radius feature frames around a video frame's centre (+-80 ms of log-mel)
     neighbour_radius: int = 2  # +-2 video frames smoothed together (AudioAttNet)
 
+    @property
+    def offsets(self) -> np.ndarray:
+        """Feature-frame offsets of a window from its centre."""
+        return np.arange(-self.mel_radius, self.mel_radius + 1)
+
     def lookahead_s(self, fps: float, feat) -> float:
         """Audio needed past the end of a video frame before it can be generated (the worst frame of
         a second: block-wise features make it vary from frame to frame)."""
@@ -136,9 +155,16 @@ class WindowSpec:
     def frames_ready(self, n_samples: int, fps: float, feat) -> int:
         """How many leading video frames have final windows once `n_samples` of audio are in."""
         n = max(0, int((n_samples / feat.sample_rate_hz) * fps) + 1)
-        while n > 0 and feat.final_samples(self.last_feature(n - 1, fps, feat)) > n_samples:
-            n -= 1
-        return n
+        # a frame's last feature rises with the frame: test the last 16 candidates in one call (a session
+        # asks this on every audio chunk), then step down
+        while n > 0:
+            lo = max(0, n - 16)
+            last = self.mel_centres(np.arange(lo, n), fps, feat).max(1) + self.mel_radius
+            ready = int((np.asarray(feat.final_samples(last)) <= n_samples).sum())
+            if ready:
+                return lo + ready
+            n = lo
+        return 0
 
     def mel_centres(self, frame_indices: np.ndarray, fps: float, feat) -> np.ndarray:
         """(N, 2r+1) feature-frame index of each neighbour's centre."""
@@ -147,10 +173,10 @@ class WindowSpec:
         return np.round((nb + 0.5) / fps * feat.rate).astype(np.int64)
 
     def gather(self, frames: np.ndarray, offset: int, centres: np.ndarray, feat) -> np.ndarray:
-        """(N, 2r+1, dims, 2m+1) windows from feature `frames` whose row 0 is feature frame `offset`.
+        """(N, 2r+1, dims, M) windows (M = len(offsets)) from feature `frames` whose row 0 is feature frame `offset`.
         Out-of-range frames read as silence."""
         silence = np.float32(feat.silence)
-        win = centres[..., None] + np.arange(-self.mel_radius, self.mel_radius + 1) - offset
+        win = centres[..., None] + self.offsets - offset
         valid = (win >= 0) & (win < len(frames))
         out = np.where(valid[..., None], frames[np.clip(win, 0, max(0, len(frames) - 1))]
                        if len(frames) else silence, silence)
@@ -160,8 +186,19 @@ class WindowSpec:
                 deadline: float = 0.0) -> np.ndarray:
         """Windows of video frames [start, stop) from the audio received so far (streaming or offline)."""
         centres = self.mel_centres(np.arange(start, stop), fps, feat)
-        lo, hi = max(0, int(centres.min()) - self.mel_radius), int(centres.max()) + self.mel_radius + 1
+        lo, hi = max(0, int(centres.min()) + int(self.offsets[0])), int(centres.max()) + self.mel_radius + 1
         return self.gather(feat.compute(audio, lo, hi - lo, cache, deadline), lo, centres, feat)
+
+
+@dataclasses.dataclass(frozen=True)
+class PastWindow(WindowSpec):
+    """A window with more past than future: `past` frames before the centre, `mel_radius` after (the
+    look-ahead). Past context costs no latency."""
+    past: int = 8
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.arange(-self.past, self.mel_radius + 1)
 
 
 def clip_windows(audio16k: np.ndarray, n_video_frames: int, fps: float, feat, spec: WindowSpec) -> np.ndarray:

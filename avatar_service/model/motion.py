@@ -39,15 +39,34 @@ def loudness_gate(audio: np.ndarray, start: int, stop: int, fps: float, sample_r
     mid-speech). A model trained on silent rows closes by itself and is best with a lower gate, since
     lips move before and between loud sounds (held-out opening r 0.571 ungated, 0.566 at -70/-60 dBFS
     and 0.1 s, 0.537 at -65/-50 and 0.06 s)."""
-    audio = np.asarray(audio, np.float32)
-    centres = ((np.arange(start, stop) + 0.5) / fps * sample_rate_hz).astype(np.int64)
+    return loudness_gates([(audio, start, stop, fps)], sample_rate_hz, floor_db, full_db, radius_s)
+
+
+def loudness_gates(requests: list[tuple[np.ndarray, int, int, float]], sample_rate_hz: int = 16000,
+                   floor_db: float = -65.0, full_db: float = -50.0, radius_s: float = 0.06) -> np.ndarray:
+    """`loudness_gate` of many (audio, start, stop, fps) at once, concatenated: one running sum of
+    power over all of them (a mouth stream serving many sessions gates them in one call)."""
     r = int(radius_s * sample_rate_hz)
-    out = np.zeros(len(centres), np.float32)
-    for k, c in enumerate(centres):
-        seg = audio[max(0, c - r):min(len(audio), c + r)]
-        db = 10 * np.log10(float(np.mean(seg.astype(np.float64) ** 2)) + 1e-12) if len(seg) else -120.0
-        out[k] = np.clip((db - floor_db) / (full_db - floor_db), 0.0, 1.0)
-    return out
+    spans, los, his, base = [], [], [], 0
+    for audio, start, stop, fps in requests:
+        centres = ((np.arange(start, stop) + 0.5) / fps * sample_rate_hz).astype(np.int64)
+        if not len(centres):
+            continue
+        lo, hi = np.clip(centres - r, 0, len(audio)), np.clip(centres + r, 0, len(audio))
+        a, b = int(lo.min()), int(hi.max())
+        spans.append(np.asarray(audio[a:b], np.float32))
+        los.append(lo - a + base)
+        his.append(hi - a + base)
+        base += b - a
+    if not los:
+        return np.zeros(0, np.float32)
+    x = np.concatenate(spans).astype(np.float64)
+    power = np.concatenate([[0.0], np.cumsum(x * x)])
+    lo, hi = np.concatenate(los), np.concatenate(his)
+    n = hi - lo
+    mean = (power[hi] - power[lo]) / np.maximum(n, 1)
+    db = np.where(n > 0, 10 * np.log10(np.maximum(mean, 0.0) + 1e-12), -120.0)
+    return np.clip((db - floor_db) / (full_db - floor_db), 0.0, 1.0).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +74,7 @@ class MotionPredictorConfig:
     window: WindowSpec = WindowSpec(mel_radius=6, neighbour_radius=0)
     # 40 ms blocks: look-ahead 120 ms; a 1 s encoder window reads the mouth as well as 2 s, at half the cost
     features: WhisperConfig = WhisperConfig(window_s=1.0, block_s=0.04)
-    proj_dims: int = 64  # PCA of the encoder states before windowing
+    proj_dims: int = 128  # PCA of the encoder states before windowing (held-out opening r 0.566 at 64, 0.592 at 128, 0.579 at 192)
     articulation: float = 1.0  # scales the motion at serving (regression pulls towards the average mouth)
     # loudness gate at serving (floor dBFS, full dBFS, radius s): digital silence only, since this model
     # closes the mouth on silence itself; the radius stays within the 120 ms look-ahead
@@ -64,7 +83,13 @@ class MotionPredictorConfig:
 
 def gelu(x: np.ndarray) -> np.ndarray:
     """tanh-approximate GELU, as torch.nn.GELU(approximate="tanh") trains it."""
-    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * (x * x * x))))  # x ** 3 is 500x slower
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, V) logits."""
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 @dataclasses.dataclass
@@ -155,9 +180,7 @@ class MotionPredictor:
         """(N, 15) viseme weights (softmax; order speech/visemes.VISEMES)."""
         if self.visemes_head is None:
             raise ValueError("this motion model has no viseme head: retrain it with `avatarlab train motion`")
-        z = self.visemes_head(self.features(windows))
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+        return softmax(self.visemes_head(self.features(windows)))
 
     # -- persistence ----------------------------------------------------------------------------------
     def save_pretrained(self, folder: str | pathlib.Path) -> None:

@@ -13,6 +13,8 @@ the texture plus the rectangle it changed (`finish`, on the session's worker thr
 from __future__ import annotations
 
 import asyncio
+import collections
+import threading
 import time
 
 import numpy as np
@@ -51,6 +53,38 @@ class DiffusionRenderer:
 
     def warmup(self, avatar: AvatarState, steps: int, guidance: float) -> None:
         self.engine.warmup(avatar, steps, guidance)
+
+
+# Warp faces kept per avatar, one per pose of its idle loop (about 0.35 MB each at 256 px, built in about
+# 5 ms on first use). An idle video has up to max_idle_video_seconds x 25 poses and the server's avatar
+# cache counts only an avatar's arrays, so without a cap every pose ever shown would stay in memory; a
+# longer loop rebuilds a few poses at each turn of its ping-pong.
+WARP_FACES_PER_AVATAR = 64
+
+
+class LruCache:
+    """At most `capacity` entries, the least recently used dropped first; safe across worker threads."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._items: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get_or_build(self, key, build):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = build()  # outside the lock, so one slow build holds up no other key (a race builds twice)
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return value
 
 
 class WarpRenderer:
@@ -95,12 +129,12 @@ class WarpRenderer:
     def face(self, avatar: AvatarState, pose: int):
         from avatar_service.runtime.warp_renderer import WarpFace
 
-        faces = avatar.derived.setdefault("warp", {})
-        if pose not in faces:  # the triangulation of a pose is built once, on its first frame
-            if avatar.meshes is None:
-                raise RuntimeError("this avatar has no face mesh (made without mediapipe): recreate it")
-            faces[pose] = WarpFace(avatar.textures[pose], avatar.meshes[pose], self.motion.basis, self.warp)
-        return faces[pose]
+        if avatar.meshes is None:
+            raise RuntimeError("this avatar has no face mesh (made without mediapipe): recreate it")
+        faces = avatar.derived.setdefault("warp", LruCache(WARP_FACES_PER_AVATAR))
+        # a pose's triangulation is built on its first frame, and again if it has been dropped since
+        return faces.get_or_build(pose, lambda: WarpFace(avatar.textures[pose], avatar.meshes[pose], self.motion.basis,
+                                                         self.warp))
 
     def warmup(self, avatar: AvatarState, steps: int, guidance: float) -> None:
         """The audio encoder and one frame of the whole warp path (triangulation, warp, interior)."""

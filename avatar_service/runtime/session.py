@@ -203,7 +203,7 @@ class Session:
             ready = self.ready_frames()
             if sent < ready:
                 t = time.perf_counter()
-                mouths = await asyncio.to_thread(self._mouths, sent, ready)
+                mouths = await self._motion_blocks(sent, ready)
                 self.counters.model_ms += (time.perf_counter() - t) * 1000
                 for i, m in enumerate(mouths, sent):
                     frame = self._frame(i, (0, 0, 0, 0), b"", m)
@@ -217,6 +217,14 @@ class Session:
             self.changed.clear()
             if self.ready_frames() <= sent and not self.error:
                 await self.changed.wait()
+
+    async def _motion_blocks(self, start: int, stop: int) -> list[MouthBlock]:
+        submit = getattr(self.mouth, "submit", None)
+        if submit is None:  # computed in a worker thread (a Whisper encoder call, or a text mouth's weights)
+            return await asyncio.to_thread(self._mouths, start, stop)
+        # a batched mouth (runtime/mouth.py MelMouth): no thread waits for it
+        return await asyncio.wrap_future(submit(self.audio.samples, start, stop, self.video.fps, self.mouth_cache,
+                                                self._due(start)))
 
     async def _image_frames(self) -> AsyncIterator[Frame]:
         pending: collections.deque[tuple[int, asyncio.Future]] = collections.deque()  # at the engine

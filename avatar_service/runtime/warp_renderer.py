@@ -20,17 +20,20 @@ from avatar_service.face.motion import MotionBasis
 from avatar_service.face.rig import CONFIG_NAME as RIG_NAME, MouthRig
 from avatar_service.face.warp import MeshWarp, MouthInterior, WarpConfig, WarpResult
 from avatar_service.model.motion import MotionPredictor
+from avatar_service.model.motion_student import MotionStudent
 
 EMBEDDED_MOTION = pathlib.Path(__file__).resolve().parents[1] / "assets" / "motion"
 
 
 @dataclasses.dataclass
 class MotionModel:
-    """The lower-face basis, the speech -> motion predictor and the mouth rig (motion -> visemes and
-    blendshapes, face/rig.py), saved side by side in one folder."""
+    """The lower-face basis, the speech -> motion predictor, the mouth rig (motion -> visemes and
+    blendshapes, face/rig.py) and the predictor's log-mel student (model/motion_student.py: motion-only
+    sessions without Whisper), saved side by side in one folder."""
     basis: MotionBasis
     predictor: MotionPredictor
     rig: MouthRig | None = None
+    student: MotionStudent | None = None
 
     @classmethod
     def from_pretrained(cls, folder: str | pathlib.Path) -> "MotionModel":
@@ -39,7 +42,8 @@ class MotionModel:
             raise FileNotFoundError(f"{folder} has no motion model (motion_basis.json): run `avatarlab train motion`")
         basis = MotionBasis.from_pretrained(folder)
         rig = MouthRig.from_pretrained(folder, basis) if (folder / RIG_NAME).exists() else None
-        return cls(basis, MotionPredictor.from_pretrained(folder), rig)
+        student = MotionStudent.from_pretrained(folder) if MotionStudent.present(folder) else None
+        return cls(basis, MotionPredictor.from_pretrained(folder), rig, student)
 
     @classmethod
     @functools.lru_cache(maxsize=1)
@@ -128,7 +132,10 @@ class WarpFace:
 
     def render_delta(self, delta: np.ndarray) -> WarpResult:
         """This image with its lower face moved by a coefficient change (absolute units)."""
-        target = self.target(delta)
+        return self.render_target(self.target(delta))
+
+    def render_target(self, target: np.ndarray) -> WarpResult:
+        """This image warped onto a target image mesh (its lower face moved, the rest as measured)."""
         res = self.warper.warp(target)
         self.interior.fill(res.frame, target)
         return res
@@ -138,11 +145,19 @@ class WarpFace:
         return self.render_delta(self.closed + np.asarray(motion, np.float32) * self.basis.std - self.coeffs)
 
 
-def warmup_avatar(avatar, texture_px: int):
-    """A copy of `avatar` showing the bundled portrait with its mesh, so a warm-up frame runs the whole
-    warp path (triangulation, warp, interior) before the first session."""
+def bundled_face(texture_px: int, interpolation: int | None = None) -> np.ndarray:
+    """The bundled portrait's (assets/astronaut.png) face window, RGB, as a texture_px square texture
+    (cv2.INTER_AREA unless `interpolation` says otherwise)."""
     import cv2
 
     img = cv2.imread(str(EMBEDDED_MOTION.parent / "astronaut.png"))[..., ::-1]
-    tex = np.ascontiguousarray(cv2.resize(img[10:202, 90:282], (texture_px, texture_px), interpolation=cv2.INTER_AREA))
+    face = img[10:202, 90:282]  # the astronaut's head, 1.9 face widths as runtime/avatar_setup.py cuts one
+    flags = cv2.INTER_AREA if interpolation is None else interpolation
+    return np.ascontiguousarray(cv2.resize(face, (texture_px, texture_px), interpolation=flags))
+
+
+def warmup_avatar(avatar, texture_px: int):
+    """A copy of `avatar` showing the bundled portrait with its mesh, so a warm-up frame runs the whole
+    warp path (triangulation, warp, interior) before the first session."""
+    tex = bundled_face(texture_px)
     return dataclasses.replace(avatar, textures=tex[None], meshes=measure_mesh(tex)[None], derived={})

@@ -39,6 +39,7 @@ class App:
         self.engine = Engine(self.backend, settings.max_batch, settings.batch_wait_ms, observer=self.metrics)
         self.renderer = make_renderer(settings, self.engine)
         self.mouth = make_mouth(settings, self.engine, self.renderer)
+        self.motion_mouth = make_motion_mouth(settings, self.mouth)
         self.store = open_store(settings.store_url or settings.store_dir)
         self.avatars = Avatars(self.store, self.backend, settings)
         self.slots = SessionSlots(settings.limits, by_token=bool(settings.auth_tokens))
@@ -100,6 +101,18 @@ def make_mouth(settings: ServerSettings, engine: Engine, renderer):
     if motion is None:
         motion = MotionModel.default() if settings.motion_model == "default" else MotionModel.from_pretrained(settings.motion_model)
     return AudioMouth(motion, motion.features(engine.backend.config.mel.sample_rate_hz, engine.backend.device))
+
+
+def make_motion_mouth(settings: ServerSettings, mouth):
+    """Motion-only sessions' mouth: the motion model's log-mel student with motion_frontend 'mel' (a
+    model without one fails here, at startup) or 'auto' (when it has one), else the sessions' Whisper
+    mouth."""
+    frontend = settings.motion_frontend
+    if frontend == "whisper" or (frontend == "auto" and mouth.motion.student is None):
+        return mouth
+    from avatar_service.runtime.mouth import MelMouth
+
+    return MelMouth(mouth.motion)
 
 
 def _credentials(s: ServerSettings):

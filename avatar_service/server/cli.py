@@ -21,6 +21,9 @@ def register(sub) -> None:
     p.add_argument("--renderer", choices=["warp", "diffusion"],
                    help="warp (default): the person's own pixels moved by speech; diffusion: the latent-diffusion generator")
     p.add_argument("--motion-model", help="the warp renderer's motion model folder (default: the embedded one)")
+    p.add_argument("--motion-frontend", choices=["auto", "mel", "whisper"],
+                   help="motion-only sessions' audio front end: the motion model's log-mel student (mel), its "
+                        "Whisper teacher, or auto (default: mel when the model has a student)")
     add_mouth_fill_argument(p)
     p.add_argument("--grace", dest="grace_s", type=float, help="seconds to drain streams on SIGTERM")
     p.add_argument("--max-sessions", dest="max_concurrent_sessions", type=int)
@@ -36,7 +39,7 @@ def run(args) -> int:
     from avatar_service.server.settings import ServerSettings
 
     keys = ["listen", "model", "backend", "device", "dtype", "store_dir", "face_px", "grace_s", "max_concurrent_sessions",
-            "metrics_port", "store_url", "log_format", "renderer", "motion_model",
+            "metrics_port", "store_url", "log_format", "renderer", "motion_model", "motion_frontend",
             "mouth_fill"]
     settings = ServerSettings.load(args.config, **{k: getattr(args, k) for k in keys})
     logs.configure(settings.log_format)

@@ -85,8 +85,8 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
         video = translate.video_spec(cfg.video, self.app.settings.face_px)
         gen = translate.gen_spec(cfg.generation, model.serving.sampling)
         audio = translate.audio_stream(cfg.audio_format, model.mel.sample_rate_hz, limits.max_audio_seconds_per_session)
-        async with self._session(context, cfg.avatar_id, audio, video, gen,
-                                 motion_only=cfg.motion_only) as (session, session_id):
+        async with self._session(context, cfg.avatar_id, audio, video, gen, motion_only=cfg.motion_only,
+                                 mouth=self.app.motion_mouth if cfg.motion_only else None) as (session, session_id):
             yield pb.AnimateResponse(started=translate.started_pb(session.info, session_id))
             # a client that sends no audio while no frames are due holds its slot only idle_session_timeout_s
             idle = IdleRequests(requests, settings.idle_session_timeout_s, "no audio and no frames due",

@@ -45,6 +45,11 @@ class ServerSettings(BaseModel):
     # warp: the person's own pixels moved by speech (default); diffusion: the latent-diffusion generator
     renderer: str = Field("warp", pattern="^(warp|diffusion)$")
     motion_model: str = "default"  # the warp renderer's motion model: 'default' (embedded) or a folder
+    # motion-only sessions' audio front end: 'mel', the motion model's log-mel student (a few ms of CPU a
+    # stream second, hundreds of streams a machine), 'whisper', its teacher (about 160 ms a stream second),
+    # or 'auto': mel when the motion model has a student. Image sessions and their mouth always use the
+    # teacher, so pixels and mouth agree.
+    motion_frontend: str = Field("auto", pattern="^(auto|whisper|mel)$")
     # the inside of an opening mouth (warp renderer): plain (dark cavity + teeth edge) or diffusion (the
     # latent inner-mouth denoiser, runtime/mouth_fill.py); docs/renderer.md says which measures better
     mouth_fill: str = Field("plain", pattern="^(plain|diffusion)$")

@@ -63,8 +63,24 @@ class PiperSynthesizer:
             for chunk in self.voice.synthesize(unit, syn_config=self.syn, include_alignments=True):
                 if cancel.is_set():
                     return
-                phonemes, t = [], 0  # sample counts, summing to the sentence's length
-                for a in chunk.phoneme_alignments or ():
-                    phonemes.append((a.phoneme, t / self.sample_rate_hz, (t + a.num_samples) / self.sample_rate_hz))
-                    t += a.num_samples
-                yield Spoken(np.asarray(chunk.audio_float_array, np.float32), tuple(phonemes))
+                yield Spoken(np.asarray(chunk.audio_float_array, np.float32), self._timings(chunk))
+
+    def _timings(self, chunk) -> tuple[tuple[str, float, float], ...]:
+        """[(ipa, start_s, end_s)] from the duration predictor's samples per phoneme id.
+
+        VITS puts a blank id (PAD) after every phoneme; piper's alignments count it with the phoneme
+        before, but the blank is the transition into the next sound, so here it starts the next phoneme.
+        Against a forced alignment of the audio (`avatarlab eval-speak`, docs/speech_to_motion.md) piper's
+        viseme onsets were 43 ms late (median); with this and stand-alone stress marks given to the next
+        sound (speech/visemes.py), 9 ms."""
+        if not chunk.phoneme_alignments or chunk.phoneme_id_samples is None:
+            return ()
+        samples, id_map = np.asarray(chunk.phoneme_id_samples), self.voice.config.phoneme_id_map
+        bounds, i = [0], 0  # sample at which each phoneme's own ids end (its trailing blank follows)
+        for a in chunk.phoneme_alignments:
+            own = len(id_map.get(a.phoneme, ()))
+            bounds.append(int(samples[: i + own].sum()))
+            i += len(a.phoneme_ids)
+        bounds[-1] = int(samples.sum())  # the last phoneme keeps everything to the sentence's end
+        rate = self.sample_rate_hz
+        return tuple((a.phoneme, s / rate, e / rate) for a, s, e in zip(chunk.phoneme_alignments, bounds, bounds[1:]))

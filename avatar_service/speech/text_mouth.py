@@ -37,6 +37,11 @@ class TextMouth:
                 self._ends.append(e + offset_s)
                 self._labels.append(INDEX[v])
 
+    def segments(self) -> list[tuple[str, float, float]]:
+        """[(viseme, start_s, end_s)] added so far, on the session clock (evaluation/speak_sync.py)."""
+        with self._lock:
+            return [(VISEMES[v], s, e) for v, s, e in zip(self._labels, self._starts, self._ends)]
+
     def weights(self, times: np.ndarray) -> np.ndarray:
         """(N,) times -> (N, 15) viseme weights summing to 1."""
         with self._lock:

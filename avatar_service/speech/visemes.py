@@ -5,8 +5,8 @@ Phonemes arrive as IPA, from espeak-ng's phoneme events or piper's alignments (p
 espeak-ng, so both speak the same IPA). A phoneme may be several code points (a diphthong 'aɪ', an
 affricate 'tʃ', an r-coloured 'aɪɚ'); `visemes_of` splits it into the visemes it moves through, and
 `viseme_segments` shares its time between them. Stress and length marks, and piper's word-boundary
-token, carry no mouth shape of their own: they take their neighbour's viseme. 'h' and the glottal
-stop shape the mouth like the sound that follows them.
+token, carry no mouth shape of their own: they take their neighbour's viseme (a stress mark timed on its
+own, the next one's). 'h' and the glottal stop shape the mouth like the sound that follows them.
 """
 from __future__ import annotations
 
@@ -52,6 +52,9 @@ TABLE: dict[str, str] = {
 TRANSPARENT = frozenset("ˈˌːˑ̩ʰ̪̯̃̆ʲʷˠ ")
 # Shaped like the next sound (the lips anticipate the vowel through 'h').
 LIKE_NEXT = frozenset("hʔ")
+# Stress marks stand before the syllable they mark: one that comes as a phoneme of its own (piper's
+# alignments time it) belongs to the sound after it, not before.
+STRESS = frozenset("ˈˌ")
 
 
 def visemes_of(phoneme: str) -> list[str]:
@@ -59,6 +62,8 @@ def visemes_of(phoneme: str) -> list[str]:
     Unknown symbols raise KeyError naming them, so a new voice's phoneme set is noticed."""
     if phoneme in TABLE:
         return [TABLE[phoneme]]
+    if phoneme and set(phoneme) <= STRESS:
+        return ["<next>"]
     out: list[str] = []
     i = 0
     while i < len(phoneme):

@@ -61,9 +61,10 @@ def register(subparsers) -> None:
             s.add_argument("--ref-shift", type=float, metavar="PX",
                            help="move each reference by up to PX pixels before encoding, so the mouth's place comes from the pose (default 0 = off)")
         s.set_defaults(func=run)
-    from avatar_service.training import motion, rig
+    from avatar_service.training import motion, motion_student, rig
 
     motion.register(stages)  # closed-form: none of the optimiser flags above apply
+    motion_student.register(stages)
     rig.register(stages)
 
 

@@ -223,6 +223,26 @@ def silence_states(features: WhisperConfig, seconds: float, seed: int = 0) -> li
     return [feat.all(np.zeros(n, np.float32)), feat.all(noise)]
 
 
+def aligned_targets(train: list[ClipMotion], feats: dict[str, np.ndarray], basis: MotionBasis, cfg: MotionTrainConfig,
+                    report: dict) -> tuple[list[ClipMotion], dict[str, np.ndarray]]:
+    """The training clips kept and their per-frame targets, realigned with their audio by each clip's
+    estimated sync offset (`feats`: standardised window features per clip); offsets and dropped
+    clips go into `report`."""
+    targets = {c.id: c.targets(basis) for c in train}
+    if not cfg.align:
+        return train, targets
+    offsets = sync_offsets([feats[c.id] for c in train], [targets[c.id] for c in train], [c.opening for c in train],
+                           [c.identity for c in train], opening_direction(basis), max_lag=cfg.max_offset, ridge=cfg.ridge)
+    report["sync"] = {c.id: {"offset_frames": d, "r": round(r, 3)} for c, (d, r) in zip(train, offsets)}
+    kept = []
+    for c, (d, r) in zip(train, offsets):
+        if np.isfinite(r) and r >= cfg.min_sync_r:
+            targets[c.id] = shift(targets[c.id], d)
+            kept.append(c)
+    report["dropped"] = sorted({c.id for c in train} - {c.id for c in kept})
+    return kept, {c.id: targets[c.id] for c in kept}
+
+
 def fit_predictor(clips: list[ClipMotion], basis: MotionBasis, cfg: MotionTrainConfig) -> tuple[MotionPredictor, dict]:
     """Projection, sync offsets and the motion head on the training clips. Returns the predictor and
     what was learnt about the data (offsets, dropped clips) and the linear probe, for the report."""
@@ -237,19 +257,8 @@ def fit_predictor(clips: list[ClipMotion], basis: MotionBasis, cfg: MotionTrainC
     feats = {k: (v - predictor.mu) / predictor.sd for k, v in raw.items()}
     silent = [(s - predictor.mu) / predictor.sd for s in silent]
     direction = opening_direction(basis)
-    targets = {c.id: c.targets(basis) for c in train}
     report: dict = {"opening_direction": direction.tolist()}
-    if cfg.align:
-        offsets = sync_offsets([feats[c.id] for c in train], [targets[c.id] for c in train], [c.opening for c in train],
-                               [c.identity for c in train], direction, max_lag=cfg.max_offset, ridge=cfg.ridge)
-        report["sync"] = {c.id: {"offset_frames": d, "r": round(r, 3)} for c, (d, r) in zip(train, offsets)}
-        kept = []
-        for c, (d, r) in zip(train, offsets):
-            if np.isfinite(r) and r >= cfg.min_sync_r:
-                targets[c.id] = shift(targets[c.id], d)
-                kept.append(c)
-        report["dropped"] = sorted({c.id for c in train} - {c.id for c in kept})
-        train = kept
+    train, targets = aligned_targets(train, feats, basis, cfg, report)
     pairs = [(feats[c.id], targets[c.id]) for c in train]
     for c in train:
         for speed, states in c.sped.items():
@@ -285,9 +294,13 @@ def synthetic_frames(n_lines: int, seed: int, features: WhisperConfig, cache_dir
     """Synthetic lines (half piper, half espeak-ng) as encoder states and per-frame viseme labels,
     cached per (lines, seed, feature settings)."""
     from avatar_service.model.whisper import WhisperFeatures
+    from avatar_service.speech import espeak, piper_backend
+    from avatar_service.speech import visemes as viseme_table
     from avatar_service.training import synthetic_speech, visemes
 
-    path = cache_root(cache_dir) / f"synthetic-{n_lines}-{seed}-{_key(dataclasses.asdict(features), visemes.__doc__, synthetic_speech.__doc__)}.npz"
+    # the labels follow the voices' phoneme timings and the viseme table: their code is in the key
+    code = [pathlib.Path(m.__file__).read_text() for m in (visemes, synthetic_speech, viseme_table, espeak, piper_backend)]
+    path = cache_root(cache_dir) / f"synthetic-{n_lines}-{seed}-{_key(dataclasses.asdict(features), *code)}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             n = int(z["n"])
