@@ -145,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
             from avatar_service.model.mouth_fill import MouthFillConfig
             from avatar_service.training.mouth_fill import MouthFillStage
 
+            if args.init:
+                raise ValueError("--init does not apply to mouth-fill: --generator names the model whose autoencoder it reuses")
             fill_config = MouthFillConfig.tiny() if args.config == "tiny" else MouthFillConfig()
             stage = MouthFillStage(rt, tc, run_dir, args.data, args.generator, fill_config, stage_state)
         else:
