@@ -16,6 +16,7 @@ COMMANDS = [
     "avatar_service.bench",  # bench [fairness|speak|frame|train]
     "avatar_service.training.cli",  # train autoencoder|denoiser|sync
     "avatar_service.evaluation.evaluate",  # eval
+    "avatar_service.evaluation.mouth_fill",  # fill-sheet
     "avatar_service.evaluation.audio_probe",  # probe-audio
     "avatar_service.evaluation.speak_sync",  # eval-speak
     "avatar_service.dub",  # dub

@@ -18,6 +18,8 @@ import numpy as np
 
 
 def register(sub) -> None:
+    from avatar_service.face.warp import add_mouth_fill_argument
+
     p = sub.add_parser("dub", help="make a video's face say new speech (mouth regenerated, new audio muxed)")
     p.add_argument("--video", required=True, help="input video with one face")
     p.add_argument("--audio", required=True, help="new speech (any format PyAV reads)")
@@ -29,6 +31,7 @@ def register(sub) -> None:
     p.add_argument("--renderer", default="warp", choices=["warp", "diffusion"],
                    help="warp: move the person's own pixels (default); diffusion: regenerate the mouth region")
     p.add_argument("--motion", default="default", help="the warp renderer's motion model folder")
+    add_mouth_fill_argument(p)
     p.add_argument("--trim", action="store_true",
                    help="end the video with the speech; by default later frames keep their original mouth")
     p.set_defaults(func=run)
@@ -96,10 +99,11 @@ def frame_meshes(info, mats: np.ndarray, layout, fps: float, max_frames: int) ->
     return np.stack([out[min(found, key=lambda j: abs(j - i))] for i in range(len(out))]).astype(np.float32)
 
 
-def warp_frames(frames, meshes: np.ndarray, motion_model, speech_motion: np.ndarray):
+def warp_frames(frames, meshes: np.ndarray, motion_model, speech_motion: np.ndarray, mouth_fill: str = "plain"):
     """Yield each frame with its lower face moved to the speech's motion (frames past the speech: as
     they are). The closed mouth is the person's own: the mean over the video's least open frames."""
     from avatar_service.face.mesh import mouth_opening
+    from avatar_service.face.warp import WarpConfig
     from avatar_service.runtime.warp_renderer import WarpFace
 
     basis = motion_model.basis
@@ -110,13 +114,13 @@ def warp_frames(frames, meshes: np.ndarray, motion_model, speech_motion: np.ndar
         if k >= len(speech_motion):
             yield rgb
             continue
-        face = WarpFace(rgb, meshes[k], basis)
+        face = WarpFace(rgb, meshes[k], basis, WarpConfig(mouth_fill=mouth_fill))
         yield face.render_delta(closed + speech_motion[k] * basis.std - coeffs[k]).frame
 
 
 def dub(video: str, audio_path: str, out: str, model: str = "default", backend_name: str = "torch",
         steps: int = 0, seed: int = 0, trim: bool = False, chunk: int = 32, log=print,
-        renderer: str = "warp", motion: str = "default") -> dict:
+        renderer: str = "warp", motion: str = "default", mouth_fill: str = "plain") -> dict:
     import cv2
     from tqdm import tqdm
 
@@ -149,7 +153,7 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
         mm = MotionModel.default() if motion == "default" else MotionModel.from_pretrained(motion)
         meshes = frame_meshes(info, mats, layout, fps, n_out)
         frames = tqdm(iter_frames(info, fps, max_frames=n_out), total=n_out, desc="dub", unit="frame", file=sys.stderr)
-        write_mp4(out, warp_frames(frames, meshes, mm, mm.predict_clip(speech, n_gen, fps)), rate, out_audio,
+        write_mp4(out, warp_frames(frames, meshes, mm, mm.predict_clip(speech, n_gen, fps), mouth_fill), rate, out_audio,
                   cfg.mel.sample_rate_hz)
         log(f"wrote {out}: {n_out} frames at {fps:g} fps, mouth moved on {n_gen}", file=sys.stderr)
         return {"frames": n_out, "generated": n_gen, "fps": fps}
@@ -207,5 +211,5 @@ def dub(video: str, audio_path: str, out: str, model: str = "default", backend_n
 
 def run(args) -> int:
     dub(args.video, args.audio, args.out, args.model, args.backend, args.steps, args.seed, args.trim,
-        renderer=args.renderer, motion=args.motion)
+        renderer=args.renderer, motion=args.motion, mouth_fill=args.mouth_fill)
     return 0

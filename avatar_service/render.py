@@ -9,6 +9,8 @@ import tempfile
 
 
 def register(sub) -> None:
+    from avatar_service.face.warp import add_mouth_fill_argument
+
     p = sub.add_parser("render", help="make a talking-face mp4 from a portrait and a speech file (or text)")
     p.add_argument("--image", required=True, help="portrait (PNG/JPEG) or an idle video of the face")
     src = p.add_mutually_exclusive_group(required=True)
@@ -24,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--backend", default="torch", choices=["torch", "onnx"])
     p.add_argument("--renderer", default="warp", choices=["warp", "diffusion"],
                    help="in-process server's renderer: warp (the portrait's own pixels moved by speech) or diffusion")
+    add_mouth_fill_argument(p)
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--size", type=int, default=256, help="output width and height in pixels")
     p.add_argument("--steps", type=int, default=0, help="sampler steps (0 = model default)")
@@ -62,7 +65,7 @@ def run(args) -> int:
             pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     # baking curves offline: the Whisper front end (the better one; speed does not matter here)
     ctx = contextlib.nullcontext(args.server) if args.server else in_process_server(
-        args.model, args.backend, args.renderer, motion_frontend="whisper")
+        args.model, args.backend, args.renderer, motion_frontend="whisper", mouth_fill=args.mouth_fill)
     with ctx as target, AvatarLabClient(target, token=args.token) as client:
         image = pathlib.Path(args.image)
         is_video = image.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm", ".avi")

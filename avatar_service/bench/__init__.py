@@ -5,6 +5,7 @@
     avatarlab bench speak              Speak: time to first audio and first frame (speak.py)
     avatarlab bench motion             real-time motion-only streams held, audio -> motion latency (motion.py)
     avatarlab bench frame              where one frame's time goes, stage by stage (frame.py)
+    avatarlab bench fill               a warp frame's cost with each inner-mouth fill (fill.py)
     avatarlab bench train              one training step of each stage (train.py)
 
 `gpu.sh` beside this file runs the GPU set of them. Heavy imports happen inside each command."""
@@ -17,6 +18,7 @@ SUBCOMMANDS = {
     "speak": "Speak latency: first audio and first frame of a 20-word line",
     "motion": "real-time motion-only streams (visemes, blendshapes) one server holds, audio -> motion latency",
     "frame": "time of each stage of one engine batch",
+    "fill": "a warp-renderer frame's cost with the plain and the diffusion inner-mouth fill",
     "train": "time one training step of each stage on random inputs",
 }
 

@@ -24,6 +24,9 @@ def add_arguments(p) -> None:
     p.add_argument("--seconds", type=float, default=4.0, help="audio per stream")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    from avatar_service.face.warp import add_mouth_fill_argument
+
+    add_mouth_fill_argument(p)
 
 
 def _stream(target: str, avatar_id: str, audio: np.ndarray, size: int, steps: int, out: list, first_chunk_s: float = 0.2):
@@ -102,7 +105,8 @@ def run(args) -> int:
                     settings = ServerSettings(listen="127.0.0.1:0", model=args.model, device=args.device,
                                               backend=backend if renderer == "diffusion" else "torch",
                                               dtype=args.dtype if backend == "torch" else "float32",
-                                              store_dir=store, face_px=size, renderer=renderer)
+                                              store_dir=store, face_px=size, renderer=renderer,
+                                              mouth_fill=args.mouth_fill)
                     with InProcessServer(settings) as srv:
                         avatar = srv.stub().CreateAvatar(pb.CreateAvatarRequest(portrait_image=portrait)).avatar_id
                         _stream(srv.target, avatar, audio[:16000], size, 1, [])  # warm-up
@@ -110,6 +114,7 @@ def run(args) -> int:
                             for n in map(int, args.streams.split(",")):
                                 r = bench_config(srv, avatar, audio, backend, size, steps, n, renderer)
                                 r["model"] = srv.app.avatars.model_id if renderer == "diffusion" else "warp"
+                                r["mouth_fill"] = args.mouth_fill
                                 rows.append(r)
                                 print(f"{renderer:9} {backend:8} {size:5d} {steps:5d} {n:7d} {r['fps_per_stream']:10.1f} "
                                       f"{r['total_fps']:9.1f} {r['first_frame_ms']:8.0f} {r['rtf']:6.2f} "

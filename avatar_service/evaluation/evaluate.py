@@ -104,13 +104,15 @@ def place(frames: np.ndarray, matrices: np.ndarray) -> np.ndarray:
 
 
 def synthesize_warp(motion, crops: np.ndarray, audio16k: np.ndarray, fps: float, real_mesh3d: np.ndarray,
-                    real_mesh2d: np.ndarray) -> dict[str, np.ndarray]:
+                    real_mesh2d: np.ndarray, mouth_fill: str = "plain") -> dict[str, np.ndarray]:
     """Warp-renderer rows for one clip (see the module doc): warp (speech), oracle, oracle_motion, still;
-    each placed like the real frames. The reference mesh is measured as the server measures a portrait."""
+    each placed like the real frames, the mouth's inside drawn by `mouth_fill` (face/warp.py WarpConfig).
+    The reference mesh is measured as the server measures a portrait."""
+    from avatar_service.face.warp import WarpConfig
     from avatar_service.runtime.warp_renderer import WarpFace, measure_mesh
 
     ref_mesh = measure_mesh(crops[0])
-    face = WarpFace(crops[0], ref_mesh, motion.basis)
+    face = WarpFace(crops[0], ref_mesh, motion.basis, WarpConfig(mouth_fill=mouth_fill))
     speech = np.stack([face.render(m).frame for m in motion.predict_clip(audio16k, len(crops), fps)])
     moves = placements(ref_mesh, real_mesh2d)
     ok = np.isfinite(real_mesh3d).all(axis=(1, 2))
@@ -167,6 +169,7 @@ def score(frames: np.ndarray, real: np.ndarray, real_track: metrics.MouthTrack, 
         "flicker": metrics.flicker(frames, layout),
         "mouth_open_r": metrics.mouth_open_correlation(track.mouth_open, real_track.mouth_open),
         "detail": metrics.detail(frames, real, real_track.mesh),
+        **metrics.interior(frames, real, real_track.mesh),
     }
     if sync is not None:
         r = sync(frames, audio16k)
@@ -178,8 +181,9 @@ def score(frames: np.ndarray, real: np.ndarray, real_track: metrics.MouthTrack, 
 
 def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | None, split: str = "val",
              steps: int = 4, guidance: float = 1.0, max_seconds: float = 8.0, videos: str | None = None,
-             limit: int | None = None, calibrated: bool = True, log=print, motion=None) -> dict:
-    """`motion` (a runtime.warp_renderer.MotionModel) selects the warp renderer's rows (WARP_METHODS)."""
+             limit: int | None = None, calibrated: bool = True, log=print, motion=None, mouth_fill: str = "plain") -> dict:
+    """`motion` (a runtime.warp_renderer.MotionModel) selects the warp renderer's rows (WARP_METHODS),
+    drawn with `mouth_fill` (face/warp.py WarpConfig)."""
     from avatar_service.media import write_mp4
 
     root = pathlib.Path(dataset)
@@ -202,7 +206,8 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
             static_region = masked_region(real[0], layout)[0][None].repeat(len(real), 0)
             videos_of = {"model": generated, "static": composite_on_crops(real, static_region, layout)}
         else:
-            videos_of = synthesize_warp(motion, real, audio, fps, _real_meshes(root, c["id"], real), real_track.mesh)
+            videos_of = synthesize_warp(motion, real, audio, fps, _real_meshes(root, c["id"], real), real_track.mesh,
+                                        mouth_fill)
         videos_of["ground_truth"] = real
         row = {"clip": c["id"], "identity_label": c["identity"], "frames": int(t)}
         for name, frames in videos_of.items():
@@ -223,6 +228,7 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
     overall = {m: _mean_scores([r[m] for r in per_clip]) for m in methods}
     return {"model_id": getattr(backend, "model_id", backend.config.name) if motion is None else "warp",
             "renderer": "diffusion" if motion is None else "warp", "methods": list(methods),
+            **({} if motion is None else {"mouth_fill": mouth_fill}),
             "steps": steps, "guidance": guidance,
             "mouth_calibration": calibrated, "split": split, "clips": len(per_clip), "frames": sum(r["frames"] for r in per_clip),
             **overall, "per_clip": per_clip}
@@ -315,6 +321,14 @@ def markdown(result: dict, command: str) -> str:
                   "| method | LMD | clip-placed | shape only |", "|---|---|---|---|"]
         lines += [f"| {m} | {result[m]['lmd']:.4f} | {result[m]['lmd_clip_placed']:.4f} | {result[m]['lmd_shape']:.4f} |"
                   for m in methods if m != "ground_truth"]
+    if "interior_l1" in result[gen]:
+        lines += ["", "Inside the mouth (`metrics.interior`: frames whose real inner-lip gap is >= 0.1 inter-ocular "
+                  "distances, inside the real inner lips; meaningful where the geometry is the real one, the oracle row"
+                  + (f"; mouth fill: {result['mouth_fill']}" if "mouth_fill" in result else "") + "):", "",
+                  "| method | colour error (L1, 0-255, lower) | texture (gradient vs real, 1 = as real) | frames per clip |",
+                  "|---|---|---|---|"]
+        lines += [f"| {m} | {result[m]['interior_l1']:.2f} | {result[m]['interior_detail']:.3f} | {result[m]['interior_frames']:.0f} |"
+                  for m in methods]
     has_lse = result[gen].get("lse_c") is not None
     lines += ["", f"Per clip (LMD {gen} / {still}, mouth-open r {gen} / {still}, detail {gen} / {still}"
               + (f", LSE-C {gen} / {still} / real" if has_lse else "") + "):", ""]
@@ -328,6 +342,8 @@ def markdown(result: dict, command: str) -> str:
 
 
 def register(sub) -> None:
+    from avatar_service.face.warp import add_mouth_fill_argument
+
     p = sub.add_parser("eval", help="score the model on held-out clips against static and ground-truth baselines")
     p.add_argument("--clips", required=True, help="a dataset folder written by `avatarlab prepare`")
     p.add_argument("--json", required=True, help="results file")
@@ -344,6 +360,7 @@ def register(sub) -> None:
     p.add_argument("--renderer", default="diffusion", choices=["diffusion", "warp"],
                    help="diffusion: the latent-diffusion generator's rows; warp: the warp renderer's (warp, oracle, still)")
     p.add_argument("--motion", default="default", help="motion model folder for --renderer warp (default: the embedded one)")
+    add_mouth_fill_argument(p)
     p.add_argument("--videos", help="write side-by-side mp4s (real | still | generated [| oracle]) with sound, and contact sheets (PNG), here")
     p.add_argument("--report", help="write a markdown report here")
     p.add_argument("--steps-grid", help="also write a PNG: real frames, then rows at 1, 2, 4 and 25 steps")
@@ -374,7 +391,7 @@ def _run(args) -> int:
     result = evaluate(backend, args.clips, sync, args.split, args.steps or cfg.default_steps,
                       args.guidance or cfg.default_guidance, args.max_seconds, args.videos, args.limit,
                       calibrated=not args.no_calibration, log=lambda s: print(s, file=sys.stderr, flush=True),
-                      motion=_motion(args))
+                      motion=_motion(args), mouth_fill=args.mouth_fill)
     pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.json).write_text(json.dumps(result, indent=2))
     print(json.dumps({m: result[m] for m in result["methods"]}, indent=2))

@@ -164,20 +164,25 @@ def _box_gradient(grad: np.ndarray, pts: np.ndarray, margin: float) -> float:
     return float(patch.mean()) if patch.size else float("nan")
 
 
+def _gradient(frame: np.ndarray) -> np.ndarray:
+    """(H, W) Sobel gradient magnitude of an RGB frame's grey levels."""
+    import cv2
+
+    g = cv2.cvtColor(np.ascontiguousarray(frame, np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3))
+
+
 def detail_ratio(frames: np.ndarray, mesh: np.ndarray) -> np.ndarray:
     """(T,) mean gradient magnitude about the lips over that about the eyes and brows of the same frame,
     both boxes placed by `mesh` (T, 478, 2): how sharp the mouth is, relative to the face's own focus and
     texture, so blur that a landmark distance cannot see shows up."""
-    import cv2
-
     from avatar_service.face.mesh import EYE_BROW, OUTER_LIP
 
     out = np.full(len(frames), np.nan)
     for t, (f, m) in enumerate(zip(frames, mesh)):
         if not np.isfinite(m).all():
             continue
-        g = cv2.cvtColor(np.ascontiguousarray(f, np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
-        grad = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3))
+        grad = _gradient(f)
         iod = float(np.linalg.norm(m[33] - m[263]))
         eyes = _box_gradient(grad, m[list(EYE_BROW)], 0.1 * iod)
         lips = _box_gradient(grad, m[list(OUTER_LIP)], 0.25 * iod)
@@ -192,6 +197,36 @@ def detail(generated: np.ndarray, real: np.ndarray, real_mesh: np.ndarray) -> fl
     g, r = detail_ratio(generated, real_mesh), detail_ratio(real, real_mesh)
     ok = np.isfinite(g) & np.isfinite(r)
     return float(np.mean(g[ok]) / np.mean(r[ok])) if ok.any() else float("nan")
+
+
+def interior(generated: np.ndarray, real: np.ndarray, real_mesh: np.ndarray, min_open: float = 0.1) -> dict[str, float]:
+    """The inside of the mouth, where the real one is open: on frames whose real inner-lip gap is at least
+    `min_open` inter-ocular distances, inside the real inner-lip polygon (shrunk by a pixel, so the lips'
+    edge does not count): `interior_l1` the mean absolute RGB error (0-255) against the real frame, and
+    `interior_detail` the mean gradient magnitude there over the real frame's (1.0 = as much texture:
+    teeth edges, tongue). Meaningful where the geometry is the real one (the oracle row); NaN without
+    such frames."""
+    import cv2
+
+    from avatar_service.face.mesh import INNER_LIP, mouth_opening
+
+    _same_shape(np.asarray(generated), np.asarray(real))
+    err, g_sum, r_sum, n = 0.0, 0.0, 0.0, 0
+    for f, r, m in zip(generated, real, real_mesh):
+        if not np.isfinite(m).all() or not mouth_opening(m) >= min_open:
+            continue
+        mask = np.zeros(r.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(m[list(INNER_LIP)] * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+        inside = cv2.erode(mask, np.ones((3, 3), np.uint8)).astype(bool)
+        if not inside.any():
+            continue
+        err += float(np.abs(f[inside].astype(np.float32) - r[inside]).mean())
+        g_sum += float(_gradient(f)[inside].mean())
+        r_sum += float(_gradient(r)[inside].mean())
+        n += 1
+    if n == 0:
+        return {"interior_l1": float("nan"), "interior_detail": float("nan"), "interior_frames": 0}
+    return {"interior_l1": err / n, "interior_detail": g_sum / r_sum if r_sum > 0 else float("nan"), "interior_frames": n}
 
 
 def mouth_open_correlation(generated_open: np.ndarray, real_open: np.ndarray) -> float:

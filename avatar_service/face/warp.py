@@ -25,6 +25,21 @@ _SHIFT = 4  # sub-pixel bits for rasterising triangles
 class WarpConfig:
     band: float = 0.35  # width of the anchor ring outside the jaw line, in inter-ocular distances
     ring_points: int = 24
+    # The inside of a mouth opened wider than the source's: "plain" (MouthInterior, a dark cavity with
+    # the upper teeth's edge) or "diffusion" (runtime/mouth_fill.py, the latent inner-mouth denoiser of
+    # `fill_model`: 'default' = the embedded one, or a folder). docs/renderer.md compares them.
+    mouth_fill: str = "plain"
+    fill_model: str = "default"
+
+
+MOUTH_FILLS = ("plain", "diffusion")
+
+
+def add_mouth_fill_argument(parser) -> None:
+    """--mouth-fill for the commands that render with the warp renderer (render, dub, eval, serve)."""
+    parser.add_argument("--mouth-fill", choices=MOUTH_FILLS, default=None if parser.prog.endswith("serve") else "plain",
+                        help="the warp renderer's inside of an opening mouth: plain (dark cavity and teeth edge, the "
+                             "default) or diffusion (the latent inner-mouth denoiser); docs/renderer.md compares them")
 
 
 @dataclasses.dataclass
@@ -136,12 +151,17 @@ class MouthInterior:
         self.teeth = np.minimum(np.asarray(config.teeth_rgb, np.float32) * light.max(), 255)
         self.source_gap = float(np.linalg.norm(mesh[INNER_UPPER, :2] - mesh[INNER_LOWER, :2]))
 
+    def strength(self, target: np.ndarray) -> float:
+        """How much interior the target shows that the source does not: 0 (none) to 1."""
+        gap = float(np.linalg.norm(target[INNER_UPPER, :2] - target[INNER_LOWER, :2]))
+        return float(np.clip((gap - self.source_gap - self.cfg.open_px) / max(2.0, 0.5 * gap), 0.0, 1.0))
+
     def fill(self, frame: np.ndarray, target: np.ndarray) -> None:
         """Draw into `frame` (in place) inside the target inner-lip contour."""
-        gap = float(np.linalg.norm(target[INNER_UPPER, :2] - target[INNER_LOWER, :2]))
-        strength = np.clip((gap - self.source_gap - self.cfg.open_px) / max(2.0, 0.5 * gap), 0.0, 1.0)
+        strength = self.strength(target)
         if strength <= 0:
             return
+        gap = float(np.linalg.norm(target[INNER_UPPER, :2] - target[INNER_LOWER, :2]))
         lips = np.asarray(target, np.float64)[list(INNER_LIP), :2]
         x0, y0 = np.floor(lips.min(0)).astype(int) - 2
         x1, y1 = np.ceil(lips.max(0)).astype(int) + 3

@@ -34,18 +34,17 @@ def load_generator_config(path: str | os.PathLike) -> GeneratorConfig:
 from avatar_service.model.networks import AudioEncoder, Denoiser, build_autoencoder
 
 
-class FaceGenerator(nn.Module):
+class LatentCodec(nn.Module):
+    """The image autoencoder with the latent statistics it was normalised by (shared by the generator
+    and the inner-mouth fill, model/mouth_fill.py, which reuses the generator's trained autoencoder)."""
+
     def __init__(self, config: GeneratorConfig):
         super().__init__()
-        self.config = config
         self.autoencoder = build_autoencoder(config)
-        self.audio_encoder = AudioEncoder(config)
-        self.denoiser = Denoiser(config)
         # Latents are scaled to unit variance with statistics measured after autoencoder training.
         self.register_buffer("latent_mean", torch.zeros(config.autoencoder.latent_channels))
         self.register_buffer("latent_std", torch.ones(config.autoencoder.latent_channels))
 
-    # -- stages, each with its tensor contract -------------------------------------------------
     def encode(self, region: torch.Tensor) -> torch.Tensor:
         """region (B, 3, H, W) in [-1, 1] -> normalised latent (B, C, H/f, W/f) (posterior mean)."""
         z = self.autoencoder.encode(region).latent_dist.mean
@@ -55,6 +54,16 @@ class FaceGenerator(nn.Module):
         """normalised latent (B, C, h, w) -> region (B, 3, H, W), roughly [-1, 1]."""
         z = z * self.latent_std[:, None, None] + self.latent_mean[:, None, None]
         return self.autoencoder.decode(z).sample
+
+
+class FaceGenerator(LatentCodec):
+    def __init__(self, config: GeneratorConfig):
+        super().__init__(config)
+        self.config = config
+        self.audio_encoder = AudioEncoder(config)
+        self.denoiser = Denoiser(config)
+
+    # -- stages, each with its tensor contract -------------------------------------------------
 
     def audio(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """feature windows (B, K, dims, M) -> tokens (B, T, D) and, with a lip map, the predicted lip

@@ -90,10 +90,14 @@ class LruCache:
 class WarpRenderer:
     name = "warp"
 
-    def __init__(self, motion, features, observer=None):
+    def __init__(self, motion, features, observer=None, warp=None):
         """motion: runtime.warp_renderer.MotionModel; features: its audio feature extractor; observer: where
-        frames are counted (the engine's EngineObserver, server/metrics.py)."""
+        frames are counted (the engine's EngineObserver, server/metrics.py); warp: face/warp.py WarpConfig
+        (its mouth_fill says how an opening mouth's inside is drawn)."""
+        from avatar_service.face.warp import WarpConfig
+
         self.motion = motion
+        self.warp = warp or WarpConfig()
         self.window: WindowSpec = motion.predictor.config.window
         self.features = features
         self.observer = observer
@@ -129,7 +133,8 @@ class WarpRenderer:
             raise RuntimeError("this avatar has no face mesh (made without mediapipe): recreate it")
         faces = avatar.derived.setdefault("warp", LruCache(WARP_FACES_PER_AVATAR))
         # a pose's triangulation is built on its first frame, and again if it has been dropped since
-        return faces.get_or_build(pose, lambda: WarpFace(avatar.textures[pose], avatar.meshes[pose], self.motion.basis))
+        return faces.get_or_build(pose, lambda: WarpFace(avatar.textures[pose], avatar.meshes[pose], self.motion.basis,
+                                                         self.warp))
 
     def warmup(self, avatar: AvatarState, steps: int, guidance: float) -> None:
         """The audio encoder and one frame of the whole warp path (triangulation, warp, interior)."""

@@ -113,6 +113,12 @@ class WarpFace:
         self.image, self.mesh, self.basis = image, np.asarray(mesh, np.float32), basis
         self.warper = MeshWarp(image, self.mesh, basis.vertices, warp)
         self.interior = MouthInterior(image, self.mesh)
+        if warp.mouth_fill == "diffusion":
+            from avatar_service.runtime.mouth_fill import DiffusionInterior, load_fill_model
+
+            self.interior = DiffusionInterior(load_fill_model(warp.fill_model), image, self.mesh, self.interior)
+        elif warp.mouth_fill != "plain":
+            raise ValueError(f"unknown mouth_fill {warp.mouth_fill!r}: use 'plain' or 'diffusion'")
         self.coeffs = basis.coefficients(self.mesh)
         self.closed = basis.closed_coefficients(self.mesh)
 

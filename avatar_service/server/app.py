@@ -84,9 +84,11 @@ def make_renderer(settings: ServerSettings, engine: Engine):
         return DiffusionRenderer(engine)
     from avatar_service.runtime.warp_renderer import MotionModel
 
+    from avatar_service.face.warp import WarpConfig
+
     motion = MotionModel.default() if settings.motion_model == "default" else MotionModel.from_pretrained(settings.motion_model)
     return WarpRenderer(motion, motion.features(engine.backend.config.mel.sample_rate_hz, engine.backend.device),
-                        observer=engine.observer)
+                        observer=engine.observer, warp=WarpConfig(mouth_fill=settings.mouth_fill))
 
 
 def make_mouth(settings: ServerSettings, engine: Engine, renderer):

@@ -6,6 +6,8 @@ import sys
 
 
 def register(sub) -> None:
+    from avatar_service.face.warp import add_mouth_fill_argument
+
     p = sub.add_parser("serve", help="run the gRPC service")
     p.add_argument("--config", help="settings file (JSON); environment AVATARLAB_* and flags override it")
     p.add_argument("--listen", help="host:port (default 127.0.0.1:50051)")
@@ -22,6 +24,7 @@ def register(sub) -> None:
     p.add_argument("--motion-frontend", choices=["auto", "mel", "whisper"],
                    help="motion-only sessions' audio front end: the motion model's log-mel student (mel), its "
                         "Whisper teacher, or auto (default: mel when the model has a student)")
+    add_mouth_fill_argument(p)
     p.add_argument("--grace", dest="grace_s", type=float, help="seconds to drain streams on SIGTERM")
     p.add_argument("--max-sessions", dest="max_concurrent_sessions", type=int)
     p.add_argument("--metrics-port", type=int, help="Prometheus metrics port (0 = off)")
@@ -36,7 +39,8 @@ def run(args) -> int:
     from avatar_service.server.settings import ServerSettings
 
     keys = ["listen", "model", "backend", "device", "dtype", "store_dir", "face_px", "grace_s", "max_concurrent_sessions",
-            "metrics_port", "store_url", "log_format", "renderer", "motion_model", "motion_frontend"]
+            "metrics_port", "store_url", "log_format", "renderer", "motion_model", "motion_frontend",
+            "mouth_fill"]
     settings = ServerSettings.load(args.config, **{k: getattr(args, k) for k in keys})
     logs.configure(settings.log_format)
     try:

@@ -50,6 +50,9 @@ class ServerSettings(BaseModel):
     # or 'auto': mel when the motion model has a student. Image sessions and their mouth always use the
     # teacher, so pixels and mouth agree.
     motion_frontend: str = Field("auto", pattern="^(auto|whisper|mel)$")
+    # the inside of an opening mouth (warp renderer): plain (dark cavity + teeth edge) or diffusion (the
+    # latent inner-mouth denoiser, runtime/mouth_fill.py); docs/renderer.md says which measures better
+    mouth_fill: str = Field("plain", pattern="^(plain|diffusion)$")
     max_batch: int = Field(32, ge=1)
     batch_wait_ms: float = Field(3.0, ge=0)
     grace_s: float = Field(10.0, ge=0)  # SIGTERM drain time for in-flight streams

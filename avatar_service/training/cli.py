@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     stages = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for name, help_ in [("autoencoder", "stage 1: the image autoencoder on mouth regions"),
                         ("denoiser", "stage 2: audio encoder + latent denoiser (autoencoder frozen, needs --init)"),
-                        ("sync", "SyncNet-style lip-sync expert for LSE-D/C evaluation")]:
+                        ("sync", "SyncNet-style lip-sync expert for LSE-D/C evaluation"),
+                        ("mouth-fill", "the warp renderer's inner-mouth latent denoiser (the generator's autoencoder, frozen)")]:
         s = stages.add_parser(name, help=help_)
         s.add_argument("--data", required=True, help="dataset folder with manifest.json")
         s.add_argument("--out", required=True, help="run folder: checkpoints/, samples/, tensorboard/, model/")
@@ -51,6 +52,9 @@ def register(subparsers) -> None:
                            help="folder of still face photos mixed in as extra people; 'auto' = $AVATARLAB_DATA/faces/without_mask "
                                 f"if present; 'none' (default: {faces})")
             s.add_argument("--faces-fraction", type=float, metavar="F", help="share of each batch drawn from --faces (default 0.3)")
+        if name == "mouth-fill":
+            s.add_argument("--generator", default="default",
+                           help="model folder whose trained autoencoder the fill reuses (default: the embedded generator)")
         if name == "denoiser":
             s.add_argument("--shape-aug", type=float, metavar="F",
                            help="stretch half of each batch about the mouth by up to F (e.g. 0.15; default 0 = off)")
@@ -137,6 +141,14 @@ def run(args: argparse.Namespace) -> int:
             # The architecture comes from --init (or the checkpoint); --config grows it for a fine-tune
             config = None if args.config == "default" or stage_state is not None else _generator_config(args.config)
             stage = DenoiserStage(rt, tc, run_dir, args.data, args.init, stage_state, config, _faces(args.faces))
+        elif args.stage == "mouth-fill":
+            from avatar_service.model.mouth_fill import MouthFillConfig
+            from avatar_service.training.mouth_fill import MouthFillStage
+
+            if args.init:
+                raise ValueError("--init does not apply to mouth-fill: --generator names the model whose autoencoder it reuses")
+            fill_config = MouthFillConfig.tiny() if args.config == "tiny" else MouthFillConfig()
+            stage = MouthFillStage(rt, tc, run_dir, args.data, args.generator, fill_config, stage_state)
         else:
             from avatar_service.training.sync import SyncStage
 

@@ -62,4 +62,6 @@ DEFAULTS = {
     "autoencoder": TrainConfig(steps=30000, batch_size=32, lr=2e-4),
     "denoiser": TrainConfig(steps=100000, batch_size=64, lr=1e-4),
     "sync": TrainConfig(steps=30000, batch_size=64, lr=1e-4, warmup_steps=200),
+    "mouth-fill": TrainConfig(steps=6000, batch_size=64, lr=3e-4, warmup_steps=200, mask_weight=4.0,
+                              sample_every=1000, ckpt_every=1000, log_every=50),
 }
