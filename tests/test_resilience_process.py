@@ -365,6 +365,15 @@ def test_fuzzed_requests_get_client_errors_only_and_the_server_stays_up_in_bound
     for w in workers:
         w.join(120)
     assert not failures, failures
+    # motion-only sessions (the fuzzer draws them too) run the mouth's own batch thread and model: warm it
+    def motion_only(reqs):
+        first = next(reqs)
+        first.config.motion_only = True
+        yield first
+        yield from reqs
+    blocks = [m for m in proc_server.stub().Animate(motion_only(requests(proc_server.avatar_id, speech(1.0))), timeout=60)
+              if m.WhichOneof("message") == "frame"]
+    assert blocks and all(m.frame.HasField("mouth") for m in blocks)
     _fuzz(proc_server, 30, images)
     before = proc_server.rss_kb()
     seen = _fuzz(proc_server, 100, images)
