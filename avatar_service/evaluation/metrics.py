@@ -211,13 +211,24 @@ def interior(generated: np.ndarray, real: np.ndarray, real_mesh: np.ndarray, min
     from avatar_service.face.mesh import INNER_LIP, mouth_opening
 
     _same_shape(np.asarray(generated), np.asarray(real))
+
+    def masked():
+        for f, r, m in zip(generated, real, real_mesh):
+            if not np.isfinite(m).all() or not mouth_opening(m) >= min_open:
+                continue
+            mask = np.zeros(r.shape[:2], np.uint8)
+            cv2.fillPoly(mask, [np.round(m[list(INNER_LIP)] * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+            yield f, r, cv2.erode(mask, np.ones((3, 3), np.uint8)).astype(bool)
+    l1, detail, n = masked_error_and_detail(masked())
+    return {"interior_l1": l1, "interior_detail": detail, "interior_frames": n}
+
+
+def masked_error_and_detail(frames) -> tuple[float, float, int]:
+    """Over (generated, real, inside (H, W) bool) triples, skipping empty masks: the mean absolute RGB error
+    (0-255) inside, the generated frames' mean gradient magnitude there over the real ones' (1 = as much
+    texture), and how many frames counted (NaN, NaN, 0 without any)."""
     err, g_sum, r_sum, n = 0.0, 0.0, 0.0, 0
-    for f, r, m in zip(generated, real, real_mesh):
-        if not np.isfinite(m).all() or not mouth_opening(m) >= min_open:
-            continue
-        mask = np.zeros(r.shape[:2], np.uint8)
-        cv2.fillPoly(mask, [np.round(m[list(INNER_LIP)] * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
-        inside = cv2.erode(mask, np.ones((3, 3), np.uint8)).astype(bool)
+    for f, r, inside in frames:
         if not inside.any():
             continue
         err += float(np.abs(f[inside].astype(np.float32) - r[inside]).mean())
@@ -225,8 +236,8 @@ def interior(generated: np.ndarray, real: np.ndarray, real_mesh: np.ndarray, min
         r_sum += float(_gradient(r)[inside].mean())
         n += 1
     if n == 0:
-        return {"interior_l1": float("nan"), "interior_detail": float("nan"), "interior_frames": 0}
-    return {"interior_l1": err / n, "interior_detail": g_sum / r_sum if r_sum > 0 else float("nan"), "interior_frames": n}
+        return float("nan"), float("nan"), 0
+    return err / n, g_sum / r_sum if r_sum > 0 else float("nan"), n
 
 
 def mouth_open_correlation(generated_open: np.ndarray, real_open: np.ndarray) -> float:

@@ -59,18 +59,12 @@ def interior_scores(rows) -> dict[str, float]:
     and the rendered crop's mean gradient magnitude there over the real one's (1 = as much texture)."""
     import cv2
 
-    from avatar_service.evaluation.metrics import _gradient
+    from avatar_service.evaluation.metrics import masked_error_and_detail
 
-    err, g, r, n = 0.0, 0.0, 0.0, 0
-    for rendered, real, _, inner, _ in rows:
-        inside = cv2.erode((inner > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-        if not inside.any():
-            continue
-        err += float(np.abs(rendered[inside].astype(np.float32) - real[inside]).mean())
-        g += float(_gradient(rendered)[inside].mean())
-        r += float(_gradient(real)[inside].mean())
-        n += 1
-    return {"l1": err / n if n else float("nan"), "texture": g / r if r > 0 else float("nan"), "frames": n}
+    l1, texture, n = masked_error_and_detail(
+        (rendered, real, cv2.erode((inner > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool))
+        for rendered, real, _, inner, _ in rows)
+    return {"l1": l1, "texture": texture, "frames": n}
 
 
 def fill_sheets(dataset: str | pathlib.Path, out_dir: str | pathlib.Path, fill_model: str = "default",
