@@ -191,6 +191,16 @@ class Session:
         self.counters.frames_sent += 1
         self.counters.bytes_sent += len(frame.pixels)
 
+    def _all_done(self, finished: int) -> bool:
+        total = self.total_frames()
+        return total is not None and finished >= total
+
+    async def _more_audio(self, taken: int) -> None:
+        """Wait until audio makes a frame past `taken` ready (or the session fails or ends)."""
+        self.changed.clear()
+        if self.ready_frames() <= taken and not self.error:
+            await self.changed.wait()
+
     def frames(self) -> AsyncIterator[Frame]:
         return self._motion_frames() if self.motion_only else self._image_frames()
 
@@ -211,12 +221,9 @@ class Session:
                     yield frame
                 sent = ready
                 continue
-            total = self.total_frames()
-            if total is not None and sent >= total:
+            if self._all_done(sent):
                 return
-            self.changed.clear()
-            if self.ready_frames() <= sent and not self.error:
-                await self.changed.wait()
+            await self._more_audio(sent)
 
     async def _motion_blocks(self, start: int, stop: int) -> list[MouthBlock]:
         submit = getattr(self.mouth, "submit", None)
@@ -266,12 +273,9 @@ class Session:
                         self.counters.model_ms += model_ms
                         decoded.append((pose, region))
                     continue
-                total = self.total_frames()
-                if total is not None and next_finish >= total:
+                if self._all_done(next_finish):
                     return
-                self.changed.clear()
-                if self.ready_frames() <= next_submit and not self.error:
-                    await self.changed.wait()
+                await self._more_audio(next_submit)
         finally:
             for _, f in pending:  # cancelled: the engine drops these before computing them
                 f.cancel()
