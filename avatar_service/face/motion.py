@@ -75,18 +75,10 @@ class MotionBasis:
 
     def target_mesh(self, mesh: np.ndarray, delta: np.ndarray) -> np.ndarray:
         """The image mesh with its lower face moved by a coefficient change (head pose kept)."""
-        return self.moved_mesh(mesh, self.displacement(delta))
-
-    def moved_mesh(self, mesh: np.ndarray, displacement: np.ndarray) -> np.ndarray:
-        """The image mesh with its lower-face vertices moved by a (V, 3) canonical displacement."""
         _, sim = self.canonical(mesh)
         out = np.array(mesh, np.float32, copy=True)
-        out[self.vertices] += sim.inverse().apply_vectors(np.asarray(displacement, np.float32))
+        out[self.vertices] += sim.inverse().apply_vectors(self.displacement(delta))
         return out
-
-    def lower_face(self, mesh: np.ndarray) -> np.ndarray:
-        """(V, 3) the lower-face vertices of an image mesh in the canonical frame (raw, not projected)."""
-        return self.canonical(mesh)[0][self.vertices]
 
     # -- fitting ------------------------------------------------------------------------------------
     @classmethod
