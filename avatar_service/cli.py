@@ -12,6 +12,7 @@ COMMANDS = [
     "avatar_service.server.cli",  # serve
     "avatar_service.render",  # render
     "avatar_service.data.cli",  # prepare
+    "avatar_service.data.av_sync",  # sync-offsets
     "avatar_service.runtime.export_cli",  # export
     "avatar_service.bench",  # bench [fairness|speak|frame|train]
     "avatar_service.training.cli",  # train autoencoder|denoiser|sync

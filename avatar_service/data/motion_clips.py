@@ -35,11 +35,14 @@ class ClipMotion:
 def load_clips(dataset: str, basis: MotionBasis | None = None, closed_quantile: float = 0.2,
                n_components: int = 12) -> tuple[MotionBasis, list[ClipMotion]]:
     from avatar_service.data import meshes
+    from avatar_service.data.av_sync import shift
 
     meshes.extract(dataset)
     root = pathlib.Path(dataset)
     manifest = json.loads((root / "manifest.json").read_text())
-    raw = {c["id"]: (c["split"], c.get("identity", c["id"]), meshes.load(root, c["id"])) for c in manifest["clips"]}
+    # each clip's rows moved by its measured audio/video offset (data/av_sync.py), so row t is audio frame t
+    raw = {c["id"]: (c["split"], c.get("identity", c["id"]), shift(meshes.load(root, c["id"]), c.get("av_offset_frames", 0)))
+           for c in manifest["clips"]}
     if basis is None:
         basis = MotionBasis.fit([m for split, _, m in raw.values() if split == "train"], n_components)
     clips = []

@@ -39,16 +39,22 @@ METHODS = ("model", "static", "ground_truth")
 WARP_METHODS = ("warp", "oracle", "oracle_motion", "still", "ground_truth")
 
 
-def load_clip(path: pathlib.Path, layout: FaceLayout, max_seconds: float, fps: float):
-    """A prepared clip's first `max_seconds`: crops resized to the model's crop size, audio, mel."""
+def load_clip(root: pathlib.Path, entry: dict, layout: FaceLayout, max_seconds: float, fps: float):
+    """A prepared clip's first `max_seconds`, its video and audio paired again by the clip's measured
+    audio/video offset (data/av_sync.py): crops resized to the model's crop size, 16 kHz audio, and the
+    row of the stored clip the first crop is (for its cached meshes)."""
     import cv2
 
-    with np.load(path) as z:
-        t = min(len(z["crops"]), int(max_seconds * fps))
-        real, audio, mel = z["crops"][:t], z["audio"][: int(t / fps * 16000)], z["mel"]
+    from avatar_service.data.av_sync import apply_offset
+
+    offset = int(entry.get("av_offset_frames", 0))
+    with np.load(root / entry["path"]) as z:
+        real, audio = apply_offset(z["crops"], z["audio"], offset, int(round(16000 / fps)))
+    t = min(len(real), int(max_seconds * fps))
+    real, audio = real[:t], audio[: int(t / fps * 16000)]
     if real.shape[1] != layout.crop_px:
         real = np.stack([cv2.resize(f, (layout.crop_px, layout.crop_px), interpolation=cv2.INTER_AREA) for f in real])
-    return real, audio, mel
+    return real, audio, max(0, offset)
 
 
 def synthesize(backend: Backend, crops: np.ndarray, audio16k: np.ndarray, fps: float, steps: int,
@@ -197,7 +203,7 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
     fps = float(manifest.get("fps", 25))
     per_clip = []
     for n, c in enumerate(clips):
-        real, audio, _ = load_clip(root / c["path"], layout, max_seconds, fps)
+        real, audio, first = load_clip(root, c, layout, max_seconds, fps)
         t = len(real)
         reference = real[:1]
         real_track = metrics.mouth_track(real)
@@ -206,7 +212,7 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
             static_region = masked_region(real[0], layout)[0][None].repeat(len(real), 0)
             videos_of = {"model": generated, "static": composite_on_crops(real, static_region, layout)}
         else:
-            videos_of = synthesize_warp(motion, real, audio, fps, _real_meshes(root, c["id"], real), real_track.mesh,
+            videos_of = synthesize_warp(motion, real, audio, fps, _real_meshes(root, c["id"], real, first), real_track.mesh,
                                         mouth_fill)
         videos_of["ground_truth"] = real
         row = {"clip": c["id"], "identity_label": c["identity"], "frames": int(t)}
@@ -234,13 +240,14 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
             **overall, "per_clip": per_clip}
 
 
-def _real_meshes(root: pathlib.Path, clip_id: str, real: np.ndarray) -> np.ndarray:
-    """The real clip's 3D face meshes: the dataset's cache (avatarlab train motion writes it), else measured."""
+def _real_meshes(root: pathlib.Path, clip_id: str, real: np.ndarray, first: int = 0) -> np.ndarray:
+    """The real clip's 3D face meshes (from stored row `first` on): the dataset's cache (avatarlab train
+    motion writes it), else measured."""
     from avatar_service.data import meshes
 
     path = meshes.mesh_path(root, clip_id)
     if path.exists():
-        m = meshes.load(root, clip_id)[: len(real)]
+        m = meshes.load(root, clip_id)[first: first + len(real)]
         if m.shape[0] == len(real):
             return m * (real.shape[1] / _crop_px_of(root))
     return meshes.clip_meshes(real)
@@ -270,7 +277,7 @@ def steps_grid(backend: Backend, dataset: str | pathlib.Path, path: str | pathli
     manifest = json.loads((root / "manifest.json").read_text())
     clip = next(c for c in manifest["clips"] if c["split"] == split)
     fps = float(manifest.get("fps", 25))
-    real, audio, _ = load_clip(root / clip["path"], backend.config.layout, 4.0, fps)
+    real, audio, _ = load_clip(root, clip, backend.config.layout, 4.0, fps)
     t = len(real)
     pick = np.linspace(0, t - 1, frames).astype(int)
     rows = [np.concatenate(list(real[pick]), axis=1)]

@@ -85,9 +85,15 @@ def _per_clip_cache(path: pathlib.Path, clips: list[ClipMotion], compute, desc: 
 
 
 def _dataset(dataset: str) -> tuple[pathlib.Path, str, dict]:
+    """(root, the manifest as cache key, clips by id). The key leaves out the audio/video offsets
+    (data/av_sync.py): they move targets, not the audio the cached features come from."""
     root = pathlib.Path(dataset)
-    text = (root / "manifest.json").read_text()
-    return root, text, {c["id"]: c for c in json.loads(text)["clips"]}
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest.pop("av_sync", None)
+    for c in manifest["clips"]:
+        c.pop("av_sync", None)
+        c.pop("av_offset_frames", None)
+    return root, json.dumps(manifest, indent=1), {c["id"]: c for c in manifest["clips"]}
 
 
 def _audio(root: pathlib.Path, entry: dict) -> np.ndarray:
@@ -432,7 +438,7 @@ def run(args) -> int:
         components=args.components, head=args.head, speeds=tuple(args.speeds), ridge=args.ridge, align=not args.no_align,
         predictor=dataclasses.replace(d.predictor, articulation=args.articulation),
         motion_head=dataclasses.replace(d.motion_head, hidden=args.hidden, epochs=args.epochs, seeds=args.seeds,
-                                        threads=args.threads),
+                                        first_seed=args.first_seed, threads=args.threads),
         viseme_lines=args.viseme_lines, viseme_test_lines=args.viseme_test_lines,
         viseme_head=dataclasses.replace(d.viseme_head, threads=args.threads))
     res = fit(args.data, args.out, cfg, args.cache_dir, args.plot_clip, args.compare_phones, not args.no_rig)
@@ -459,6 +465,8 @@ def register(stages) -> None:
     s.add_argument("--hidden", type=int, default=d.motion_head.hidden, help="MLP hidden units per ensemble member")
     s.add_argument("--epochs", type=int, default=d.motion_head.epochs)
     s.add_argument("--seeds", type=int, default=d.motion_head.seeds, help="ensemble members (averaged into one head)")
+    s.add_argument("--first-seed", type=int, default=d.motion_head.first_seed,
+                   help="torch seed of the first member (another value: another draw, to measure seed noise)")
     s.add_argument("--ridge", type=float, default=d.ridge, help="linear probe penalty (per sample)")
     s.add_argument("--articulation", type=float, default=d.predictor.articulation)
     s.add_argument("--speeds", type=float, nargs="*", default=list(d.speeds),

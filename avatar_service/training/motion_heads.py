@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 
+from avatar_service.data.av_sync import shift  # noqa: F401  (realigns targets: one implementation, in the data layer)
 from avatar_service.model.motion import Head
 
 
@@ -22,6 +23,7 @@ class HeadConfig:
     input_dropout: float = 0.2
     label_smoothing: float = 0.1  # classification heads
     seeds: int = 1  # an ensemble of this many, averaged into one head (hidden layers concatenated)
+    first_seed: int = 0  # members use torch seeds first_seed .. first_seed + seeds - 1 (another draw: seed noise)
     threads: int = 1  # torch threads: the 2-core machine is shared
 
 
@@ -57,7 +59,7 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, cfg: HeadConfig, classes: int = 0, wei
     g = None if weight_dir is None else torch.tensor(weight_dir / np.linalg.norm(weight_dir), dtype=torch.float32)
     parts = []
     for seed in range(cfg.seeds):
-        torch.manual_seed(seed)
+        torch.manual_seed(cfg.first_seed + seed)
         net = torch.nn.Sequential(torch.nn.Dropout(cfg.input_dropout), torch.nn.Linear(x.shape[1], cfg.hidden),
                                   torch.nn.GELU(approximate="tanh"), torch.nn.Dropout(cfg.dropout),
                                   torch.nn.Linear(cfg.hidden, out_dims))
@@ -89,16 +91,6 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, cfg: HeadConfig, classes: int = 0, wei
     w2 = np.concatenate([p[2] for p in parts], 0) / len(parts)
     b2 = np.mean([p[3] for p in parts], 0)
     return Head([(w1.astype(np.float32), b1.astype(np.float32)), (w2.astype(np.float32), b2.astype(np.float32))])
-
-
-def shift(y: np.ndarray, d: int) -> np.ndarray:
-    """Row t of the result is y[t + d] (NaN past the ends): targets moved d frames earlier."""
-    out = np.full_like(y, np.nan)
-    if d >= 0:
-        out[: len(y) - d] = y[d:]
-    else:
-        out[-d:] = y[:d]
-    return out
 
 
 def lag_correlations(pred: np.ndarray, measured: np.ndarray, max_lag: int) -> np.ndarray:
