@@ -215,7 +215,8 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
             videos_of = synthesize_warp(motion, real, audio, fps, _real_meshes(root, c["id"], real, first), real_track.mesh,
                                         mouth_fill)
         videos_of["ground_truth"] = real
-        row = {"clip": c["id"], "identity_label": c["identity"], "frames": int(t)}
+        row = {"clip": c["id"], "identity_label": c["identity"], "frames": int(t),
+               "av_offset_frames": int(c.get("av_offset_frames", 0))}
         for name, frames in videos_of.items():
             row[name] = score(frames, real, real_track, reference, audio, layout, sync)
         per_clip.append(row)
@@ -343,8 +344,13 @@ def markdown(result: dict, command: str) -> str:
         lse = (f", LSE-C {row[gen]['lse_c']:.3f} / {row[still]['lse_c']:.3f} / {row['ground_truth']['lse_c']:.3f}"
                if has_lse else "")
         det = f", detail {row[gen]['detail']:.2f} / {row[still]['detail']:.2f}" if "detail" in row[gen] else ""
+        off = row.get("av_offset_frames", 0)
         lines.append(f"- {row['clip']}: LMD {row[gen]['lmd']:.4f} / {row[still]['lmd']:.4f}, "
-                     f"r {row[gen]['mouth_open_r']:.3f} / {row[still]['mouth_open_r']:.3f}{det}{lse}")
+                     f"r {row[gen]['mouth_open_r']:.3f} / {row[still]['mouth_open_r']:.3f}{det}{lse}"
+                     + (f" (audio/video offset {off:+d} frames applied)" if off else ""))
+    if any(row.get("av_offset_frames", 0) for row in result["per_clip"]):
+        lines += ["", "Offsets: each clip's audio/video offset as `avatarlab sync-offsets` measured it with the sync "
+                  "expert (data/av_sync.py); video and audio are paired again by it before scoring."]
     return "\n".join(lines) + "\n"
 
 
