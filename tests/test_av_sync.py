@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import training_data
-from avatar_service.data.av_sync import AVSyncConfig, apply_offset, measure, shift
+from avatar_service.data.av_sync import AVSyncConfig, apply_offset, measure, shift, unmeasured_note
 from avatar_service.runtime.models import EMBEDDED_MODEL
 
 SPF = 640  # 16 kHz samples per 25 fps frame
@@ -34,6 +34,7 @@ def dataset(tmp_path_factory):
 
 
 def test_offset_is_found_and_written(dataset):
+    assert "sync-offsets" in unmeasured_note(json.loads((dataset / "manifest.json").read_text()))
     found = measure(dataset, EMBEDDED_MODEL / "sync", AVSyncConfig(null_pairs=3))
     late = found["late_audio"]
     assert late["offset_frames"] == -3 and late["applied"] == -3, late
@@ -44,6 +45,7 @@ def test_offset_is_found_and_written(dataset):
     manifest = json.loads((dataset / "manifest.json").read_text())
     entry = next(c for c in manifest["clips"] if c["id"] == "late_audio")
     assert entry["av_offset_frames"] == -3 and entry["av_sync"]["offset_frames"] == -3
+    assert unmeasured_note(manifest) is None
 
 
 def test_applied_offset_pairs_video_and_audio_again(dataset, tmp_path):

@@ -54,6 +54,14 @@ def apply_offset(frames_or_rows: np.ndarray, audio: np.ndarray, offset: int, sam
     return frames_or_rows, audio
 
 
+def unmeasured_note(manifest: dict) -> str | None:
+    """A line for logs when a dataset's clips were never measured (its rows are paired as recorded)."""
+    if "av_sync" in manifest:
+        return None
+    return ("clips paired as recorded: their audio/video offsets were never measured "
+            "(`avatarlab sync-offsets --data DATASET` measures and records them)")
+
+
 def _margin(expert, lips: np.ndarray, audio: np.ndarray, max_offset: int) -> tuple[int, float]:
     from avatar_service.model.features import log_mel
     from avatar_service.training.sync import offset_distances

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import pathlib
 
 import numpy as np
 
 from avatar_service.face.mesh import mouth_opening
 from avatar_service.face.motion import MotionBasis
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -35,11 +38,13 @@ class ClipMotion:
 def load_clips(dataset: str, basis: MotionBasis | None = None, closed_quantile: float = 0.2,
                n_components: int = 12) -> tuple[MotionBasis, list[ClipMotion]]:
     from avatar_service.data import meshes
-    from avatar_service.data.av_sync import shift
+    from avatar_service.data.av_sync import shift, unmeasured_note
 
     meshes.extract(dataset)
     root = pathlib.Path(dataset)
     manifest = json.loads((root / "manifest.json").read_text())
+    if note := unmeasured_note(manifest):
+        log.info("%s: %s", root, note)
     # each clip's rows moved by its measured audio/video offset (data/av_sync.py), so row t is audio frame t
     raw = {c["id"]: (c["split"], c.get("identity", c["id"]), shift(meshes.load(root, c["id"]), c.get("av_offset_frames", 0)))
            for c in manifest["clips"]}

@@ -190,6 +190,7 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
              limit: int | None = None, calibrated: bool = True, log=print, motion=None, mouth_fill: str = "plain") -> dict:
     """`motion` (a runtime.warp_renderer.MotionModel) selects the warp renderer's rows (WARP_METHODS),
     drawn with `mouth_fill` (face/warp.py WarpConfig)."""
+    from avatar_service.data.av_sync import unmeasured_note
     from avatar_service.media import write_mp4
 
     root = pathlib.Path(dataset)
@@ -201,6 +202,8 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
     layout = backend.config.layout
     sync = SyncScorer(sync_path) if sync_path else None
     fps = float(manifest.get("fps", 25))
+    if note := unmeasured_note(manifest):
+        log(f"{root}: {note}")
     per_clip = []
     for n, c in enumerate(clips):
         real, audio, first = load_clip(root, c, layout, max_seconds, fps)
