@@ -118,6 +118,31 @@ def test_warp_face_closes_and_opens_the_portraits_own_mouth(portrait, mesh):
     assert mouth_opening(closed) < mouth_opening(mesh) < mouth_opening(opened)
 
 
+def test_an_opening_smile_keeps_its_own_upper_teeth_above_a_dark_cavity(portrait, mesh):
+    """The portrait smiles showing its upper teeth: opened by the warp, the teeth stay under the upper lip as the
+    portrait's own pixels (not stretched, not a flat colour) and the new gap below them is dark."""
+    from avatar_service.face.mesh import INNER_LIP
+    from avatar_service.face.warp import MouthInterior
+
+    interior = MouthInterior(portrait, mesh)
+    assert interior.source_edges is not None and 0.6 <= interior.split <= 0.9  # its teeth read as upper teeth
+    target = _jaw(mesh, 0.25)
+    face = WarpFace(portrait, mesh, MotionBasis.fit([np.stack([_jaw(mesh, a) for a in np.linspace(-0.2, 0.3, 12)])] * 2, 1))
+    out = face.render_target(target).frame.astype(np.float32)
+    cols = np.arange(int(mesh[INNER_UPPER, 0]) - 3, int(mesh[INNER_UPPER, 0]) + 4)
+    teeth_rows = np.arange(int(round(mesh[INNER_UPPER, 1])) + 2, int(round(mesh[INNER_UPPER, 1])) + 5)
+    source_teeth = portrait[teeth_rows][:, cols].astype(np.float32)
+    # the same rows under the upper lip (which the jaw drop does not move): the portrait's own teeth
+    assert np.abs(out[teeth_rows][:, cols] - source_teeth).mean() < 12
+    gap_row = int(round(0.5 * (mesh[INNER_UPPER, 1] + interior.split * (mesh[INNER_LOWER, 1] - mesh[INNER_UPPER, 1])
+                               + target[INNER_LOWER, 1])))
+    assert out[gap_row, cols].mean() < 0.5 * source_teeth.mean()  # cavity where the jaw opened
+    lips = mesh[list(INNER_LIP), :2]
+    dark = portrait.copy()
+    cv2.fillPoly(dark, [np.round(lips).astype(np.int32)], (40, 20, 20))  # the same mouth, no teeth showing
+    assert MouthInterior(dark, mesh).source_edges is None  # nothing of its own: the plain teeth edge
+
+
 def test_detail_sees_a_blurred_mouth(portrait, mesh):
     frames = np.repeat(portrait[None], 3, 0)
     meshes = np.repeat(mesh[None, :, :2], 3, 0)

@@ -132,11 +132,18 @@ class InteriorConfig:
     teeth_rgb: tuple[float, float, float] = (0.93, 0.90, 0.84)
     teeth_height: float = 0.09  # upper teeth show this much of the mouth's width at most
     open_px: float = 1.5  # gaps narrower than this (after the source's own) are not filled
+    # a source mouth open at least this much of its width (and 2 px) shows its own interior (a smile's
+    # teeth): each lip carries its part of it as the mouth opens, the new gap between them is cavity; a
+    # narrower one gets the flat teeth edge (nothing of its own to show)
+    own_interior: float = 0.08
 
 
 class MouthInterior:
     """A plain, non-generative mouth interior: where the target mouth is open wider than the source's
-    own, a dark cavity with the upper teeth's edge below the upper lip, feathered by one pixel."""
+    own, a dark cavity with the upper teeth's edge below the upper lip, feathered by one pixel. A source
+    whose mouth is open (a smile showing teeth) keeps its own interior: its upper teeth hang from the upper
+    lip and the rest rides on the lower lip, unstretched, with cavity in between, so the teeth stay its own
+    instead of being stretched by the lips' triangles."""
 
     def __init__(self, image: np.ndarray, mesh: np.ndarray, config: InteriorConfig = InteriorConfig()):
         self.cfg = config
@@ -150,6 +157,36 @@ class MouthInterior:
         self.cavity = np.asarray(config.cavity_rgb, np.float32) * light
         self.teeth = np.minimum(np.asarray(config.teeth_rgb, np.float32) * light.max(), 255)
         self.source_gap = float(np.linalg.norm(mesh[INNER_UPPER, :2] - mesh[INNER_LOWER, :2]))
+        self.image = image
+        self.source_edges, self.split = None, 0.5
+        if self.source_gap >= max(2.0, config.own_interior * float(np.ptp(lips[:, 0]))):
+            edges = _edges(lips.astype(np.float64))
+            split = self._teeth_split(edges)
+            if split is not None:  # its upper teeth show: it keeps them
+                self.source_edges, self.split = edges, split
+
+    def _teeth_split(self, edges, steps: int = 16) -> float | None:
+        """Where the source's interior divides between what the upper lip carries and what the lower lip
+        carries, as a fraction of the gap: the end of the bright run (upper teeth) that starts near the upper
+        lip. None when no teeth hang from the upper lip (nothing brighter than the interior's darkest part
+        by 25 levels, or the bright part starts low): a dark mid-word mouth gets the plain teeth edge, which
+        measured closer to the real interiors of the held-out clips (docs/renderer.md)."""
+        xs, up, lo = edges
+        mid = xs[0] + (xs[-1] - xs[0]) * np.linspace(0.25, 0.75, 9)
+        top, bottom = np.interp(mid, xs, up), np.interp(mid, xs, lo)
+        depth = (np.arange(steps) + 0.5) / steps
+        ys = top[None, :] + depth[:, None] * (bottom - top)[None, :]
+        grey = cv2.cvtColor(self.image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        profile = cv2.remap(grey, np.broadcast_to(mid[None, :], ys.shape).astype(np.float32), ys.astype(np.float32),
+                            cv2.INTER_LINEAR).mean(1)
+        if np.ptp(profile) < 25:
+            return None
+        bright = profile >= profile.min() + 0.6 * np.ptp(profile)
+        first = int(np.argmax(bright))
+        if first >= steps // 2:  # lower teeth only, or tongue
+            return None
+        run_end = first + int(np.argmin(np.append(bright[first:], False)))
+        return float(np.clip(run_end / steps, 0.5, 0.9))
 
     def strength(self, target: np.ndarray) -> float:
         """How much interior the target shows that the source does not: 0 (none) to 1."""
@@ -171,17 +208,55 @@ class MouthInterior:
             return
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round((lips - (x0, y0)) * (1 << _SHIFT)).astype(np.int32)], 255, cv2.LINE_AA, shift=_SHIFT)
-        alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255, (3, 3), 0.7)[..., None] * strength
-        # teeth: a band hanging from the upper inner lip, fading into the cavity
-        width = float(np.ptp(lips[:, 0]))
-        upper = np.interp(np.arange(x0, x1), *_upper_edge(lips))
-        depth = (np.arange(y0, y1)[:, None] - upper[None, :]) / max(1.0, min(self.cfg.teeth_height * width, 0.45 * gap))
-        teeth = np.clip(1.4 - depth, 0, 1)[..., None]
-        side = np.clip(1 - np.abs(np.arange(x0, x1) - lips[:, 0].mean()) / (0.42 * width + 1e-6), 0, 1) ** 0.5
-        teeth = teeth * side[None, :, None]
-        colour = self.cavity + teeth * (self.teeth - self.cavity)
+        own = self.source_edges is not None
+        # the own interior at the source's own gap is the source's interior: no need to fade it in
+        alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255, (3, 3), 0.7)[..., None] * (1.0 if own else strength)
+        if own:
+            colour = self._own_interior(x0, x1, y0, y1, lips)
+        else:  # teeth: a band hanging from the upper inner lip, fading into the cavity
+            width = float(np.ptp(lips[:, 0]))
+            upper = np.interp(np.arange(x0, x1), *_upper_edge(lips))
+            depth = (np.arange(y0, y1)[:, None] - upper[None, :]) / max(1.0, min(self.cfg.teeth_height * width, 0.45 * gap))
+            teeth = np.clip(1.4 - depth, 0, 1)[..., None]
+            side = np.clip(1 - np.abs(np.arange(x0, x1) - lips[:, 0].mean()) / (0.42 * width + 1e-6), 0, 1) ** 0.5
+            teeth = teeth * side[None, :, None]
+            colour = self.cavity + teeth * (self.teeth - self.cavity)
         region = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = np.clip(region + alpha * (colour - region) + 0.5, 0, 255).astype(np.uint8)
+
+    def _own_interior(self, x0: int, x1: int, y0: int, y1: int, lips: np.ndarray) -> np.ndarray:
+        """(y1 - y0, x1 - x0, 3) the source's interior split at `split`: the upper part sampled down from
+        the target's upper inner lip, the lower part up from its lower one (columns matched corner to corner,
+        depths scaled by the mouths' widths), cavity where neither reaches."""
+        (sx, s_up, s_lo), (tx, t_up, t_lo) = self.source_edges, _edges(lips)
+        cols = np.arange(x0, x1, dtype=np.float64)
+        u = np.clip((cols - tx[0]) / max(1e-6, tx[-1] - tx[0]), 0, 1)
+        src_x = sx[0] + u * (sx[-1] - sx[0])
+        scale = (sx[-1] - sx[0]) / max(1e-6, tx[-1] - tx[0])  # source px per target px
+        up_s, lo_s = np.interp(src_x, sx, s_up), np.interp(src_x, sx, s_lo)
+        span = np.maximum(0.0, lo_s - up_s)
+        top_len, bottom_len = self.split * span, (1 - self.split) * span  # what each lip carries
+        rows = np.arange(y0, y1, dtype=np.float64)[:, None]
+        d_up = (rows - np.interp(cols, tx, t_up)[None, :]) * scale
+        d_lo = (np.interp(cols, tx, t_lo)[None, :] - rows) * scale
+        map_x = np.broadcast_to(src_x[None, :], d_up.shape).astype(np.float32)
+        upper = cv2.remap(self.image, map_x, (up_s[None, :] + np.maximum(d_up, 0)).astype(np.float32), cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        lower = cv2.remap(self.image, map_x, (lo_s[None, :] - np.maximum(d_lo, 0)).astype(np.float32), cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        # one source pixel of soft edge where each half ends in the cavity
+        w_up = np.clip(top_len[None, :] - d_up + 0.5, 0, 1)[..., None]
+        w_lo = np.clip(bottom_len[None, :] - d_lo + 0.5, 0, 1)[..., None] * (1 - w_up)
+        return self.cavity * (1 - w_up - w_lo) + upper * w_up + lower * w_lo
+
+
+def _edges(lips: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, upper y, lower y) of the inner lips on the upper lip's x-sorted points, corner to corner."""
+    xs, ys = _upper_edge(lips)
+    n = len(INNER_LIP) // 2
+    lower = np.concatenate([lips[n:], lips[:1]])
+    order = np.argsort(lower[:, 0])
+    return xs, ys, np.interp(xs, lower[order, 0], lower[order, 1])
 
 
 def _upper_edge(lips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
