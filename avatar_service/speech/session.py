@@ -178,10 +178,13 @@ class SpeakSession:
                     audio_sent = a.start + len(a.pcm) // 2
                     yield self._audio_event(a)
                     continue
-                run: list[Frame] = []
-                while (len(run) < self.max_frames and not self.frames_out.empty()
-                       and (self.audio_done or audio_sent * fps > (sent + len(run)) * self.out_rate)):
-                    run.append(self.frames_out.get_nowait())  # its audio went out before it
+                run: list[Frame] = []  # the frames that may go now, as one at a time would go
+                while len(run) < self.max_frames and not self.frames_out.empty():
+                    n = sent + len(run)
+                    covered = self.audio_done or audio_sent * fps > n * self.out_rate
+                    if not covered or (run and self._audio_due(n, fps)):  # audio first
+                        break
+                    run.append(self.frames_out.get_nowait())
                 if run:
                     sent += len(run)
                     yield run
