@@ -104,3 +104,13 @@ def test_out_of_range_max_frames_per_message_is_invalid_argument(server, avatar,
         animate(server.stub(), avatar, speech_16k[: 3200], per_message=value)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "max_frames_per_message" in err.value.details() and str(value) in err.value.details()
+
+
+def test_the_server_runs_numpys_openblas_on_one_thread(server):
+    """Idle OpenBLAS workers spin between the mouth thread's small products (server/blas_threads.py)."""
+    from avatar_service.server import blas_threads
+
+    counts = blas_threads.threads()
+    if not counts:
+        pytest.skip("no OpenBLAS is loaded in this process (numpy built against another BLAS)")
+    assert set(counts.values()) == {1}, counts  # the in-process server's start set them (blas_threads=1)

@@ -54,6 +54,8 @@ class ServerSettings(BaseModel):
     # latent inner-mouth denoiser, runtime/mouth_fill.py); docs/renderer.md says which measures better
     mouth_fill: str = Field("plain", pattern="^(plain|diffusion)$")
     max_batch: int = Field(32, ge=1)
+    # numpy's OpenBLAS threads (server/blas_threads.py: idle workers spin; 0 = the library's default)
+    blas_threads: int = Field(1, ge=0)
     batch_wait_ms: float = Field(3.0, ge=0)
     grace_s: float = Field(10.0, ge=0)  # SIGTERM drain time for in-flight streams
     # A client whose host vanishes without closing its connection is found by unanswered HTTP/2 pings:
