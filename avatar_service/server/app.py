@@ -112,7 +112,7 @@ def make_motion_mouth(settings: ServerSettings, mouth):
         return mouth
     from avatar_service.runtime.mouth import MelMouth
 
-    return MelMouth(mouth.motion)
+    return MelMouth(mouth.motion, wait_s=settings.motion_batch_wait_ms / 1000)
 
 
 def _credentials(s: ServerSettings):
