@@ -12,7 +12,8 @@ and no session falls behind (the last frame within that bound of the last audio)
 server runs in this process (its motion-only front end from --frontend, session limits raised to the
 largest count), so the clients share its CPU: the numbers are a floor. `--clients N` spreads the
 streams over N client processes (one Python process tops out at a few thousand messages a second).
-With `--server-pid`, each round also reports the server's CPU time per stream-second of audio.
+With `--server-pid`, each round also reports the server's CPU time per stream-second of audio, and the
+clients' (the bench's own processes, from their first stream on).
 `--frames-per-message N` is the sessions' max_frames_per_message: frames ready at the same moment come up
 to N a message (default 8, what the C ABI's motion-only sessions ask for; 1 is one message a frame).
 """
@@ -87,9 +88,20 @@ async def _streams(target: str, avatar_id: str, pcm: np.ndarray, fps: int, chunk
 
 
 def _client(target: str, avatar_id: str, pcm: np.ndarray, fps: int, chunk: int, per_message: int,
-            delays: list[float]) -> list:
-    """One client process's share of the streams (a top-level function: spawned)."""
-    return asyncio.run(_streams(target, avatar_id, pcm, fps, chunk, per_message, delays))
+            delays: list[float]) -> tuple[list, float]:
+    """One client process's share of the streams (a top-level function: spawned), and the CPU seconds its
+    process spent on them (gRPC's own threads included, the process's start-up not)."""
+    import resource
+
+    import grpc  # noqa: F401  (loaded before the clock starts)
+
+    def cpu_s() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    start = cpu_s()
+    latencies = asyncio.run(_streams(target, avatar_id, pcm, fps, chunk, per_message, delays))
+    return latencies, cpu_s() - start
 
 
 def _cpu_s(pid: int | None) -> float:
@@ -108,7 +120,7 @@ def _round(target: str, avatar_id: str, audio: np.ndarray, n: int, fps: int, chu
     delays = [k * chunk / 16000 / n for k in range(n)]  # starts spread over one chunk, as independent NPCs would be
     cpu, t = _cpu_s(server_pid), time.perf_counter()
     if clients <= 1:
-        results = asyncio.run(_streams(target, avatar_id, pcm, fps, chunk, per_message, delays))
+        results, client_cpu = _client(target, avatar_id, pcm, fps, chunk, per_message, delays)
     else:
         import concurrent.futures
         import multiprocessing
@@ -116,13 +128,15 @@ def _round(target: str, avatar_id: str, audio: np.ndarray, n: int, fps: int, chu
         with concurrent.futures.ProcessPoolExecutor(clients, mp_context=multiprocessing.get_context("spawn")) as pool:
             parts = pool.map(_client, *zip(*[(target, avatar_id, pcm, fps, chunk, per_message, delays[k::clients])
                                              for k in range(clients)]))
-            results = [r for part in parts for r in part]
+            parts = list(parts)
+            results, client_cpu = [r for part, _ in parts for r in part], sum(c for _, c in parts)
     wall, cpu = time.perf_counter() - t, _cpu_s(server_pid) - cpu
     lat = np.concatenate([np.asarray(r) for r in results]) * 1000
     row = {"streams": n, "frames": int(len(lat)), "p50_ms": float(np.percentile(lat, 50)),
            "p95_ms": float(np.percentile(lat, 95)), "max_ms": float(lat.max()),
            "last_frame_ms": float(np.median([r[-1] * 1000 for r in results])), "wall_s": wall}
-    if server_pid is not None:  # CPU per second of audio the server turned into motion
+    if server_pid is not None:  # CPU per second of audio the server turned into motion, and the clients spent
+        row["client_cpu_ms_per_stream_s"] = 1000 * client_cpu / (n * len(audio) / 16000)
         row["server_cpu_ms_per_stream_s"] = 1000 * cpu / (n * len(audio) / 16000)
     return row
 
