@@ -11,16 +11,12 @@ import pytest
 
 from avatar_service.api import pb
 from avatar_service.responses import frames, items, items_of
-from conftest import start_server
-
 SMALL = pb.VideoOptions(fps=30, width_px=64, height_px=64, pixel_format=pb.PIXEL_FORMAT_RGB8)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("batches"), renderer="warp", face_px=128, motion_frontend="mel")
-    yield srv
-    srv.stop()
+def server(mel_server):
+    return mel_server
 
 
 @pytest.fixture(scope="module")
