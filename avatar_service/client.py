@@ -10,6 +10,7 @@ import grpc
 import numpy as np
 
 from avatar_service.api import pb, pb_grpc
+from avatar_service.responses import items
 
 
 @dataclasses.dataclass
@@ -77,15 +78,17 @@ class AvatarLabClient:
 
     def animate_stream(self, avatar_id: str, audio: np.ndarray, sample_rate_hz: int, chunk_ms: int = 100,
                        video: pb.VideoOptions | None = None, generation: pb.GenerationOptions | None = None,
-                       realtime: bool = False, motion_only: bool = False) -> Iterator[pb.AnimateResponse]:
-        """Raw responses of one Animate session fed from a mono float array."""
+                       realtime: bool = False, motion_only: bool = False,
+                       max_frames_per_message: int = 0) -> Iterator[pb.AnimateResponse]:
+        """Raw responses of one Animate session fed from a mono float array (with max_frames_per_message > 1
+        frames may come in `frames` batches: avatar_service.responses.items unpacks them)."""
         pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
         step = max(1, sample_rate_hz * chunk_ms // 1000)
 
         def requests():
             yield pb.AnimateRequest(config=pb.AnimateConfig(
                 avatar_id=avatar_id, video=video or pb.VideoOptions(), generation=generation or pb.GenerationOptions(),
-                motion_only=motion_only,
+                motion_only=motion_only, max_frames_per_message=max_frames_per_message,
                 audio_format=pb.AudioFormat(encoding=pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=sample_rate_hz, channels=1)))
             for i in range(0, len(pcm), step):
                 if realtime:
@@ -97,13 +100,12 @@ class AvatarLabClient:
     def animate(self, avatar_id: str, audio: np.ndarray, sample_rate_hz: int, **kw) -> tuple[list[Frame], pb.SessionStats]:
         """Whole frames (deltas applied) and the session's stats."""
         frames, surface, stats = [], None, None
-        for msg in self.animate_stream(avatar_id, audio, sample_rate_hz, **kw):
-            kind = msg.WhichOneof("message")
+        for kind, value in items(self.animate_stream(avatar_id, audio, sample_rate_hz, **kw)):
             if kind == "started":
-                surface = Surface(msg.started)
+                surface = Surface(value)
             elif kind == "frame":
-                surface.apply(msg.frame)
-                frames.append(Frame(msg.frame.index, msg.frame.pts_ms, surface.image.copy()))
+                surface.apply(value)
+                frames.append(Frame(value.index, value.pts_ms, surface.image.copy()))
             elif kind == "ended":
-                stats = msg.ended.stats
+                stats = value.stats
         return frames, stats

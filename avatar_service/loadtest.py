@@ -85,6 +85,7 @@ def _one_stream(k: int, target: str, avatar_id: str, pcm: bytes, duration_s: flo
     import grpc
 
     from avatar_service.api import pb, pb_grpc
+    from avatar_service.responses import items
 
     rate, fps = 16000, args.fps
     res = StreamResult(stream=k, expected=math.ceil(duration_s * fps - 1e-9))
@@ -132,13 +133,12 @@ def _one_stream(k: int, target: str, avatar_id: str, pcm: bytes, duration_s: flo
     with grpc.insecure_channel(target, options=opts) as channel:
         stub = pb_grpc.AvatarServiceStub(channel)
         try:
-            for msg in stub.Animate(requests(), metadata=metadata):
+            for kind, value in items(stub.Animate(requests(), metadata=metadata)):
                 now = time.perf_counter()
-                kind = msg.WhichOneof("message")
                 if kind == "started":
-                    res.lookahead_ms = msg.started.lookahead_ms
+                    res.lookahead_ms = value.lookahead_ms
                 elif kind == "frame":
-                    f = msg.frame
+                    f = value
                     i = f.index
                     res.received += 1
                     res.bytes += len(f.pixels)

@@ -7,6 +7,11 @@ import pathlib
 import sys
 import tempfile
 
+from avatar_service.responses import items
+
+# The curves are written once the line is done: no latency to keep, so frames come in the largest batches.
+CURVE_FRAMES_PER_MESSAGE = 64
+
 
 def register(sub) -> None:
     from avatar_service.face.warp import add_mouth_fill_argument
@@ -95,12 +100,11 @@ def whole_frames(responses) -> list:
     from avatar_service.client import Surface
 
     surface, frames = None, []
-    for msg in responses:
-        kind = msg.WhichOneof("message")
+    for kind, value in items(responses):
         if kind == "started":
-            surface = Surface(msg.started)
+            surface = Surface(value)
         elif kind == "frame":
-            surface.apply(msg.frame)
+            surface.apply(value)
             frames.append(surface.image.copy())
     return frames
 
@@ -109,12 +113,11 @@ def _write_curves(responses, path: str) -> int:
     from avatar_service.motion_curves import MotionCurves
 
     curves = MotionCurves()
-    for msg in responses:
-        kind = msg.WhichOneof("message")
+    for kind, value in items(responses):
         if kind == "started":
-            curves.started(msg.started.video if hasattr(msg.started, "audio_sample_rate_hz") else msg.started)
+            curves.started(value.video if hasattr(value, "audio_sample_rate_hz") else value)
         elif kind == "frame":
-            curves.frame(msg.frame)
+            curves.frame(value)
     curves.write(path)
     print(f"wrote {path} ({len(curves.rows)} frames of mouth curves)", file=sys.stderr)
     return 0
@@ -124,9 +127,10 @@ def _curves_only(client, avatar_id: str, args, video, gen) -> int:
     """A motion-only session: no image is made at all."""
     if args.text:
         from avatar_service.speech.client import speak_stream
-        responses = speak_stream(client, avatar_id, args.text, args.voice, video, gen, motion_only=True)
+        responses = speak_stream(client, avatar_id, args.text, args.voice, video, gen, motion_only=True,
+                                 max_frames_per_message=CURVE_FRAMES_PER_MESSAGE)
     else:
         from avatar_service.media import read_audio
         responses = client.animate_stream(avatar_id, read_audio(args.audio, 16000), 16000, video=video, generation=gen,
-                                          motion_only=True)
+                                          motion_only=True, max_frames_per_message=CURVE_FRAMES_PER_MESSAGE)
     return _write_curves(responses, args.motion)

@@ -56,3 +56,11 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stub(server):
     return server.stub()
+
+
+@pytest.fixture(scope="module")
+def mel_server(tmp_path_factory):
+    """The warp renderer, and motion-only sessions on the log-mel front end (motion_frontend=mel)."""
+    srv = start_server(tmp_path_factory.mktemp("mel"), renderer="warp", face_px=128, motion_frontend="mel")
+    yield srv
+    srv.stop()

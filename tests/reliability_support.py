@@ -19,6 +19,7 @@ import grpc
 import numpy as np
 
 from avatar_service.api import pb, pb_grpc
+from avatar_service.responses import items
 from avatar_service.server import inprocess
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -79,12 +80,11 @@ def requests(avatar_id: str, audio: np.ndarray, chunk_ms: int = 40, realtime: bo
 def run_session(stub, avatar_id: str, audio: np.ndarray, metadata=None, timeout: float = 60, **kw):
     """All responses of one session: (frames with arrival times, ended message)."""
     frames, ended = [], None
-    for msg in stub.Animate(requests(avatar_id, audio, **kw), metadata=metadata, timeout=timeout):
-        kind = msg.WhichOneof("message")
+    for kind, value in items(stub.Animate(requests(avatar_id, audio, **kw), metadata=metadata, timeout=timeout)):
         if kind == "frame":
-            frames.append((time.perf_counter(), msg.frame))
+            frames.append((time.perf_counter(), value))
         elif kind == "ended":
-            ended = msg.ended
+            ended = value
     return frames, ended
 
 

@@ -24,13 +24,6 @@ def warp_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def mel_server(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("mel"), renderer="warp", face_px=128, motion_frontend="mel")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
 def avatar(warp_server, portrait_bytes):
     return warp_server.stub().CreateAvatar(pb.CreateAvatarRequest(portrait_image=portrait_bytes)).avatar_id
 

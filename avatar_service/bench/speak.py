@@ -15,6 +15,7 @@ import time
 
 from avatar_service.api import pb
 from avatar_service.client import AvatarLabClient
+from avatar_service.responses import items
 from avatar_service.speech.client import speak_stream
 
 LINE_20_WORDS = ("Welcome back, traveller. The northern road is closed tonight, "
@@ -29,13 +30,13 @@ def measure_first_latency(client: AvatarLabClient, avatar_id: str, text: str = L
     t0 = time.perf_counter()
     marks: dict[str, float] = {}
     audio_bytes, rate, frames = 0, 0, 0
-    for msg in speak_stream(client, avatar_id, text, voice_id, video or pb.VideoOptions(fps=25), generation):
-        kind = msg.WhichOneof("message")
+    for kind, value in items(speak_stream(client, avatar_id, text, voice_id, video or pb.VideoOptions(fps=25),
+                                          generation)):
         marks.setdefault(kind, (time.perf_counter() - t0) * 1000)
         if kind == "started":
-            rate = msg.started.audio_sample_rate_hz
+            rate = value.audio_sample_rate_hz
         elif kind == "audio":
-            audio_bytes += len(msg.audio.pcm_s16le)
+            audio_bytes += len(value.pcm_s16le)
         elif kind == "frame":
             frames += 1
     return {"words": len(text.split()), "started_ms": marks.get("started", float("nan")),

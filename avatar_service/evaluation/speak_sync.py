@@ -141,7 +141,7 @@ def forced_alignment(audio16k: np.ndarray, text: str, decoder=None) -> list[tupl
 async def _speak(service, voice, text: str, mouth, fps: int) -> ServedLine:
     from avatar_service.runtime.audio_stream import AudioStream, SampleFormat
     from avatar_service.runtime.frame_encoder import VideoSpec
-    from avatar_service.runtime.session import Frame, GenSpec, Session
+    from avatar_service.runtime.session import GenSpec, Session
     from avatar_service.speech.service import SpeakLine
     from avatar_service.speech.session import SpeechAudio
 
@@ -155,9 +155,9 @@ async def _speak(service, voice, text: str, mouth, fps: int) -> ServedLine:
             if abs(sum(len(p) for p in pcm) - ev.pts_ms * RATE_HZ / 1000) > RATE_HZ / 1000:
                 raise RuntimeError(f"audio chunk at {ev.pts_ms} ms does not follow the previous one")
             pcm.append(np.frombuffer(ev.pcm_s16le, "<i2"))
-        elif isinstance(ev, Frame):
-            pts.append(ev.pts_ms / 1000)
-            vis.append(ev.mouth.visemes)
+        elif isinstance(ev, list):  # a run of frames
+            pts.extend(f.pts_ms / 1000 for f in ev)
+            vis.extend(f.mouth.visemes for f in ev)
     samples = np.concatenate(pcm).astype(np.float32) / 32767 if pcm else np.zeros(0, np.float32)
     return ServedLine(samples, np.asarray(pts), np.asarray(vis), mouth.segments())
 

@@ -83,8 +83,9 @@ class MelMouth:
     windows' read-out in one matrix product, the loudness gates and the rig. A session awaits its
     future (`submit`), so neither the event loop nor a worker thread waits per session."""
 
-    def __init__(self, motion, max_batch: int = 512):
-        """motion: runtime.warp_renderer.MotionModel with its rig and a student."""
+    def __init__(self, motion, max_batch: int = 512, wait_s: float = 0.0):
+        """motion: runtime.warp_renderer.MotionModel with its rig and a student. wait_s: how long a batch
+        waits for more sessions' chunks (a job costs ~0.55 ms alone, ~0.3 ms in a batch of 4 or more)."""
         if motion.rig is None:
             raise FileNotFoundError("the motion model has no mouth_rig.json: run `avatarlab train rig`")
         if motion.student is None:
@@ -93,7 +94,7 @@ class MelMouth:
         self.student, self.rig = motion.student, motion.rig
         self.features = self.student.feature_extractor()
         self.window = self.student.config.window
-        self.batcher = Batcher(self._run, name="avatarlab-mel-mouth", max_batch=max_batch,
+        self.batcher = Batcher(self._run, name="avatarlab-mel-mouth", max_batch=max_batch, wait_s=wait_s,
                                deadline=lambda job: job.deadline)
 
     def submit(self, samples: np.ndarray, start: int, stop: int, fps: float, cache: dict,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import math
 import time
@@ -74,6 +75,7 @@ class SessionStats:
 @dataclasses.dataclass
 class SessionCounters:
     frames_sent: int = 0
+    messages_sent: int = 0  # transport messages that carried them (fewer where frames go in batches)
     bytes_sent: int = 0
     first_audio_t: float | None = None
     first_frame_latency_ms: float = 0.0
@@ -201,10 +203,25 @@ class Session:
         if self.ready_frames() <= taken and not self.error:
             await self.changed.wait()
 
-    def frames(self) -> AsyncIterator[Frame]:
-        return self._motion_frames() if self.motion_only else self._image_frames()
+    def frame_runs(self) -> AsyncIterator[list[Frame]]:
+        """The frames in order, as runs: each run is every frame that became ready at the same moment
+        (a motion-only session's run is one mouth call's frames; an image session's, one composite
+        call's). A transport may send a run in one message; nothing waits to make a run longer."""
+        return self._motion_runs() if self.motion_only else self._image_runs()
 
-    async def _motion_frames(self) -> AsyncIterator[Frame]:
+    async def frames(self) -> AsyncIterator[Frame]:
+        """The frames in order, one at a time."""
+        async with contextlib.aclosing(self.frame_runs()) as runs:  # closed at once: cancels engine work
+            async for run in runs:
+                for frame in run:
+                    yield frame
+
+    def _sent_run(self, run: list[Frame]) -> list[Frame]:
+        for frame in run:
+            self._sent(frame)
+        return run
+
+    async def _motion_runs(self) -> AsyncIterator[list[Frame]]:
         """Motion only: each run of ready frames is one mouth call (features, read-out, rig), nothing else."""
         sent = 0
         while True:
@@ -215,10 +232,7 @@ class Session:
                 t = time.perf_counter()
                 mouths = await self._motion_blocks(sent, ready)
                 self.counters.model_ms += (time.perf_counter() - t) * 1000
-                for i, m in enumerate(mouths, sent):
-                    frame = self._frame(i, (0, 0, 0, 0), b"", m)
-                    self._sent(frame)
-                    yield frame
+                yield self._sent_run([self._frame(i, (0, 0, 0, 0), b"", m) for i, m in enumerate(mouths, sent)])
                 sent = ready
                 continue
             if self._all_done(sent):
@@ -233,7 +247,7 @@ class Session:
         return await asyncio.wrap_future(submit(self.audio.samples, start, stop, self.video.fps, self.mouth_cache,
                                                 self._due(start)))
 
-    async def _image_frames(self) -> AsyncIterator[Frame]:
+    async def _image_runs(self) -> AsyncIterator[list[Frame]]:
         pending: collections.deque[tuple[int, asyncio.Future]] = collections.deque()  # at the engine
         decoded: list[tuple[int, np.ndarray]] = []  # back from the engine: (pose, region), in order
         finished: collections.deque[Frame] = collections.deque()  # encoded, not yet sent
@@ -255,10 +269,10 @@ class Session:
                     windows = await asyncio.to_thread(self._windows, next_submit, stop)
                     pending.extend(self._submit(next_submit, stop, windows))
                     next_submit = stop
-                if finished:
-                    frame = finished.popleft()
-                    self._sent(frame)
-                    yield frame
+                if finished:  # everything encoded goes out now, as one run
+                    run = self._sent_run(list(finished))
+                    finished.clear()
+                    yield run
                     continue
                 if decoded:  # regions already back go in one worker call, a few at a time so sending starts soon
                     part, decoded = decoded[:4], decoded[4:]

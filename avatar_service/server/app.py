@@ -16,7 +16,7 @@ from avatar_service.runtime.avatar import AvatarState
 from avatar_service.runtime.models import load_backend
 from avatar_service.runtime.engine import Engine
 from avatar_service.server.avatars import Avatars
-from avatar_service.server import memory
+from avatar_service.server import blas_threads, memory
 from avatar_service.server.interceptors import EdgePolicy, ServiceInterceptor
 from avatar_service.server.metrics import Metrics
 from avatar_service.server.servicer import AvatarServicer
@@ -112,7 +112,7 @@ def make_motion_mouth(settings: ServerSettings, mouth):
         return mouth
     from avatar_service.runtime.mouth import MelMouth
 
-    return MelMouth(mouth.motion)
+    return MelMouth(mouth.motion, wait_s=settings.motion_batch_wait_ms / 1000)
 
 
 def _credentials(s: ServerSettings):
@@ -127,6 +127,7 @@ def _credentials(s: ServerSettings):
 async def start(settings: ServerSettings) -> tuple[grpc.aio.Server, int, App]:
     """Build, bind and start; returns once the model is warm and health says SERVING."""
     memory.configure()
+    blas_threads.limit(settings.blas_threads)
     app = await asyncio.to_thread(App, settings)
     lim = settings.limits
     policy = EdgePolicy.from_settings(settings, gates={f"/{SERVICE_NAME}/CreateAvatar": app.create_gate})

@@ -14,7 +14,7 @@ from avatar_service.api import pb, pb_grpc
 from avatar_service.errors import FailedPrecondition, InvalidArgument
 from avatar_service.runtime.audio_stream import AudioStream, SampleFormat
 from avatar_service.runtime.frame_encoder import VideoSpec
-from avatar_service.runtime.session import Frame, GenSpec, Session, SessionStats
+from avatar_service.runtime.session import GenSpec, Session, SessionStats
 from avatar_service.server import logs, translate
 from avatar_service.server.avatars import VOICE_ID, Avatars, check_id
 from avatar_service.server.wire import IdleRequests, first_message
@@ -71,8 +71,16 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
             try:
                 yield session, session_id
             finally:
-                log.info("session %s ended after %d frames", session_id, session.counters.frames_sent,
-                         extra={"frames_sent": session.counters.frames_sent})
+                c = session.counters
+                log.info("session %s ended after %d frames in %d messages", session_id, c.frames_sent, c.messages_sent,
+                         extra={"frames_sent": c.frames_sent, "frame_messages": c.messages_sent})
+
+    @staticmethod
+    def _frame_messages(session: Session, run: list, per_message: int, response):
+        """A run of the session's frames as `response` messages of at most `per_message` frames, counted."""
+        for msg in translate.frame_messages(run, per_message, response):
+            session.counters.messages_sent += 1
+            yield msg
 
     async def Animate(self, request_iterator, context):
         self.app.require_ready()
@@ -85,6 +93,7 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
         video = translate.video_spec(cfg.video, self.app.settings.face_px)
         gen = translate.gen_spec(cfg.generation, model.serving.sampling)
         audio = translate.audio_stream(cfg.audio_format, model.mel.sample_rate_hz, limits.max_audio_seconds_per_session)
+        per_message = translate.frames_per_message(cfg.max_frames_per_message)
         async with self._session(context, cfg.avatar_id, audio, video, gen, motion_only=cfg.motion_only,
                                  mouth=self.app.motion_mouth if cfg.motion_only else None) as (session, session_id):
             yield pb.AnimateResponse(started=translate.started_pb(session.info, session_id))
@@ -93,9 +102,10 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
                                 armed=lambda: not session.audio.ended)
             reader = asyncio.create_task(translate.read_audio_requests(idle, session))
             try:
-                async for frame in session.frames():
+                async for run in session.frame_runs():
                     idle.touch()
-                    yield pb.AnimateResponse(frame=translate.frame_pb(frame))
+                    for msg in self._frame_messages(session, run, per_message, pb.AnimateResponse):
+                        yield msg
                 yield pb.AnimateResponse(ended=pb.SessionEnded(stats=translate.stats_pb(session.stats())))
             finally:
                 reader.cancel()
@@ -117,14 +127,16 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
                                         f"0 (the voice's {voice.sample_rate_hz} Hz) or ")
         video = translate.video_spec(request.video, self.app.settings.face_px)
         gen = translate.gen_spec(request.generation, model.serving.sampling)
+        per_message = translate.frames_per_message(request.max_frames_per_message)
         audio = AudioStream(SampleFormat.F32LE, voice.sample_rate_hz, 1, model.mel.sample_rate_hz,
                             limits.max_audio_seconds_per_session)
         async with self._session(context, request.avatar_id, audio, video, gen, first_batch=speech.config.first_batch,
                                  motion_only=request.motion_only, mouth=TextMouth(self.app.mouth)
                                  ) as (session, session_id):
-            async for ev in speech.speak(SpeakLine(text, voice, out_rate), session):
-                if isinstance(ev, Frame):
-                    yield pb.SpeakResponse(frame=translate.frame_pb(ev))
+            async for ev in speech.speak(SpeakLine(text, voice, out_rate, per_message), session):
+                if isinstance(ev, list):  # a run of frames, at most per_message
+                    for msg in self._frame_messages(session, ev, per_message, pb.SpeakResponse):
+                        yield msg
                 elif isinstance(ev, SpeechAudio):
                     yield pb.SpeakResponse(audio=pb.SpeechAudio(pcm_s16le=ev.pcm_s16le, pts_ms=ev.pts_ms))
                 elif isinstance(ev, SpeechStarted):

@@ -56,6 +56,17 @@ def gen_spec(g: pb.GenerationOptions, sampling: SamplingConfig) -> GenSpec:
     return GenSpec(int(seed), int(steps), float(guidance))
 
 
+MAX_FRAMES_PER_MESSAGE = 64  # the proto's documented bound: a batch of motion frames stays a few KiB
+
+
+def frames_per_message(value: int, field: str = "max_frames_per_message") -> int:
+    """The most frames one response may carry (0 means 1: a `frame` each, as before batching existed)."""
+    if not 0 <= value <= MAX_FRAMES_PER_MESSAGE:
+        raise InvalidArgument(f"{field} must be 0 to {MAX_FRAMES_PER_MESSAGE} (0 or 1: one frame a message), "
+                              f"got {value}")
+    return max(1, value)
+
+
 def check_rate(rate: int, field: str, default_note: str = "") -> int:
     if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
         raise InvalidArgument(f"{field} must be {default_note}{MIN_RATE_HZ} to {MAX_RATE_HZ}, got {rate}")
@@ -100,6 +111,17 @@ def frame_pb(f: Frame) -> pb.VideoFrame:
                                                          blendshapes=f.mouth.blendshapes.tolist())
     return pb.VideoFrame(index=f.index, pts_ms=f.pts_ms, duration_ms=f.duration_ms,
                          rect=pb.Rect(x=x, y=y, width=w, height=h), pixels=f.pixels, mouth=mouth)
+
+
+def frame_messages(run: list[Frame], most: int, response):
+    """A run of ready frames as `response` messages (AnimateResponse or SpeakResponse): up to `most`
+    frames in each FrameBatch; a lone frame, and every frame when `most` is 1, in `frame` as always."""
+    for k in range(0, len(run), most):
+        part = run[k:k + most]
+        if len(part) == 1:
+            yield response(frame=frame_pb(part[0]))
+        else:
+            yield response(frames=pb.FrameBatch(frames=[frame_pb(f) for f in part]))
 
 
 def started_pb(info: SessionInfo, session_id: str) -> pb.SessionStarted:

@@ -7,16 +7,18 @@ import numpy as np
 
 from avatar_service.api import pb
 from avatar_service.client import AvatarLabClient, Surface
+from avatar_service.responses import items
 
 
 def speak_stream(client: AvatarLabClient, avatar_id: str, text: str, voice_id: str = "",
                  video: pb.VideoOptions | None = None, generation: pb.GenerationOptions | None = None,
-                 audio_sample_rate_hz: int = 0, timeout_s: float | None = None, motion_only: bool = False
-                 ) -> Iterator[pb.SpeakResponse]:
-    """The raw SpeakResponse stream (a grpc call object: `.cancel()` stops the line)."""
+                 audio_sample_rate_hz: int = 0, timeout_s: float | None = None, motion_only: bool = False,
+                 max_frames_per_message: int = 0) -> Iterator[pb.SpeakResponse]:
+    """The raw SpeakResponse stream (a grpc call object: `.cancel()` stops the line); with
+    max_frames_per_message > 1 frames may come in `frames` batches (avatar_service.responses.items)."""
     req = pb.SpeakRequest(avatar_id=avatar_id, text=text, voice_id=voice_id, video=video or pb.VideoOptions(),
                           generation=generation or pb.GenerationOptions(), audio_sample_rate_hz=audio_sample_rate_hz,
-                          motion_only=motion_only)
+                          motion_only=motion_only, max_frames_per_message=max_frames_per_message)
     return client.stub.Speak(req, metadata=client.metadata, timeout=timeout_s)
 
 
@@ -32,14 +34,13 @@ def arrays_of(responses) -> tuple[list[np.ndarray], np.ndarray, int]:
     frames: list[np.ndarray] = []
     pcm: list[bytes] = []
     surface, rate, ended = None, 0, False
-    for msg in responses:
-        kind = msg.WhichOneof("message")
+    for kind, value in items(responses):
         if kind == "started":
-            surface, rate = Surface(msg.started.video), msg.started.audio_sample_rate_hz
+            surface, rate = Surface(value.video), value.audio_sample_rate_hz
         elif kind == "audio":
-            pcm.append(msg.audio.pcm_s16le)
+            pcm.append(value.pcm_s16le)
         elif kind == "frame":
-            surface.apply(msg.frame)
+            surface.apply(value)
             frames.append(surface.image.copy())
         elif kind == "ended":
             ended = True

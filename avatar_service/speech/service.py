@@ -35,6 +35,7 @@ class SpeakLine:
     text: str  # validated (speech.text)
     voice: Synthesizer
     out_rate_hz: int  # the audio the client gets
+    max_frames: int = 1  # frames one event may carry (SpeakRequest.max_frames_per_message)
 
 
 class SpeechService:
@@ -83,7 +84,7 @@ class SpeechService:
     def speak(self, line: SpeakLine, session: Session) -> AsyncIterator[SpeechEvent]:
         """Run one line through `session`, whose audio input is mono float at the voice's rate."""
         return SpeakSession(session, line.voice, line.text, line.out_rate_hz, self.executor, self.config,
-                            self.counters).events()
+                            self.counters, line.max_frames).events()
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -6,7 +6,8 @@ Three tasks run together:
               model's 16 kHz there) and, as s16le chunks at the output rate, into `audio_out`;
   pump        Session.frames() -> a small bounded queue (a slow reader slows generation);
   events      the RPC's own generator: yields every audio chunk that starts at or before the next
-              frame's start, then that frame, so a frame never arrives before the audio it shows.
+              frame's start, then that frame (or the run of queued frames the audio sent covers, up
+              to max_frames), so a frame never arrives before the audio it shows.
 The first sentence's audio and frames go out while later sentences are still being synthesized.
 Cancelling the RPC cancels the tasks: no further sentence is synthesized, queued frames are dropped.
 """
@@ -63,13 +64,17 @@ class SpeechAudio:
     pts_ms: int
 
 
-SpeechEvent = SpeechStarted | SpeechAudio | Frame | SessionStats  # the last one ends the line
+# A list is a run of frames whose audio has gone out, in order: one frame, or up to the line's
+# max_frames when it asked for batches. SessionStats ends the line.
+SpeechEvent = SpeechStarted | SpeechAudio | list[Frame] | SessionStats
 
 
 class SpeakSession:
     def __init__(self, session: Session, voice: Synthesizer, text: str, out_rate_hz: int,
-                 executor: concurrent.futures.Executor, config: SpeechConfig, counters: SpeechCounters):
+                 executor: concurrent.futures.Executor, config: SpeechConfig, counters: SpeechCounters,
+                 max_frames: int = 1):
         self.session, self.voice, self.text = session, voice, text
+        self.max_frames = max_frames  # frames one event may carry (the frames queued, their audio sent)
         self.in_rate, self.out_rate = voice.sample_rate_hz, out_rate_hz
         self.executor, self.config, self.counters = executor, config, counters
         self.resampler = None if out_rate_hz == voice.sample_rate_hz else soxr.ResampleStream(
@@ -173,10 +178,16 @@ class SpeakSession:
                     audio_sent = a.start + len(a.pcm) // 2
                     yield self._audio_event(a)
                     continue
-                covered = self.audio_done or audio_sent * fps > sent * self.out_rate
-                if covered and not self.frames_out.empty():
-                    yield self.frames_out.get_nowait()
-                    sent += 1
+                run: list[Frame] = []  # the frames that may go now, as one at a time would go
+                while len(run) < self.max_frames and not self.frames_out.empty():
+                    n = sent + len(run)
+                    covered = self.audio_done or audio_sent * fps > n * self.out_rate
+                    if not covered or (run and self._audio_due(n, fps)):  # audio first
+                        break
+                    run.append(self.frames_out.get_nowait())
+                if run:
+                    sent += len(run)
+                    yield run
                     continue
                 if self.frames_done and self.audio_done and not self.audio_out and self.frames_out.empty():
                     break

@@ -16,6 +16,12 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxChunkBytes = 64 * 1024;
 constexpr size_t kMaxQueuedEvents = 4096;
 constexpr int32_t kMaxSurfaceSide = 4096;
+// A motion-only session asks the server for frames in batches (max_frames_per_message): its frames
+// become ready in runs (~6 per 200 ms of audio at 30 fps), and the server's cost per message, not
+// the mouth model, bounds how many such sessions it holds. Batches are unpacked into the jitter
+// buffer frame by frame, so nothing above the stream sees them. Image sessions keep one frame a
+// message (their frames carry pixels, and come one at a time anyway).
+constexpr int32_t kMotionFramesPerMessage = 8;
 
 Error Invalid(const std::string& message) { return MakeError(AVL_ERR_INVALID_ARGUMENT, message); }
 
@@ -97,6 +103,7 @@ Error BuildSessionRequest(SessionKind kind, const std::string& avatar_id, const 
     FillVideo(s, config.mutable_video());
     FillGeneration(s, config.mutable_generation());
     config.set_motion_only(s.motion_only != 0);
+    if (s.motion_only != 0) config.set_max_frames_per_message(kMotionFramesPerMessage);
   } else {
     if (text.empty()) return Invalid("text is empty; Speak needs a line to say");
     pb::SpeakRequest& speak = request->speak;
@@ -107,6 +114,7 @@ Error BuildSessionRequest(SessionKind kind, const std::string& avatar_id, const 
     FillVideo(s, speak.mutable_video());
     FillGeneration(s, speak.mutable_generation());
     speak.set_motion_only(s.motion_only != 0);
+    if (s.motion_only != 0) speak.set_max_frames_per_message(kMotionFramesPerMessage);
   }
   return Error::Ok();
 }
@@ -470,6 +478,7 @@ Error Session::RunAnimate(grpc::ClientContext* context) {
     switch (response.message_case()) {
       case pb::AnimateResponse::kStarted: handled = OnStarted(response.started(), 0); break;
       case pb::AnimateResponse::kFrame: handled = OnFrame(response.frame()); break;
+      case pb::AnimateResponse::kFrames: handled = OnFrames(response.frames()); break;
       case pb::AnimateResponse::kEnded:
         OnEnded(response.ended());
         ended = true;
@@ -531,6 +540,7 @@ Error Session::RunSpeak(grpc::ClientContext* context) {
         break;
       case pb::SpeakResponse::kAudio: OnSpeech(response.audio()); break;
       case pb::SpeakResponse::kFrame: handled = OnFrame(response.frame()); break;
+      case pb::SpeakResponse::kFrames: handled = OnFrames(response.frames()); break;
       case pb::SpeakResponse::kEnded:
         OnEnded(response.ended());
         ended = true;
@@ -665,6 +675,14 @@ Error Session::OnFrame(const pb::VideoFrame& frame) {
     return Error::Ok();
   }
   Emit(avl_event{AVL_EVENT_FRAME_READY, AVL_OK, index, pts});
+  return Error::Ok();
+}
+
+Error Session::OnFrames(const pb::FrameBatch& batch) {
+  for (const pb::VideoFrame& frame : batch.frames()) {
+    Error error = OnFrame(frame);
+    if (!error.ok()) return error;
+  }
   return Error::Ok();
 }
 

@@ -88,6 +88,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // How a finished stream ended: a local handling error first, then cancel, a missing SessionEnded, or the status.
   Error Outcome(const grpc::Status& status, const Error& handled, bool ended, const char* rpc);
   Error OnFrame(const avatarlab::v1::VideoFrame& frame);
+  // A FrameBatch (motion-only sessions ask for them): its frames, in order, as OnFrame each.
+  Error OnFrames(const avatarlab::v1::FrameBatch& batch);
   void OnSpeech(const avatarlab::v1::SpeechAudio& audio);
   void OnEnded(const avatarlab::v1::SessionEnded& ended);
   void Finish(int32_t state, Error error);

@@ -331,9 +331,11 @@ TEST_F(Live, FullSessionStreamsEveryFramePresentedOnTheAudioClock) {
 }
 
 // A motion-only session for a 3D rig (issue 20): no pixels, one mouth block per frame at the
-// requested fps with monotonic pts, read on the audio clock; the curves are found by name.
+// requested fps with monotonic pts, read on the audio clock; the curves are found by name. The
+// session asks the server for frame batches (max_frames_per_message), unpacked transparently.
 struct MotionRun {
   avl_session_info info{};
+  std::string session_id;
   std::vector<std::string> visemes, blendshapes;
   std::vector<int64_t> pts;                  // of each block presented, in order
   std::vector<std::vector<float>> v, b;      // its weights
@@ -357,6 +359,9 @@ MotionRun RunMotionOnly(avl_client* client, const std::string& avatar_id, int32_
   EXPECT_EQ(avl_session_end_audio(session), AVL_OK);
   EXPECT_EQ(avl_session_wait(session, kSessionTimeoutMs), AVL_OK) << avl_test::SessionError(session);
   EXPECT_EQ(avl_session_get_info(session, &run.info), AVL_OK);
+  char id[64] = {0};
+  EXPECT_EQ(avl_session_id(session, id, sizeof id), AVL_OK);
+  run.session_id = id;
   for (int32_t i = 0; i < avl_session_mouth_count(session, AVL_MOUTH_VISEMES); ++i) {
     run.visemes.push_back(avl_session_mouth_name(session, AVL_MOUTH_VISEMES, i));
   }
@@ -396,6 +401,25 @@ MotionRun RunMotionOnly(avl_client* client, const std::string& avatar_id, int32_
   EXPECT_EQ(run.pts.empty() ? -1 : run.pts.back(), last_pts);
   avl_session_release(&session);
   return run;
+}
+
+// How many response messages carried the session's frames, from the server's log line
+// "session <id> ended after <frames> frames in <messages> messages" (written as the stream
+// closes, so polled for a while); -1 if it never appears.
+long FrameMessagesLogged(const avl_test::ServerProcess& server, const std::string& session_id) {
+  const std::string prefix = "session " + session_id + " ended after ";
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const std::string log = server.LogTail(200000);
+    const size_t at = log.rfind(prefix);
+    long frames = 0, messages = 0;
+    if (at != std::string::npos &&
+        std::sscanf(log.c_str() + at + prefix.size(), "%ld frames in %ld messages", &frames,
+                    &messages) == 2) {
+      return messages;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return -1;
 }
 
 int IndexOf(const std::vector<std::string>& names, const std::string& name) {
@@ -439,9 +463,14 @@ TEST_F(Live, MotionOnlySessionGivesOneMouthBlockPerFrameAtTheRequestedFps) {
     }
   }
   EXPECT_GT(open_max - open_min, 0.05) << "speech moves the jaw";
-  std::printf("[ live ] motion-only: %d blocks at %d fps, %zu visemes, %zu blendshapes, jawOpen "
-              "%.2f..%.2f\n", expected, kFps, run.visemes.size(), run.blendshapes.size(),
-              open_min, open_max);
+  // Every frame above came once and in order although the server sent them in batches.
+  const long messages = FrameMessagesLogged(*service_->server, run.session_id);
+  EXPECT_GT(messages, 0) << "no 'ended after' line for session " << run.session_id << " in\n"
+                         << service_->server->LogTail();
+  EXPECT_LT(messages, expected) << "a motion-only session asks for frame batches";
+  std::printf("[ live ] motion-only: %d blocks in %ld messages at %d fps, %zu visemes, %zu "
+              "blendshapes, jawOpen %.2f..%.2f\n", expected, messages, kFps, run.visemes.size(),
+              run.blendshapes.size(), open_min, open_max);
 }
 
 TEST_F(Live, SilenceGivesTheSilVisemeAndAClosedJaw) {

@@ -116,7 +116,11 @@ std::string MakeTempDir(const std::string& prefix) {
 
 ServerProcess::ServerProcess(int port, std::string store_dir, std::vector<std::string> extra_env)
     : port_(port), store_dir_(std::move(store_dir)), extra_env_(std::move(extra_env)) {
-  log_path_ = store_dir_ + "/../server-" + std::to_string(port) + ".log";
+  // Beside the store, spelled without "..": the store folder does not exist until the server
+  // makes it, and fopen of "<store>/../x" fails while it does not (the log then went to stdout).
+  const size_t slash = store_dir_.find_last_of('/');
+  const std::string parent = slash == std::string::npos ? "." : store_dir_.substr(0, slash);
+  log_path_ = parent + "/server-" + std::to_string(port) + ".log";
 }
 
 ServerProcess::~ServerProcess() { Stop(); }

@@ -143,18 +143,20 @@ class GenerationOptions(_message.Message):
     def __init__(self, seed: _Optional[int] = ..., sampler_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ...) -> None: ...
 
 class AnimateConfig(_message.Message):
-    __slots__ = ("avatar_id", "audio_format", "video", "generation", "motion_only")
+    __slots__ = ("avatar_id", "audio_format", "video", "generation", "motion_only", "max_frames_per_message")
     AVATAR_ID_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FORMAT_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     MOTION_ONLY_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAMES_PER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     avatar_id: str
     audio_format: AudioFormat
     video: VideoOptions
     generation: GenerationOptions
     motion_only: bool
-    def __init__(self, avatar_id: _Optional[str] = ..., audio_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., video: _Optional[_Union[VideoOptions, _Mapping]] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ..., motion_only: bool = ...) -> None: ...
+    max_frames_per_message: int
+    def __init__(self, avatar_id: _Optional[str] = ..., audio_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., video: _Optional[_Union[VideoOptions, _Mapping]] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ..., motion_only: bool = ..., max_frames_per_message: _Optional[int] = ...) -> None: ...
 
 class AudioChunk(_message.Message):
     __slots__ = ("data",)
@@ -262,18 +264,26 @@ class SessionEnded(_message.Message):
     stats: SessionStats
     def __init__(self, stats: _Optional[_Union[SessionStats, _Mapping]] = ...) -> None: ...
 
+class FrameBatch(_message.Message):
+    __slots__ = ("frames",)
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[VideoFrame]
+    def __init__(self, frames: _Optional[_Iterable[_Union[VideoFrame, _Mapping]]] = ...) -> None: ...
+
 class AnimateResponse(_message.Message):
-    __slots__ = ("started", "frame", "ended")
+    __slots__ = ("started", "frame", "ended", "frames")
     STARTED_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
     ENDED_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
     started: SessionStarted
     frame: VideoFrame
     ended: SessionEnded
-    def __init__(self, started: _Optional[_Union[SessionStarted, _Mapping]] = ..., frame: _Optional[_Union[VideoFrame, _Mapping]] = ..., ended: _Optional[_Union[SessionEnded, _Mapping]] = ...) -> None: ...
+    frames: FrameBatch
+    def __init__(self, started: _Optional[_Union[SessionStarted, _Mapping]] = ..., frame: _Optional[_Union[VideoFrame, _Mapping]] = ..., ended: _Optional[_Union[SessionEnded, _Mapping]] = ..., frames: _Optional[_Union[FrameBatch, _Mapping]] = ...) -> None: ...
 
 class SpeakRequest(_message.Message):
-    __slots__ = ("avatar_id", "text", "voice_id", "video", "generation", "audio_sample_rate_hz", "motion_only")
+    __slots__ = ("avatar_id", "text", "voice_id", "video", "generation", "audio_sample_rate_hz", "motion_only", "max_frames_per_message")
     AVATAR_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VOICE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -281,6 +291,7 @@ class SpeakRequest(_message.Message):
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     AUDIO_SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     MOTION_ONLY_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAMES_PER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     avatar_id: str
     text: str
     voice_id: str
@@ -288,7 +299,8 @@ class SpeakRequest(_message.Message):
     generation: GenerationOptions
     audio_sample_rate_hz: int
     motion_only: bool
-    def __init__(self, avatar_id: _Optional[str] = ..., text: _Optional[str] = ..., voice_id: _Optional[str] = ..., video: _Optional[_Union[VideoOptions, _Mapping]] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ..., audio_sample_rate_hz: _Optional[int] = ..., motion_only: bool = ...) -> None: ...
+    max_frames_per_message: int
+    def __init__(self, avatar_id: _Optional[str] = ..., text: _Optional[str] = ..., voice_id: _Optional[str] = ..., video: _Optional[_Union[VideoOptions, _Mapping]] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ..., audio_sample_rate_hz: _Optional[int] = ..., motion_only: bool = ..., max_frames_per_message: _Optional[int] = ...) -> None: ...
 
 class SpeechAudio(_message.Message):
     __slots__ = ("pcm_s16le", "pts_ms")
@@ -309,16 +321,18 @@ class SpeechStarted(_message.Message):
     def __init__(self, video: _Optional[_Union[SessionStarted, _Mapping]] = ..., audio_sample_rate_hz: _Optional[int] = ..., voice_id: _Optional[str] = ...) -> None: ...
 
 class SpeakResponse(_message.Message):
-    __slots__ = ("started", "audio", "frame", "ended")
+    __slots__ = ("started", "audio", "frame", "ended", "frames")
     STARTED_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
     ENDED_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
     started: SpeechStarted
     audio: SpeechAudio
     frame: VideoFrame
     ended: SessionEnded
-    def __init__(self, started: _Optional[_Union[SpeechStarted, _Mapping]] = ..., audio: _Optional[_Union[SpeechAudio, _Mapping]] = ..., frame: _Optional[_Union[VideoFrame, _Mapping]] = ..., ended: _Optional[_Union[SessionEnded, _Mapping]] = ...) -> None: ...
+    frames: FrameBatch
+    def __init__(self, started: _Optional[_Union[SpeechStarted, _Mapping]] = ..., audio: _Optional[_Union[SpeechAudio, _Mapping]] = ..., frame: _Optional[_Union[VideoFrame, _Mapping]] = ..., ended: _Optional[_Union[SessionEnded, _Mapping]] = ..., frames: _Optional[_Union[FrameBatch, _Mapping]] = ...) -> None: ...
 
 class GetServerInfoRequest(_message.Message):
     __slots__ = ()

@@ -91,13 +91,15 @@ class AvatarServiceServicer(object):
         """Bidirectional streaming animation. The first request must carry `config`; then any number of
         `audio` chunks of any size (whole samples only, across all chunks); then `end_of_audio` or a
         half-close. The server answers `started` first, then `frame`s in index order as soon as the
-        audio each one needs (plus `SessionStarted.lookahead_ms`) has arrived, then `ended`.
+        audio each one needs (plus `SessionStarted.lookahead_ms`) has arrived (several at a time in
+        `frames` batches where AnimateConfig.max_frames_per_message asks for them), then `ended`.
         Frame i shows audio time [i / fps, (i + 1) / fps); the session yields ceil(duration * fps)
         frames. Errors: INVALID_ARGUMENT (first message not a config, a second config, unsupported
         encoding/sample rate/channels, chunk not a whole number of samples, bad fps/size/quality/
-        steps/guidance), NOT_FOUND (unknown avatar), RESOURCE_EXHAUSTED (too many sessions, audio
-        over the per-session limit), CANCELLED (client cancelled), UNAVAILABLE (server shutting
-        down or model not ready), INTERNAL (generation failed; the message carries an incident id).
+        steps/guidance/max_frames_per_message), NOT_FOUND (unknown avatar), RESOURCE_EXHAUSTED (too
+        many sessions, audio over the per-session limit), CANCELLED (client cancelled), UNAVAILABLE
+        (server shutting down or model not ready), INTERNAL (generation failed; the message carries
+        an incident id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -105,11 +107,12 @@ class AvatarServiceServicer(object):
 
     def Speak(self, request, context):
         """Text to voice and face in one call: synthesizes the line sentence by sentence and streams
-        audio chunks and frames interleaved in presentation-time order.
-        Errors: INVALID_ARGUMENT (empty text, unsupported characters only, bad video options),
-        NOT_FOUND (unknown avatar or voice), RESOURCE_EXHAUSTED (text over the length limit, too
-        many sessions), FAILED_PRECONDITION (no text-to-speech backend installed), UNAVAILABLE,
-        CANCELLED, INTERNAL as for Animate.
+        audio chunks and frames (or, with SpeakRequest.max_frames_per_message, frame batches)
+        interleaved in presentation-time order.
+        Errors: INVALID_ARGUMENT (empty text, unsupported characters only, bad video options or
+        max_frames_per_message), NOT_FOUND (unknown avatar or voice), RESOURCE_EXHAUSTED (text over
+        the length limit, too many sessions), FAILED_PRECONDITION (no text-to-speech backend
+        installed), UNAVAILABLE, CANCELLED, INTERNAL as for Animate.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
