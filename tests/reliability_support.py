@@ -165,7 +165,7 @@ class ServerProcess:
 
     def __init__(self, store: pathlib.Path, port: int | None = None, env: dict | None = None, grace_s: float = 5.0,
                  log: pathlib.Path | None = None, prelude: str = "", wait: bool = True, model: str = "tiny",
-                 face_px: int = 64):
+                 face_px: int = 64, args: tuple[str, ...] = ()):
         """`prelude`: Python run in the server process before the CLI (a test's hook, e.g. to gate warm-up);
         `wait=False` returns at once instead of when health says SERVING."""
         self.port = port or free_port()
@@ -177,7 +177,7 @@ class ServerProcess:
             ["-c", prelude + "\nimport sys\nfrom avatar_service.cli import main\nsys.exit(main())"]
         self.proc = subprocess.Popen(
             [sys.executable, *entry, "serve", "--model", model, "--store", str(store),
-             "--listen", self.target, "--face-px", str(face_px), "--grace", str(grace_s)],
+             "--listen", self.target, "--face-px", str(face_px), "--grace", str(grace_s), *args],
             env=full_env, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO)
         if wait:
             self.wait_serving()

@@ -45,6 +45,9 @@ def add_arguments(p) -> None:
     p.add_argument("--motion-model", default="default", help="in-process server's motion model folder")
     p.add_argument("--chunk-ms", type=float, default=100.0, help="audio per request message")
     p.add_argument("--clients", type=int, default=1, help="client processes the streams are spread over")
+    p.add_argument("--channels", type=int, default=1,
+                   help="connections per client process, the streams spread over them (a `serve --processes N` "
+                        "server spreads connections across its processes)")
     p.add_argument("--server-pid", type=int, help="the --server's process id: report its CPU per stream-second")
     p.add_argument("--frames-per-message", type=int, default=C_ABI_FRAMES_PER_MESSAGE,
                    help="max_frames_per_message of each session (1: one frame a message)")
@@ -79,16 +82,23 @@ async def _stream(stub, avatar_id: str, pcm: np.ndarray, fps: int, chunk: int, p
 
 
 async def _streams(target: str, avatar_id: str, pcm: np.ndarray, fps: int, chunk: int, per_message: int,
-                   delays: list[float]) -> list:
+                   delays: list[float], channels: int = 1) -> list:
     import grpc
 
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = pb_grpc.AvatarServiceStub(channel)
-        return await asyncio.gather(*[_stream(stub, avatar_id, pcm, fps, chunk, per_message, d) for d in delays])
+    # each channel its own connection (a local subchannel pool), as separate game servers would be: a
+    # `serve --processes N` server spreads connections, not calls
+    chans = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(channels)]
+    try:
+        stubs = [pb_grpc.AvatarServiceStub(c) for c in chans]
+        return await asyncio.gather(*[_stream(stubs[k % channels], avatar_id, pcm, fps, chunk, per_message, d)
+                                      for k, d in enumerate(delays)])
+    finally:
+        for c in chans:
+            await c.close()
 
 
 def _client(target: str, avatar_id: str, pcm: np.ndarray, fps: int, chunk: int, per_message: int,
-            delays: list[float]) -> tuple[list, float]:
+            delays: list[float], channels: int = 1) -> tuple[list, float]:
     """One client process's share of the streams (a top-level function: spawned), and the CPU seconds its
     process spent on them (gRPC's own threads included, the process's start-up not)."""
     import resource
@@ -100,34 +110,46 @@ def _client(target: str, avatar_id: str, pcm: np.ndarray, fps: int, chunk: int, 
         return r.ru_utime + r.ru_stime
 
     start = cpu_s()
-    latencies = asyncio.run(_streams(target, avatar_id, pcm, fps, chunk, per_message, delays))
+    latencies = asyncio.run(_streams(target, avatar_id, pcm, fps, chunk, per_message, delays, channels))
     return latencies, cpu_s() - start
 
 
 def _cpu_s(pid: int | None) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
+    """User + system CPU seconds so far of a process and its children (a `serve --processes N` server is
+    one process tree), from Linux /proc."""
     if pid is None:
         return float("nan")
     import os
+    import pathlib
 
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            todo += [int(c) for t in pathlib.Path(f"/proc/{p}/task").iterdir()
+                     for c in (t / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):  # a child that ended between the reads
+            continue
+    return total
 
 
 def _round(target: str, avatar_id: str, audio: np.ndarray, n: int, fps: int, chunk: int, per_message: int,
-           clients: int, server_pid: int | None) -> dict:
+           clients: int, server_pid: int | None, channels: int = 1) -> dict:
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
     delays = [k * chunk / 16000 / n for k in range(n)]  # starts spread over one chunk, as independent NPCs would be
     cpu, t = _cpu_s(server_pid), time.perf_counter()
     if clients <= 1:
-        results, client_cpu = _client(target, avatar_id, pcm, fps, chunk, per_message, delays)
+        results, client_cpu = _client(target, avatar_id, pcm, fps, chunk, per_message, delays, channels)
     else:
         import concurrent.futures
         import multiprocessing
 
         with concurrent.futures.ProcessPoolExecutor(clients, mp_context=multiprocessing.get_context("spawn")) as pool:
-            parts = pool.map(_client, *zip(*[(target, avatar_id, pcm, fps, chunk, per_message, delays[k::clients])
-                                             for k in range(clients)]))
+            parts = pool.map(_client, *zip(*[(target, avatar_id, pcm, fps, chunk, per_message, delays[k::clients],
+                                              channels) for k in range(clients)]))
             parts = list(parts)
             results, client_cpu = [r for part, _ in parts for r in part], sum(c for _, c in parts)
     wall, cpu = time.perf_counter() - t, _cpu_s(server_pid) - cpu
@@ -161,7 +183,7 @@ def run(args) -> int:
         avatar = client.create_avatar(image=EMBEDDED_MOTION.parent / "astronaut.png")
         for n in counts:
             row = _round(target, avatar.avatar_id, audio, n, args.fps, chunk, args.frames_per_message, args.clients,
-                         args.server_pid)
+                         args.server_pid, args.channels)
             row["real_time"] = row["p95_ms"] <= args.max_p95_ms and row["last_frame_ms"] <= args.max_p95_ms
             rows.append(row)
             print(json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}), flush=True)

@@ -26,7 +26,10 @@ def register(sub) -> None:
                         "Whisper teacher, or auto (default: mel when the model has a student)")
     add_mouth_fill_argument(p)
     p.add_argument("--grace", dest="grace_s", type=float, help="seconds to drain streams on SIGTERM")
-    p.add_argument("--max-sessions", dest="max_concurrent_sessions", type=int)
+    p.add_argument("--max-sessions", dest="max_concurrent_sessions", type=int, help="per server process")
+    p.add_argument("--processes", type=int,
+                   help="server processes sharing the port (default 1): each uses its own core; connections are "
+                        "spread across them (docs/motion.md, many motion-only streams)")
     p.add_argument("--metrics-port", type=int, help="Prometheus metrics port (0 = off)")
     p.add_argument("--log-format", choices=["text", "json"], help="json: one object a line, with session ids")
     p.set_defaults(func=run)
@@ -40,9 +43,13 @@ def run(args) -> int:
 
     keys = ["listen", "model", "backend", "device", "dtype", "store_dir", "face_px", "grace_s", "max_concurrent_sessions",
             "metrics_port", "store_url", "log_format", "renderer", "motion_model", "motion_frontend",
-            "mouth_fill"]
+            "mouth_fill", "processes"]
     settings = ServerSettings.load(args.config, **{k: getattr(args, k) for k in keys})
     logs.configure(settings.log_format)
+    if settings.processes > 1:
+        from avatar_service.server.processes import serve_processes
+
+        return serve_processes(settings)
     try:
         asyncio.run(serve_forever(settings))
     except Unavailable as e:  # e.g. the avatar registry stayed unreachable: one line, not a traceback

@@ -27,13 +27,13 @@ class SessionFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: ts (UTC, ISO 8601), level, logger, msg, session_id when in a session,
-    any `extra=` fields, and exc (the traceback) when there is one."""
+    """One JSON object a line: ts (UTC, ISO 8601), level, logger, msg, pid (which of `serve --processes N`),
+    session_id when in a session, any `extra=` fields, and exc (the traceback) when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
         out = {"ts": ts.isoformat(timespec="milliseconds"), "level": record.levelname, "logger": record.name,
-               "msg": record.getMessage()}
+               "msg": record.getMessage(), "pid": record.process}
         for k, v in vars(record).items():
             if k not in _STANDARD and v not in ("", None):
                 out[k] = v if isinstance(v, (str, int, float, bool)) else repr(v)

@@ -58,6 +58,10 @@ class ServerSettings(BaseModel):
     # latent inner-mouth denoiser, runtime/mouth_fill.py); docs/renderer.md says which measures better
     mouth_fill: str = Field("plain", pattern="^(plain|diffusion)$")
     max_batch: int = Field(32, ge=1)
+    # server processes on the one port (SO_REUSEPORT; server/processes.py): each its own event loop and
+    # GIL, so a CPU-bound Python server uses more than one core. The kernel spreads connections, not calls,
+    # across them; limits, caches and metrics are per process.
+    processes: int = Field(1, ge=1, le=64)
     # numpy's OpenBLAS threads (server/blas_threads.py: idle workers spin; 0 = the library's default)
     blas_threads: int = Field(1, ge=0)
     batch_wait_ms: float = Field(3.0, ge=0)
