@@ -1,6 +1,6 @@
 """`avatarlab serve --processes 2` (server/processes.py): two server processes on one port, the kernel spreading
 connections across them, every session served whole, an avatar made through one opened by the other, and one
-SIGTERM draining both."""
+SIGTERM draining both; the shared store is swept of crash leftovers once, before either process starts."""
 from __future__ import annotations
 
 import json
@@ -20,8 +20,11 @@ def _children(pid: int) -> list[int]:
 
 
 def test_two_processes_share_the_port_and_drain_together(tmp_path, portrait_bytes, speech_16k):
+    leftover = tmp_path / "store" / ".staging-crashed"  # a half-written avatar from a crash
+    leftover.mkdir(parents=True)
     server = ServerProcess(tmp_path / "store", args=("--processes", "2", "--log-format", "json"))
     try:
+        assert not leftover.exists()  # swept once, before either process could be writing
         deadline = time.monotonic() + 120  # health answers once one process serves; the other loads meanwhile
         while server.log().count("listening on port") < 2 and time.monotonic() < deadline:
             time.sleep(0.2)

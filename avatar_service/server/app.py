@@ -40,7 +40,7 @@ class App:
         self.renderer = make_renderer(settings, self.engine)
         self.mouth = make_mouth(settings, self.engine, self.renderer)
         self.motion_mouth = make_motion_mouth(settings, self.mouth)
-        self.store = open_store(settings.store_url or settings.store_dir)
+        self.store = open_store(settings.store_url or settings.store_dir, sweep=settings.store_sweep)
         self.avatars = Avatars(self.store, self.backend, settings)
         self.slots = SessionSlots(settings.limits, by_token=bool(settings.auth_tokens))
         lim = settings.limits

@@ -43,6 +43,11 @@ def serve_processes(settings: ServerSettings) -> int:
 
     if settings.listen.rsplit(":", 1)[-1] == "0":
         raise ValueError("--processes needs a fixed port (processes share it): not port 0")
+    if not settings.store_url and settings.store_sweep:
+        from avatar_service.store import LocalAvatarStore
+
+        LocalAvatarStore(settings.store_dir)  # sweeps crash leftovers once, before any process can write
+    settings = settings.model_copy(update={"store_sweep": False})
     ctx = multiprocessing.get_context("spawn")  # gRPC must not be forked once it has started
     children = []
     for i in range(1, settings.processes):

@@ -38,6 +38,9 @@ class ServerSettings(BaseModel):
     device: str = "cpu"
     dtype: str = Field("float32", pattern="^(float32|bfloat16|float16)$")  # torch backend; half types for GPUs
     store_dir: str = "avatars"
+    # remove the local store's crash leftovers at start; `serve --processes N` sweeps once, before its
+    # processes start, and turns it off in each (one may be writing while another starts)
+    store_sweep: bool = True
     # Shared avatar registry for several replicas, e.g. postgresql://user@db:5432/avatarlab (password from
     # the URL or PGPASSWORD / ~/.pgpass); unset = the local store_dir.
     store_url: str | None = None

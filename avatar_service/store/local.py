@@ -24,14 +24,16 @@ def _fsync_dir(path: pathlib.Path) -> None:
 
 
 class LocalAvatarStore:
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, sweep: bool = True):
+        """`sweep`: remove crash leftovers now; off in processes that share the folder with one that
+        already swept it (`serve --processes N`), since another process may be writing one right now."""
         self.root = pathlib.Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         # Half-written avatars from a crash are staging folders; they were never acknowledged.
-        for p in self.root.glob(".staging-*"):
+        for p in self.root.glob(".staging-*") if sweep else ():
             shutil.rmtree(p, ignore_errors=True)
-        for p in self.root.glob(".trash-*"):
+        for p in self.root.glob(".trash-*") if sweep else ():
             shutil.rmtree(p, ignore_errors=True)
 
     def _dir(self, avatar_id: str) -> pathlib.Path | None:
