@@ -84,6 +84,7 @@ def measure(dataset: str | pathlib.Path, expert_path: str | pathlib.Path, cfg: A
     manifest = json.loads((root / "manifest.json").read_text())
     expert = SyncExpert.from_pretrained(expert_path).eval()
     spf = int(round(expert.config.mel.sample_rate_hz / float(manifest.get("fps", 25))))
+    crop_px = int(manifest["layout"]["crop_px"])  # lips are in crop pixels; the crops themselves are not read
     clips, lips = {}, {}
     for c in manifest["clips"]:
         with np.load(root / c["path"]) as z:
@@ -91,7 +92,7 @@ def measure(dataset: str | pathlib.Path, expert_path: str | pathlib.Path, cfg: A
             if n <= 2 * cfg.max_offset + 5:
                 continue  # too short to scan
             clips[c["id"]] = (c, z["audio"][: n * spf])
-            lips[c["id"]] = np.nan_to_num(centred_lips(z["lips"][:n], z["valid"][:n], z["crops"].shape[1]))
+            lips[c["id"]] = np.nan_to_num(centred_lips(z["lips"][:n], z["valid"][:n], crop_px))
     rng = np.random.default_rng(cfg.seed)
     null, found = [], {}
     for cid in tqdm(clips, desc="audio/video offsets", unit="clip"):

@@ -46,12 +46,13 @@ def run(args) -> int:
             "mouth_fill", "processes"]
     settings = ServerSettings.load(args.config, **{k: getattr(args, k) for k in keys})
     logs.configure(settings.log_format)
-    if settings.processes > 1:
-        from avatar_service.server.processes import serve_processes
-
-        return serve_processes(settings)
     try:
-        asyncio.run(serve_forever(settings))
+        if settings.processes > 1:
+            from avatar_service.server.processes import serve_processes
+
+            serve_processes(settings)
+        else:
+            asyncio.run(serve_forever(settings))
     except Unavailable as e:  # e.g. the avatar registry stayed unreachable: one line, not a traceback
         print(f"avatarlab serve: error: {e.message}", file=sys.stderr)
         return 1

@@ -16,11 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import sys
 
 from avatar_service.server.settings import ServerSettings
-
-log = logging.getLogger(__name__)
 
 
 def _child(settings_json: str) -> None:
@@ -37,8 +34,8 @@ def _child(settings_json: str) -> None:
     asyncio.run(serve_forever(settings))
 
 
-def serve_processes(settings: ServerSettings) -> int:
-    from avatar_service.errors import Unavailable
+def serve_processes(settings: ServerSettings) -> None:
+    """Start the other processes, serve in this one until SIGTERM, then drain them all."""
     from avatar_service.server.app import serve_forever
 
     if settings.listen.rsplit(":", 1)[-1] == "0":
@@ -58,9 +55,6 @@ def serve_processes(settings: ServerSettings) -> int:
         children.append(p)
     try:
         asyncio.run(serve_forever(settings.model_copy(update={"processes": 1})))
-    except Unavailable as e:
-        print(f"avatarlab serve: error: {e.message}", file=sys.stderr)
-        return 1
     finally:
         for p in children:  # SIGTERM: each drains its own streams for grace_s
             p.terminate()
@@ -68,4 +62,3 @@ def serve_processes(settings: ServerSettings) -> int:
             p.join(settings.grace_s + 10)
             if p.is_alive():
                 p.kill()
-    return 0
