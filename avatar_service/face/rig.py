@@ -48,28 +48,37 @@ def _pos(x: np.ndarray) -> np.ndarray:
 def raw_measures(meshes: np.ndarray, closed: np.ndarray) -> np.ndarray:
     """(N, 478, 3) canonical meshes vs the (478, 3) closed mouth -> (N, 18) raw measures in
     inter-ocular units, in BLENDSHAPE_NAMES order (before scaling; negative = the opposite motion)."""
-    m, c = np.asarray(meshes, np.float64), np.asarray(closed, np.float64)
+    return point_measures(np.asarray(meshes)[..., list(POINTS), :], np.asarray(closed)[list(POINTS)])
+
+
+_AT = {v: k for k, v in enumerate(POINTS)}  # mesh vertex -> its row in a POINTS array
+
+
+def point_measures(points: np.ndarray, closed: np.ndarray) -> np.ndarray:
+    """`raw_measures` from the POINTS vertices alone ((N, P, 3) and (P, 3), POINTS order): what the
+    streaming rig computes, without building whole meshes."""
+    m, c = np.asarray(points, np.float64), np.asarray(closed, np.float64)
 
     def d(mesh, a, b):
-        return np.linalg.norm(mesh[..., a, :] - mesh[..., b, :], axis=-1)
+        return np.linalg.norm(mesh[..., _AT[a], :] - mesh[..., _AT[b], :], axis=-1)
 
     def delta(fn):
         return fn(m) - fn(c)
 
-    jaw = delta(lambda x: x[..., CHIN, 1])  # chin drop
+    jaw = delta(lambda x: x[..., _AT[CHIN], 1])  # chin drop
     gap = delta(lambda x: d(x, UPPER_IN, LOWER_IN))  # inner lips part
     narrow = -delta(lambda x: d(x, CORNER_L, CORNER_R))
-    protrude = -delta(lambda x: 0.5 * (x[..., UPPER_OUT, 2] + x[..., LOWER_OUT, 2]))  # towards the camera
+    protrude = -delta(lambda x: 0.5 * (x[..., _AT[UPPER_OUT], 2] + x[..., _AT[LOWER_OUT], 2]))  # towards the camera
     rounded = narrow + protrude
-    centre = delta(lambda x: x[..., (CORNER_L, CORNER_R, UPPER_OUT, LOWER_OUT), 0].mean(-1))
-    out_l, out_r = delta(lambda x: x[..., CORNER_L, 0]), -delta(lambda x: x[..., CORNER_R, 0])
-    up_l, up_r = -delta(lambda x: x[..., CORNER_L, 1]), -delta(lambda x: x[..., CORNER_R, 1])
+    centre = delta(lambda x: x[..., [_AT[v] for v in (CORNER_L, CORNER_R, UPPER_OUT, LOWER_OUT)], 0].mean(-1))
+    out_l, out_r = delta(lambda x: x[..., _AT[CORNER_L], 0]), -delta(lambda x: x[..., _AT[CORNER_R], 0])
+    up_l, up_r = -delta(lambda x: x[..., _AT[CORNER_L], 1]), -delta(lambda x: x[..., _AT[CORNER_R], 1])
     roll_upper = -delta(lambda x: d(x, UPPER_OUT, UPPER_IN))  # red of the lip turned in: it thins
     roll_lower = -delta(lambda x: d(x, LOWER_IN, LOWER_OUT))
     thin_l = -delta(lambda x: d(x, UPPER_OUT_L, UPPER_IN_L) + d(x, LOWER_IN_L, LOWER_OUT_L))
     thin_r = -delta(lambda x: d(x, UPPER_OUT_R, UPPER_IN_R) + d(x, LOWER_IN_R, LOWER_OUT_R))
-    lower_l, lower_r = delta(lambda x: x[..., LOWER_OUT_L, 1]) - jaw, delta(lambda x: x[..., LOWER_OUT_R, 1]) - jaw
-    upper_l, upper_r = -delta(lambda x: x[..., UPPER_OUT_L, 1]), -delta(lambda x: x[..., UPPER_OUT_R, 1])
+    lower_l, lower_r = delta(lambda x: x[..., _AT[LOWER_OUT_L], 1]) - jaw, delta(lambda x: x[..., _AT[LOWER_OUT_R], 1]) - jaw
+    upper_l, upper_r = -delta(lambda x: x[..., _AT[UPPER_OUT_L], 1]), -delta(lambda x: x[..., _AT[UPPER_OUT_R], 1])
     parted = _pos(gap)
     return np.stack([
         jaw,  # jawOpen
@@ -108,16 +117,12 @@ class MouthRig:
         self._closed_pts = self._closed[self._points]
 
     def _canonical_points(self, motion: np.ndarray) -> np.ndarray:
-        """(N, K) motion -> (N, 478, 3) meshes with only POINTS filled (the rest is the closed face)."""
-        n = len(motion)
-        pts = self._closed_pts[None] + np.einsum("nk,kpd->npd", motion, self._comp)
-        full = np.broadcast_to(self._closed, (n, *self._closed.shape)).copy()
-        full[:, self._points] = pts
-        return full
+        """(N, K) motion -> (N, P, 3) the POINTS vertices of the moved canonical face."""
+        return self._closed_pts[None] + np.einsum("nk,kpd->npd", motion, self._comp)
 
     def raw(self, motion: np.ndarray) -> np.ndarray:
         motion = np.atleast_2d(np.asarray(motion, np.float32))
-        return raw_measures(self._canonical_points(motion), self._closed)
+        return point_measures(self._canonical_points(motion), self._closed_pts)
 
     def blendshapes(self, motion: np.ndarray) -> np.ndarray:
         """(N, K) motion -> (N, 18) weights in [0, 1], BLENDSHAPE_NAMES order."""

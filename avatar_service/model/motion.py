@@ -47,22 +47,31 @@ def loudness_gates(requests: list[tuple[np.ndarray, int, int, float]], sample_ra
     """`loudness_gate` of many (audio, start, stop, fps) at once, concatenated: one running sum of
     power over all of them (a mouth stream serving many sessions gates them in one call)."""
     r = int(radius_s * sample_rate_hz)
-    spans, los, his, base = [], [], [], 0
+    # Python per request is only slicing; every frame's window is computed at once below (this runs once
+    # per chunk of every motion-only stream)
+    spans, rows, base = [], [], 0
     for audio, start, stop, fps in requests:
-        centres = ((np.arange(start, stop) + 0.5) / fps * sample_rate_hz).astype(np.int64)
-        if not len(centres):
+        if stop <= start:
             continue
-        lo, hi = np.clip(centres - r, 0, len(audio)), np.clip(centres + r, 0, len(audio))
-        a, b = int(lo.min()), int(hi.max())
-        spans.append(np.asarray(audio[a:b], np.float32))
-        los.append(lo - a + base)
-        his.append(hi - a + base)
+        n_audio = len(audio)
+        a = min(max(0, int((start + 0.5) / fps * sample_rate_hz) - r), n_audio)
+        b = max(min(n_audio, int((stop - 0.5) / fps * sample_rate_hz) + r), a)
+        spans.append(audio[a:b])
+        rows.append((start, stop, fps, a, base, n_audio))
         base += b - a
-    if not los:
+    if not rows:
         return np.zeros(0, np.float32)
-    x = np.concatenate(spans).astype(np.float64)
-    power = np.concatenate([[0.0], np.cumsum(x * x)])
-    lo, hi = np.concatenate(los), np.concatenate(his)
+    x = np.concatenate(spans).astype(np.float32, copy=False)
+    power = np.empty(len(x) + 1, np.float64)
+    power[0] = 0.0
+    np.cumsum(x * x, dtype=np.float64, out=power[1:])
+    counts = [stop - start for start, stop, *_ in rows]
+    frame = np.arange(sum(counts)) - np.repeat(np.cumsum([0] + counts[:-1]), counts)
+    cols = np.array([(start, fps, a, base, n_audio) for start, _, fps, a, base, n_audio in rows], np.float64)
+    start, fps, a, base, n_audio = np.repeat(cols, counts, axis=0).T
+    centres = ((start + frame + 0.5) / fps * sample_rate_hz).astype(np.int64)
+    lo = (np.clip(centres - r, 0, n_audio) - a + base).astype(np.int64)
+    hi = (np.clip(centres + r, 0, n_audio) - a + base).astype(np.int64)
     n = hi - lo
     mean = (power[hi] - power[lo]) / np.maximum(n, 1)
     db = np.where(n > 0, 10 * np.log10(np.maximum(mean, 0.0) + 1e-12), -120.0)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -192,6 +193,10 @@ async def stop(server: grpc.aio.Server, app: App, grace_s: float) -> None:
 
 async def serve_forever(settings: ServerSettings) -> None:
     server, port, app = await start(settings)
+    # Everything loaded so far (torch, the models: ~500k objects) lives as long as the process. Frozen,
+    # the collector stops walking it: each full collection was a ~0.25 s pause of every stream.
+    gc.collect()
+    gc.freeze()
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -99,7 +99,7 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
             yield pb.AnimateResponse(started=translate.started_pb(session.info, session_id))
             # a client that sends no audio while no frames are due holds its slot only idle_session_timeout_s
             idle = IdleRequests(requests, settings.idle_session_timeout_s, "no audio and no frames due",
-                                armed=lambda: not session.audio.ended)
+                                armed=lambda: not session.audio.ended, on_idle=session.fail)
             reader = asyncio.create_task(translate.read_audio_requests(idle, session))
             try:
                 async for run in session.frame_runs():
@@ -108,6 +108,7 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
                         yield msg
                 yield pb.AnimateResponse(ended=pb.SessionEnded(stats=translate.stats_pb(session.stats())))
             finally:
+                idle.close()
                 reader.cancel()
 
     async def Speak(self, request, context):
