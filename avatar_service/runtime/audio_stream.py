@@ -51,33 +51,43 @@ class AudioStream:
                                   f"{self.frame_bytes}-byte sample frames")
         if not data:
             return
-        pcm = np.frombuffer(data, self.dtype).astype(np.float32)
-        if self.dtype == "<i2":
-            pcm /= 32768.0
-        self.push_samples(pcm.reshape(-1, self.channels).mean(axis=1))
+        pcm = np.frombuffer(data, self.dtype)
+        if self.dtype == "<i2":  # 16-bit PCM is finite and within [-1, 1): no check, no clip
+            pcm = pcm * np.float32(1 / 32768)
+        else:
+            pcm = pcm.astype(np.float32)
+        if self.channels > 1:
+            pcm = pcm.reshape(-1, self.channels).mean(axis=1)
+        self._accept(pcm, checked=self.dtype == "<i2")
 
     def push_samples(self, pcm: np.ndarray) -> None:
         """Mono float samples at the stream's rate (what a speech synthesizer makes)."""
         if self.ended:
             raise InvalidArgument("audio after end_of_audio")
-        pcm = np.asarray(pcm, np.float32)
-        if not np.all(np.isfinite(pcm)):
+        self._accept(np.asarray(pcm, np.float32), checked=False)
+
+    def _accept(self, pcm: np.ndarray, checked: bool) -> None:
+        # this runs on the event loop for every audio message of every stream: no work 16-bit PCM can skip
+        if not checked and not np.all(np.isfinite(pcm)):
             raise InvalidArgument("f32 audio contains NaN or infinity")
         self.input_samples += len(pcm)
         if self.duration_s > self.max_seconds:
             raise ResourceExhausted(f"session audio is over the {self.max_seconds:g} s limit")
-        self._append(pcm if self._resampler is None else self._resampler.resample_chunk(pcm))
+        if self._resampler is None:
+            self._append(pcm, clip=not checked)
+        else:  # a resampler may ring past full scale
+            self._append(self._resampler.resample_chunk(pcm), clip=True)
 
     def end(self) -> None:
         if self._resampler is not None and not self.ended:
-            self._append(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+            self._append(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True), clip=True)
         self.ended = True
 
-    def _append(self, x: np.ndarray) -> None:
+    def _append(self, x: np.ndarray, clip: bool) -> None:
         need = self._len + len(x)
         if need > len(self._buf):
             grown = np.zeros(max(need, 2 * len(self._buf)), np.float32)
             grown[: self._len] = self._buf[: self._len]
             self._buf = grown
-        self._buf[self._len: need] = np.clip(x, -1.0, 1.0)
+        self._buf[self._len: need] = np.clip(x, -1.0, 1.0) if clip else x
         self._len = need
