@@ -124,3 +124,25 @@ def test_the_shipped_motion_model_carries_a_small_student():
     assert MotionStudent.present(EMBEDDED_MOTION) and model.student is not None
     assert (EMBEDDED_MOTION / "motion_student.safetensors").stat().st_size < 2_000_000
     assert model.student.config.n_components == model.predictor.n_components
+
+
+def test_image_sessions_average_the_students_motion_into_the_teachers_by_its_blend(teacher, speech_16k):
+    """MotionModel.predict (image sessions, render, dub) serves (1 - w) teacher + w student, gated; w = 0
+    is the teacher alone; the student's look-ahead is within the teacher's at every frame rate."""
+    audio = speech_16k[: 2 * 16000]
+    feat = teacher.features()
+    spec = teacher.predictor.config.window
+    windows = spec.gather(feat.all(audio), 0, spec.mel_centres(np.arange(50), 25.0, feat), feat)
+    alone = dataclasses.replace(teacher, student=dataclasses.replace(
+        teacher.student, config=dataclasses.replace(teacher.student.config, blend=0.0)))
+    half = dataclasses.replace(teacher, student=dataclasses.replace(
+        teacher.student, config=dataclasses.replace(teacher.student.config, blend=0.5)))
+    t, gate = alone.predict_gated(windows, audio, 0, 50, 25.0)
+    both, gate2 = half.predict_gated(windows, audio, 0, 50, 25.0)
+    s = teacher.student.predict(teacher.student.clip_windows(audio, 50, 25.0))
+    np.testing.assert_array_equal(t, teacher.predictor.predict(windows) * gate[:, None])
+    np.testing.assert_allclose(both, 0.5 * t + 0.5 * s * gate2[:, None], atol=1e-5)
+    assert np.abs(both - t).max() > 1e-3  # the student moves it
+    for fps in (10, 24, 25, 30, 50, 60):
+        assert teacher.student.lookahead_s(fps) <= teacher.predictor.lookahead_s(fps) + 1e-9
+

@@ -42,6 +42,11 @@ class StudentConfig:
     n_visemes: int = 15
     articulation: float = 1.0
     gate: tuple[float, float, float] = (-70.0, -60.0, 0.1)  # the teacher's (model/motion.py loudness_gate)
+    # Where the teacher runs too (image sessions, render, dub), its motion and this student's are averaged
+    # with this weight on the student's (runtime/warp_renderer.py MotionModel): the two read different
+    # features and err differently. Chosen by cross-validation over the training people
+    # (tools/student_blend_cv.py); 0 keeps the teacher alone.
+    blend: float = 0.0
 
     def __post_init__(self):
         # a stream gates a frame once its window is in: the gate must not read audio past the window
@@ -57,13 +62,14 @@ class StudentConfig:
     def to_json(self) -> dict:
         return {"mel": dataclasses.asdict(self.mel), "window": dataclasses.asdict(self.window),
                 "frame_dims": self.frame_dims, "hidden": list(self.hidden), "n_components": self.n_components,
-                "n_visemes": self.n_visemes, "articulation": self.articulation, "gate": list(self.gate)}
+                "n_visemes": self.n_visemes, "articulation": self.articulation, "gate": list(self.gate),
+                "blend": self.blend}
 
     @classmethod
     def from_json(cls, d: dict) -> "StudentConfig":
         return cls(mel=MelConfig(**d["mel"]), window=PastWindow(**d["window"]), frame_dims=d["frame_dims"],
                    hidden=tuple(d["hidden"]), n_components=d["n_components"], n_visemes=d["n_visemes"],
-                   articulation=d["articulation"], gate=tuple(d["gate"]))
+                   articulation=d["articulation"], gate=tuple(d["gate"]), blend=d.get("blend", 0.0))
 
 
 @dataclasses.dataclass

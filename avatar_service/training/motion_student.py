@@ -41,7 +41,7 @@ SPEECH_SUFFIXES = (".wav", ".m4a", ".mp3", ".flac", ".ogg")
 
 @dataclasses.dataclass(frozen=True)
 class StudentTrainConfig:
-    student: StudentConfig = StudentConfig()
+    student: StudentConfig = StudentConfig(blend=0.4)  # 0.4: tools/student_blend_cv.py (docs/speech_to_motion.md)
     speeds: tuple[float, ...] = (0.9, 1.1)  # of the train clips, as the teacher was fitted
     synthetic_lines: int = 240  # half piper, half espeak-ng
     test_lines: int = 40  # held-out synthetic lines (seed + 1000, as the teacher's)
@@ -290,7 +290,13 @@ def motion_scores(basis, student: MotionStudent, teacher: MotionPredictor, val: 
     for c in val:
         c.windows = clip_frame_windows(teacher.config, c.states, len(c.mesh))
     windows = {c.id: student.clip_windows(c.audio, len(c.mesh), 25.0) for c in val}
-    return {"teacher": score(basis, teacher, val), "student": score(basis, teacher, val, windows, student.predict)}
+    out = {"teacher": score(basis, teacher, val), "student": score(basis, teacher, val, windows, student.predict)}
+    if student.config.blend > 0:  # what image sessions serve (runtime/warp_renderer.py MotionModel)
+        w = student.config.blend
+        both = {c.id: (c.windows, windows[c.id]) for c in val}
+        out["blend"] = score(basis, teacher, val, both,
+                             lambda tw: (1 - w) * teacher.predict(tw[0]) + w * student.predict(tw[1]))
+    return out
 
 
 def _summary(s: dict) -> dict:
@@ -352,7 +358,8 @@ def fit(dataset: str, teacher_dir: str, out: str, cfg: StudentTrainConfig = Stud
     if test:
         result["visemes"] = viseme_scores(student, teacher, test)
     result["summary"] = {who: _summary(result["val"][who]) | (
-        {"viseme_accuracy": round(result["visemes"][who]["accuracy"], 4)} if test else {}) for who in ("teacher", "student")}
+        {"viseme_accuracy": round(result["visemes"][who]["accuracy"], 4)} if test and who in result["visemes"] else {})
+        for who in result["val"]}
     out_dir = pathlib.Path(out)
     _copy_teacher(pathlib.Path(teacher_dir), out_dir)
     student.save_pretrained(out_dir, {"scores": result["summary"]})
