@@ -77,7 +77,8 @@ def point_measures(points: np.ndarray, closed: np.ndarray) -> np.ndarray:
     roll_lower = -delta(lambda x: d(x, LOWER_IN, LOWER_OUT))
     thin_l = -delta(lambda x: d(x, UPPER_OUT_L, UPPER_IN_L) + d(x, LOWER_IN_L, LOWER_OUT_L))
     thin_r = -delta(lambda x: d(x, UPPER_OUT_R, UPPER_IN_R) + d(x, LOWER_IN_R, LOWER_OUT_R))
-    lower_l, lower_r = delta(lambda x: x[..., _AT[LOWER_OUT_L], 1]) - jaw, delta(lambda x: x[..., _AT[LOWER_OUT_R], 1]) - jaw
+    lower_l = delta(lambda x: x[..., _AT[LOWER_OUT_L], 1]) - jaw
+    lower_r = delta(lambda x: x[..., _AT[LOWER_OUT_R], 1]) - jaw
     upper_l, upper_r = -delta(lambda x: x[..., _AT[UPPER_OUT_L], 1]), -delta(lambda x: x[..., _AT[UPPER_OUT_R], 1])
     parted = _pos(gap)
     return np.stack([
