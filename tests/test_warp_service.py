@@ -88,3 +88,30 @@ def test_a_face_the_mesh_cannot_read_is_invalid_argument(warp_server):
         stub.CreateAvatar(pb.CreateAvatarRequest(portrait_image=cartoon.read_bytes()))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "face mesh" in e.value.details()
+
+
+def test_frame_0_goes_out_before_the_next_batch_is_prepared(warp_server, portrait_bytes, speech_16k, monkeypatch):
+    """A whole line of audio at once (a TTS line, a buffered clip): frame 0 must not wait while the session
+    computes the next batch's features (for the warp renderer a Whisper encoder call per 40 ms block: it
+    held the first frame back ~90 ms). The session's own order of calls, not a clock, is checked."""
+    from avatar_service.runtime import session as session_mod
+
+    events = []
+    windows, sent = session_mod.Session._windows, session_mod.Session._sent
+
+    def record_windows(self, start, stop):
+        events.append(("windows", start))
+        return windows(self, start, stop)
+
+    def record_sent(self, frame):
+        events.append(("sent", frame.index))
+        return sent(self, frame)
+
+    monkeypatch.setattr(session_mod.Session, "_windows", record_windows)
+    monkeypatch.setattr(session_mod.Session, "_sent", record_sent)
+    stub = warp_server.stub()
+    avatar = stub.CreateAvatar(pb.CreateAvatarRequest(portrait_image=portrait_bytes)).avatar_id
+    _, frames, _ = animate(stub, avatar, speech_16k[: 4 * 16000])
+    assert len(frames) == 100
+    later = [i for i, (what, start) in enumerate(events) if what == "windows" and start > 0]
+    assert later and events.index(("sent", 0)) < later[0], events[:6]

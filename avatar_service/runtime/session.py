@@ -263,7 +263,11 @@ class Session:
                 # holds at most twice that)
                 limit = self.max_inflight if next_submit else self.first_batch
                 room = min(limit - len(pending), 2 * limit - len(pending) - len(decoded) - len(finished))
-                if next_submit < ready and room > 0:
+                # ...except that the first batch goes all the way out before more is prepared: the next
+                # batch's features (for the warp renderer a Whisper encoder call per 40 ms block, ~90 ms for
+                # 16 frames) would otherwise hold frame 0 back when much audio came at once
+                first_out = next_submit == 0 or self.counters.frames_sent > 0
+                if next_submit < ready and room > 0 and first_out:
                     stop = min(ready, next_submit + room)
                     # feature extraction can be a Whisper encoder call: keep it off the event loop
                     windows = await asyncio.to_thread(self._windows, next_submit, stop)
