@@ -23,7 +23,7 @@ import grpc
 
 from avatar_service.errors import AvatarLabError, Unauthenticated
 from avatar_service.server.sessions import WorkGate, bearer_token
-from avatar_service.server.wire import CheckedRequests, first_message, tolerant_deserializer
+from avatar_service.server.wire import CheckedRequests, Watchdog, first_message, tolerant_deserializer
 
 log = logging.getLogger(__name__)
 
@@ -59,39 +59,32 @@ class EdgePolicy:
 
 class WriteWatch:
     """Writes a call's responses; a write that waits `timeout_s` for the peer's flow-control window (the
-    peer reads nothing) cancels the call's task, with `stalled` set. One timer per call, re-armed lazily,
-    not a task and a timeout per message: a server holding 200 streams writes 1000 messages a second."""
+    peer reads nothing) cancels the call's task, with `stalled` set (one Watchdog per call)."""
 
     def __init__(self, timeout_s: float):
         self.timeout_s, self.stalled = timeout_s, False
         self._since: float | None = None  # when the pending write began
         self._task: asyncio.Task | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._watch: Watchdog | None = None
 
     async def write(self, context, item) -> None:
         # context.write completes once HTTP/2 flow control lets the message out, so this waits on the peer
-        loop = asyncio.get_running_loop()
-        if self._timer is None:
+        if self._watch is None:
             self._task = asyncio.current_task()
-            self._timer = loop.call_later(self.timeout_s, self._check)
-        self._since = loop.time()
+            self._watch = Watchdog(self.timeout_s, lambda: self._since, self._stall)
+        self._since = asyncio.get_running_loop().time()
         try:
             await context.write(item)
         finally:
             self._since = None
 
-    def _check(self) -> None:
-        loop = asyncio.get_running_loop()
-        left = self.timeout_s if self._since is None else self._since + self.timeout_s - loop.time()
-        if left > 0:
-            self._timer = loop.call_later(left, self._check)
-            return
+    def _stall(self) -> None:
         self.stalled = True
         self._task.cancel()
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._watch is not None:
+            self._watch.close()
 
 
 class EdgeCall:

@@ -99,7 +99,7 @@ class AvatarServicer(pb_grpc.AvatarServiceServicer):
             yield pb.AnimateResponse(started=translate.started_pb(session.info, session_id))
             # a client that sends no audio while no frames are due holds its slot only idle_session_timeout_s
             idle = IdleRequests(requests, settings.idle_session_timeout_s, "no audio and no frames due",
-                                armed=lambda: not session.audio.ended, on_idle=session.fail)
+                                armed=lambda: not session.audio.ended)
             reader = asyncio.create_task(translate.read_audio_requests(idle, session))
             try:
                 async for run in session.frame_runs():

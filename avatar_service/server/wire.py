@@ -7,7 +7,6 @@ ends the call with DEADLINE_EXCEEDED after a timeout, instead of holding it open
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Callable
 
 import grpc
@@ -76,40 +75,52 @@ async def first_message(requests, timeout_s: float, what: str, setting: str):
         raise DeadlineExceeded(f"no {what} within {timeout_s:g} s ({setting})") from None
 
 
-class IdleRequests:
-    """A request stream that ends with DEADLINE_EXCEEDED when nothing happened for `seconds`: no request came
-    and nobody called `touch()` (the session touches it for each frame it sends). `armed()` False stops the
-    clock, e.g. once the client said it has no more audio. On expiry `on_idle(error)` is called (the session
-    fails with it) and a pending read is cancelled.
+class Watchdog:
+    """Calls `expire()` once the time `since()` gives (the loop's clock; None: nothing to watch now) is
+    `seconds` old. One timer, re-armed lazily, not a task or a timeout per message: a server holding 200
+    streams reads and writes 1000 messages a second each way."""
 
-    One timer per stream, re-armed lazily, not a task and a wait per message: a server holding 200 streams
-    reads 1000 messages a second."""
-
-    def __init__(self, requests, seconds: float, what: str, armed: Callable[[], bool] = lambda: True,
-                 on_idle: Callable[[BaseException], None] | None = None):
-        self._inner = requests.__aiter__()
-        self.seconds, self.what, self.armed, self.on_idle = seconds, what, armed, on_idle
+    def __init__(self, seconds: float, since: Callable[[], float | None], expire: Callable[[], None]):
+        self.seconds, self.since, self.expire = seconds, since, expire
         self._loop = asyncio.get_running_loop()
-        self._reading: asyncio.Task | None = None
-        self.expired: BaseException | None = None
-        self.touch()
         self._timer = self._loop.call_later(seconds, self._check)
 
-    def touch(self) -> None:
-        self.last = time.monotonic()
+    def _check(self) -> None:
+        t = self.since()
+        left = self.seconds if t is None else t + self.seconds - self._loop.time()
+        if left > 0:
+            self._timer = self._loop.call_later(left, self._check)
+        else:
+            self.expire()
 
     def close(self) -> None:
         self._timer.cancel()
 
-    def _check(self) -> None:
-        left = self.last + self.seconds - time.monotonic()
-        if not self.armed() or left > 0:
-            self._timer = self._loop.call_later(left if left > 0 else self.seconds, self._check)
-            return
+
+class IdleRequests:
+    """A request stream that ends with DEADLINE_EXCEEDED when nothing happened for `seconds`: no request came
+    and nobody called `touch()` (the session touches it for each frame it sends). `armed()` False stops the
+    clock, e.g. once the client said it has no more audio. On expiry the pending read is cancelled and
+    raises the error in the reading task."""
+
+    def __init__(self, requests, seconds: float, what: str, armed: Callable[[], bool] = lambda: True):
+        self._inner = requests.__aiter__()
+        self.seconds, self.what = seconds, what
+        self._loop = asyncio.get_running_loop()
+        self._reading: asyncio.Task | None = None
+        self.expired: BaseException | None = None
+        self.touch()
+        self._watch = Watchdog(seconds, lambda: self.last if armed() else None, self._expire)
+
+    def touch(self) -> None:
+        self.last = self._loop.time()
+
+    def close(self) -> None:
+        self._watch.close()
+
+    def _expire(self) -> None:
         self.expired = DeadlineExceeded(f"{self.what} for {self.seconds:g} s (idle_session_timeout_s)")
-        if self.on_idle is not None:
-            self.on_idle(self.expired)
-        if self._reading is not None and not self._reading.done():
+        if self._reading is not None:
             self._reading.cancel()
 
     def __aiter__(self):
