@@ -9,10 +9,11 @@ import subprocess
 import numpy as np
 import pytest
 
+from avatar_service.data.av_sync import shift
 from avatar_service.model.features import WhisperConfig, WindowSpec
 from avatar_service.model.motion import Head, MotionPredictor, MotionPredictorConfig
 from avatar_service.speech.visemes import INDEX, SIL, VISEMES, frame_labels, viseme_segments, visemes_of
-from avatar_service.training.motion_heads import HeadConfig, fit_mlp, fit_ridge, shift, sync_offsets
+from avatar_service.training.motion_heads import HeadConfig, fit_mlp, fit_ridge, sync_offsets
 
 TINY = HeadConfig(hidden=32, epochs=15, seeds=2, dropout=0.1, input_dropout=0.0)
 

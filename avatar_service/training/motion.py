@@ -28,12 +28,13 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from avatar_service.data.av_sync import shift
 from avatar_service.data.motion_clips import ClipMotion, load_clips
 from avatar_service.face.mesh import INNER_LIP, OUTER_LIP, mouth_opening
 from avatar_service.face.motion import MotionBasis
 from avatar_service.model.features import WhisperConfig
 from avatar_service.model.motion import Head, MotionPredictor, MotionPredictorConfig
-from avatar_service.training.motion_heads import HeadConfig, fit_mlp, fit_ridge, projection, shift, sync_offsets
+from avatar_service.training.motion_heads import HeadConfig, fit_mlp, fit_ridge, projection, sync_offsets
 
 log = logging.getLogger(__name__)
 

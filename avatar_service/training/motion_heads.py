@@ -8,7 +8,6 @@ import dataclasses
 
 import numpy as np
 
-from avatar_service.data.av_sync import shift  # noqa: F401  (realigns targets: one implementation, in the data layer)
 from avatar_service.model.motion import Head
 
 
