@@ -31,10 +31,9 @@ class LocalAvatarStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         # Half-written avatars from a crash are staging folders; they were never acknowledged.
-        for p in self.root.glob(".staging-*") if sweep else ():
-            shutil.rmtree(p, ignore_errors=True)
-        for p in self.root.glob(".trash-*") if sweep else ():
-            shutil.rmtree(p, ignore_errors=True)
+        if sweep:
+            for p in [*self.root.glob(".staging-*"), *self.root.glob(".trash-*")]:
+                shutil.rmtree(p, ignore_errors=True)
 
     def _dir(self, avatar_id: str) -> pathlib.Path | None:
         return self.root / avatar_id if _ID.match(avatar_id or "") else None
