@@ -27,3 +27,31 @@ def test_warp_eval_rows_on_a_real_clip():
     assert lmd["oracle_motion"] < lmd["still"]
     # the still row is the first frame itself, placed like each real frame: frame 0 is (nearly) unchanged
     assert np.abs(rows["still"][0].astype(int) - crops[0]).mean() < 3.0
+
+
+def test_dub_protocol_rows_revoice_each_real_frame_in_place():
+    """--protocol dub: each real frame keeps its own pixels above the mouth; the still row holds the
+    person's closed mouth, so it reads far less open than the real video; a frame without a mesh is
+    left as it is."""
+    from avatar_service.data.meshes import clip_meshes
+    from avatar_service.evaluation import metrics
+    from avatar_service.evaluation.evaluate import synthesize_dub
+    from avatar_service.face.mesh import NOSE_TIP
+    from avatar_service.runtime.warp_renderer import MotionModel
+
+    src = need_data("talking", "lrs39_00002.mp4")
+    crops = np.stack(decode_video(src, 60))
+    audio = read_audio(src)
+    meshes = clip_meshes(crops)
+    meshes[3] = np.nan  # as if the face mesh missed this frame
+    rows = synthesize_dub(MotionModel.default(), crops, audio, 25.0, meshes)
+    assert set(rows) == {"dub", "still"}
+    assert all(v.shape == crops.shape and v.dtype == np.uint8 for v in rows.values())
+    assert all(np.array_equal(v[3], crops[3]) for v in rows.values())
+    above = int(np.nanmin(meshes[:, NOSE_TIP, 1])) - 8  # the eyes and everything above them
+    assert all(np.array_equal(v[:, :above], crops[:, :above]) for v in rows.values())
+    assert not np.array_equal(rows["dub"], rows["still"])
+    real_open = metrics.mouth_track(crops).mouth_open
+    still_open = metrics.mouth_track(rows["still"]).mouth_open
+    print("mouth open: real", np.nanmean(real_open), "still", np.nanmean(still_open))
+    assert np.nanmean(still_open) < 0.6 * np.nanmean(real_open)

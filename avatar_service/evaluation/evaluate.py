@@ -17,6 +17,14 @@ portrait that follows each real frame's head placement (a 2D similarity of its s
                 a speech model predicts): the renderer with the motion representation
   still         the reference, mouth unchanged (the honest "do nothing" baseline for this protocol)
   ground_truth  the real video
+
+With `--renderer warp --protocol dub` each real frame is the pose and keeps its own pixels, as `avatarlab
+dub` re-voices a video (dub.py warp_frames): its lower face is moved from its own mesh to the person's
+closed mouth (measured over the clip's least open frames) plus the motion predicted from the clip's
+speech. The pose-frames protocol of the diffusion rows, for the warp renderer:
+  dub           each frame's lower face moved to the speech's motion
+  still         each frame's lower face moved to the closed mouth (the mouth never moves, head pose follows)
+  ground_truth  the real video
 """
 from __future__ import annotations
 
@@ -37,6 +45,7 @@ from avatar_service.runtime.sampler import sample_latents
 
 METHODS = ("model", "static", "ground_truth")
 WARP_METHODS = ("warp", "oracle", "oracle_motion", "still", "ground_truth")
+DUB_METHODS = ("dub", "still", "ground_truth")
 
 
 def load_clip(root: pathlib.Path, entry: dict, layout: FaceLayout, max_seconds: float, fps: float):
@@ -141,6 +150,22 @@ def synthesize_warp(motion, crops: np.ndarray, audio16k: np.ndarray, fps: float,
             "still": place(np.repeat(crops[:1], len(crops), 0), moves)}
 
 
+def synthesize_dub(motion, crops: np.ndarray, audio16k: np.ndarray, fps: float, real_mesh3d: np.ndarray,
+                   mouth_fill: str = "plain") -> dict[str, np.ndarray]:
+    """Dub-protocol rows for one clip (see the module doc), through `avatarlab dub`'s own warp
+    (dub.warp_frames); frames the face mesh missed keep their pixels in every row."""
+    from avatar_service.dub import warp_frames
+
+    ok = np.isfinite(real_mesh3d).all(axis=(1, 2))
+    speech = motion.predict_clip(audio16k, len(crops), fps)
+    rows = {}
+    for name, m in (("dub", speech[ok]), ("still", np.zeros_like(speech[ok]))):
+        out = crops.copy()
+        out[ok] = np.stack(list(warp_frames(crops[ok], real_mesh3d[ok], motion, m, mouth_fill)))
+        rows[name] = out
+    return rows
+
+
 def _unplace(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """Image points of a frame -> the portrait's coordinates (the inverse of its placement `matrix`)."""
     import cv2
@@ -187,16 +212,19 @@ def score(frames: np.ndarray, real: np.ndarray, real_track: metrics.MouthTrack, 
 
 def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | None, split: str = "val",
              steps: int = 4, guidance: float = 1.0, max_seconds: float = 8.0, videos: str | None = None,
-             limit: int | None = None, calibrated: bool = True, log=print, motion=None, mouth_fill: str = "plain") -> dict:
-    """`motion` (a runtime.warp_renderer.MotionModel) selects the warp renderer's rows (WARP_METHODS),
-    drawn with `mouth_fill` (face/warp.py WarpConfig)."""
+             limit: int | None = None, calibrated: bool = True, log=print, motion=None, mouth_fill: str = "plain",
+             protocol: str = "portrait") -> dict:
+    """`motion` (a runtime.warp_renderer.MotionModel) selects the warp renderer's rows, drawn with
+    `mouth_fill` (face/warp.py WarpConfig): WARP_METHODS for `protocol` "portrait", DUB_METHODS for "dub"."""
     from avatar_service.data.av_sync import unmeasured_note
     from avatar_service.media import write_mp4
 
     root = pathlib.Path(dataset)
     manifest = json.loads((root / "manifest.json").read_text())
     clips = [c for c in manifest["clips"] if c["split"] == split][:limit]
-    methods = METHODS if motion is None else WARP_METHODS
+    if protocol not in ("portrait", "dub"):
+        raise ValueError(f"protocol {protocol!r}: use portrait or dub")
+    methods = METHODS if motion is None else WARP_METHODS if protocol == "portrait" else DUB_METHODS
     if not clips:
         raise ValueError(f"{root}: no clips in split {split!r}")
     layout = backend.config.layout
@@ -214,6 +242,8 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
             generated = synthesize(backend, real, audio, fps, steps, guidance, calibrated=calibrated)
             static_region = masked_region(real[0], layout)[0][None].repeat(len(real), 0)
             videos_of = {"model": generated, "static": composite_on_crops(real, static_region, layout)}
+        elif protocol == "dub":
+            videos_of = synthesize_dub(motion, real, audio, fps, _real_meshes(root, c["id"], real, first), mouth_fill)
         else:
             videos_of = synthesize_warp(motion, real, audio, fps, _real_meshes(root, c["id"], real, first), real_track.mesh,
                                         mouth_fill)
@@ -238,7 +268,7 @@ def evaluate(backend: Backend, dataset: str | pathlib.Path, sync_path: str | Non
     overall = {m: _mean_scores([r[m] for r in per_clip]) for m in methods}
     return {"model_id": getattr(backend, "model_id", backend.config.name) if motion is None else "warp",
             "renderer": "diffusion" if motion is None else "warp", "methods": list(methods),
-            **({} if motion is None else {"mouth_fill": mouth_fill}),
+            **({} if motion is None else {"mouth_fill": mouth_fill, "protocol": protocol}),
             "steps": steps, "guidance": guidance,
             "mouth_calibration": calibrated, "split": split, "clips": len(per_clip), "frames": sum(r["frames"] for r in per_clip),
             **overall, "per_clip": per_clip}
@@ -311,7 +341,9 @@ def markdown(result: dict, command: str) -> str:
     methods = result.get("methods", METHODS)
     gen, still = methods[0], methods[-2]
     warp = result.get("renderer") == "warp"
-    setup = ("the warp renderer (reference = each clip's first frame, following the real head's placement)" if warp else
+    setup = ("the warp renderer re-voicing each real frame as `avatarlab dub` does (protocol dub)"
+             if warp and result.get("protocol") == "dub" else
+             "the warp renderer (reference = each clip's first frame, following the real head's placement)" if warp else
              f"{result['steps']} sampler steps, guidance {result['guidance']}, mouth calibration "
              f"{'on' if result.get('mouth_calibration', True) else 'off'}")
     lines = [f"# Evaluation on held-out identities", "",
@@ -376,6 +408,9 @@ def register(sub) -> None:
     p.add_argument("--renderer", default="diffusion", choices=["diffusion", "warp"],
                    help="diffusion: the latent-diffusion generator's rows; warp: the warp renderer's (warp, oracle, still)")
     p.add_argument("--motion", default="default", help="motion model folder for --renderer warp (default: the embedded one)")
+    p.add_argument("--protocol", default="portrait", choices=["portrait", "dub"],
+                   help="--renderer warp: portrait (each clip's first frame animated, following the real head) or "
+                        "dub (each real frame re-voiced in place, as `avatarlab dub`)")
     add_mouth_fill_argument(p)
     p.add_argument("--videos", help="write side-by-side mp4s (real | still | generated [| oracle]) with sound, and contact sheets (PNG), here")
     p.add_argument("--report", help="write a markdown report here")
@@ -407,7 +442,7 @@ def _run(args) -> int:
     result = evaluate(backend, args.clips, sync, args.split, args.steps or cfg.default_steps,
                       args.guidance or cfg.default_guidance, args.max_seconds, args.videos, args.limit,
                       calibrated=not args.no_calibration, log=lambda s: print(s, file=sys.stderr, flush=True),
-                      motion=_motion(args), mouth_fill=args.mouth_fill)
+                      motion=_motion(args), mouth_fill=args.mouth_fill, protocol=args.protocol)
     pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.json).write_text(json.dumps(result, indent=2))
     print(json.dumps({m: result[m] for m in result["methods"]}, indent=2))
