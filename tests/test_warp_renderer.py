@@ -171,3 +171,30 @@ def test_an_avatars_warp_faces_stay_bounded_over_a_long_idle_loop(portrait, mesh
     assert len(avatar.derived["warp"]) == 3
     assert warp.face(avatar, 0) is not first  # dropped, built again when its pose comes round
     assert warp.face(avatar, 0).render(np.zeros(len(MotionModel.default().basis.std))).frame.shape == portrait.shape
+
+
+def test_a_mouth_shut_from_a_smile_shows_a_dark_seam_not_squeezed_teeth(portrait, mesh):
+    """Shutting the smiling portrait's mouth squeezes its teeth into a gap a pixel or two high; the warp alone
+    samples single rows of them (a dashed line of bright specks); the interior draws a closed mouth's seam."""
+    from avatar_service.face.mesh import INNER_LIP
+    from avatar_service.face.warp import InteriorConfig, MouthInterior, WarpConfig, _edges
+
+    gap = mesh[INNER_LOWER, 1] - mesh[INNER_UPPER, 1]
+    shut = mesh.copy()
+    below = mesh[:, 1] > mesh[INNER_UPPER, 1]
+    shut[below, 1] -= np.clip(gap - 1.0, 0, None) * np.clip(1.0 - (mesh[below, 1] - mesh[INNER_LOWER, 1]) / (2 * gap), 0.3, 1)
+    warper = MeshWarp(portrait, mesh, np.flatnonzero(below), WarpConfig())
+    xs, up, lo = _edges(shut[list(INNER_LIP), :2].astype(np.float64))
+    cols = np.arange(int(xs[0]) + 6, int(xs[-1]) - 5)
+    mid = np.round(np.interp(cols, xs, 0.5 * (up + lo))).astype(int)  # where the shut lips meet
+    seam = {}
+    for name, cfg in (("seam", InteriorConfig()), ("squeezed", InteriorConfig(seam_from=1.0))):
+        frame = warper.warp(shut).frame
+        MouthInterior(portrait, mesh, cfg).fill(frame, shut)
+        # each column's darkest pixel about the shut lips' meeting line: the seam if there is one
+        grey = frame.astype(np.float32).mean(-1)
+        seam[name] = np.stack([grey[mid + d, cols] for d in (-1, 0, 1)]).min(0)
+    lips = MouthInterior(portrait, mesh)._lip_colour().mean()
+    print({k: (round(float(v.mean()), 1), round(float(v.max()), 1)) for k, v in seam.items()}, "lips", lips)
+    assert (seam["squeezed"] > lips + 10).sum() >= 3  # the teeth specks this replaces, brighter than the lips
+    assert seam["seam"].max() < lips - 10 and seam["seam"].mean() < seam["squeezed"].mean() - 20  # a seam, darker
