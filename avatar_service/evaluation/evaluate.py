@@ -157,6 +157,8 @@ def synthesize_dub(motion, crops: np.ndarray, audio16k: np.ndarray, fps: float, 
     from avatar_service.dub import warp_frames
 
     ok = np.isfinite(real_mesh3d).all(axis=(1, 2))
+    if not ok.any():  # no face to move: every row is the clip as it is
+        return {"dub": crops.copy(), "still": crops.copy()}
     speech = motion.predict_clip(audio16k, len(crops), fps)
     rows = {}
     for name, m in (("dub", speech[ok]), ("still", np.zeros_like(speech[ok]))):
