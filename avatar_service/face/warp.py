@@ -138,7 +138,7 @@ class InteriorConfig:
     own_interior: float = 0.08
     # a mouth shut more than this fraction of the way from the source's gap gets a seam (MouthInterior._seam)
     seam_from: float = 0.5
-    seam_shade: float = 0.6  # a seam is at most this fraction of the lips' own colour
+    seam_shade: float = 0.6  # a seam's colour: this fraction of the lips' own
 
 
 class MouthInterior:
@@ -214,7 +214,7 @@ class MouthInterior:
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round((lips - (x0, y0)) * (1 << _SHIFT)).astype(np.int32)], 255, cv2.LINE_AA, shift=_SHIFT)
         if strength <= 0:  # a mouth closing from the source's: a seam, not its squeezed teeth
-            self._seam(frame, mask, x0, x1, y0, y1, lips, squeeze)
+            self._seam(frame, mask, x0, x1, y0, y1, squeeze)
             return
         own = self.source_edges is not None
         # the own interior at the source's own gap is the source's interior: no need to fade it in
@@ -232,30 +232,18 @@ class MouthInterior:
         region = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = np.clip(region + alpha * (colour - region) + 0.5, 0, 255).astype(np.uint8)
 
-    def _seam(self, frame: np.ndarray, mask: np.ndarray, x0: int, x1: int, y0: int, y1: int, lips: np.ndarray,
-              squeeze: float) -> None:
+    def _seam(self, frame: np.ndarray, mask: np.ndarray, x0: int, x1: int, y0: int, y1: int, squeeze: float) -> None:
         """A mouth shut from an open source squeezes the source's whole interior (teeth, tongue, cavity) into a
         gap a pixel or two high, and the warp samples single rows of it: a dashed line of teeth specks where a
-        closed mouth shows a dark seam. Inside the target's gap: each column's mean interior colour (what an
-        area-averaging squeeze would show), at most `seam_shade` of the lips' own colour, faded in from
-        `seam_from` of the way shut. (The cavity's colour instead drew seams darker than real closed mouths':
-        held-out oracle mouth-open r 0.904 -> 0.895; docs/renderer.md.)"""
-        src = np.asarray(self.source_mesh, np.float64)[list(INNER_LIP), :2]
-        sx, s_up, s_lo = _edges(src)
-        tx = _upper_edge(lips)[0]
-        cols = np.arange(x0, x1, dtype=np.float64)
-        u = np.clip((cols - tx[0]) / max(1e-6, tx[-1] - tx[0]), 0, 1)
-        src_x = sx[0] + u * (sx[-1] - sx[0])
-        up, lo = np.interp(src_x, sx, s_up), np.interp(src_x, sx, s_lo)
-        depth = (np.arange(8) + 0.5) / 8
-        ys = (up[None, :] + depth[:, None] * (lo - up)[None, :]).astype(np.float32)
-        mean = cv2.remap(self.image, np.broadcast_to(src_x[None, :], ys.shape).astype(np.float32), ys, cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE).astype(np.float32).mean(0)  # (x1 - x0, 3)
-        colour = np.minimum(mean, self.cfg.seam_shade * self._lip_colour())  # a smile's teeth would make a pale line
+        closed mouth shows a seam. Inside the target's gap: `seam_shade` of the lips' own colour, faded in from
+        `seam_from` of the way shut. (Tried on the held-out clips: the cavity's colour drew seams darker than
+        real closed mouths, oracle mouth-open r 0.904 -> 0.895; each column's mean interior colour turned a
+        smile's teeth into a pale line; docs/renderer.md.)"""
         weight = float(np.clip((squeeze - self.cfg.seam_from) / max(1e-6, 1.0 - self.cfg.seam_from), 0, 1))
         alpha = mask.astype(np.float32)[..., None] / 255 * weight
         region = frame[y0:y1, x0:x1].astype(np.float32)
-        frame[y0:y1, x0:x1] = np.clip(region + alpha * (colour[None] - region) + 0.5, 0, 255).astype(np.uint8)
+        colour = self.cfg.seam_shade * self._lip_colour()
+        frame[y0:y1, x0:x1] = np.clip(region + alpha * (colour - region) + 0.5, 0, 255).astype(np.uint8)
 
     def _lip_colour(self) -> np.ndarray:
         """(3,) the source's lip colour: the median of the points halfway between its inner and outer lip
