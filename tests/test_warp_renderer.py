@@ -194,7 +194,7 @@ def test_a_mouth_shut_from_a_smile_shows_a_dark_seam_not_squeezed_teeth(portrait
         # each column's darkest pixel about the shut lips' meeting line: the seam if there is one
         grey = frame.astype(np.float32).mean(-1)
         seam[name] = np.stack([grey[mid + d, cols] for d in (-1, 0, 1)]).min(0)
-    lips = MouthInterior(portrait, mesh)._lip_colour().mean()
+    lips = MouthInterior(portrait, mesh).lips.mean()
     print({k: (round(float(v.mean()), 1), round(float(v.max()), 1)) for k, v in seam.items()}, "lips", lips)
     assert (seam["squeezed"] > lips + 10).sum() >= 3  # the teeth specks this replaces, brighter than the lips
     assert seam["seam"].max() < lips - 10 and seam["seam"].mean() < seam["squeezed"].mean() - 20  # a seam, darker

@@ -160,7 +160,7 @@ class MouthInterior:
         self.cavity = np.asarray(config.cavity_rgb, np.float32) * light
         self.teeth = np.minimum(np.asarray(config.teeth_rgb, np.float32) * light.max(), 255)
         self.source_gap = float(np.linalg.norm(mesh[INNER_UPPER, :2] - mesh[INNER_LOWER, :2]))
-        self.source_mesh = mesh
+        self.lips = lip_colour(image, mesh)  # the seam's base colour (_seam), once per source
         self.image = image
         self.source_edges, self.split = None, 0.5
         if self.source_gap >= max(2.0, config.own_interior * float(np.ptp(lips[:, 0]))):
@@ -242,17 +242,8 @@ class MouthInterior:
         weight = float(np.clip((squeeze - self.cfg.seam_from) / max(1e-6, 1.0 - self.cfg.seam_from), 0, 1))
         alpha = mask.astype(np.float32)[..., None] / 255 * weight
         region = frame[y0:y1, x0:x1].astype(np.float32)
-        colour = self.cfg.seam_shade * self._lip_colour()
+        colour = self.cfg.seam_shade * self.lips
         frame[y0:y1, x0:x1] = np.clip(region + alpha * (colour - region) + 0.5, 0, 255).astype(np.uint8)
-
-    def _lip_colour(self) -> np.ndarray:
-        """(3,) the source's lip colour: the median of the points halfway between its inner and outer lip
-        contours (INNER_LIP and OUTER_LIP run in step; the corners are left out)."""
-        mid = 0.5 * (np.asarray(self.source_mesh, np.float64)[list(INNER_LIP), :2]
-                     + np.asarray(self.source_mesh, np.float64)[list(OUTER_LIP), :2])
-        mid = np.delete(mid, [0, len(INNER_LIP) // 2], axis=0).astype(np.float32)
-        px = cv2.remap(self.image, mid[:, :1], mid[:, 1:], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return np.median(px.reshape(-1, 3).astype(np.float32), axis=0)
 
     def _own_interior(self, x0: int, x1: int, y0: int, y1: int, lips: np.ndarray) -> np.ndarray:
         """(y1 - y0, x1 - x0, 3) the source's interior split at `split`: the upper part sampled down from
@@ -278,6 +269,16 @@ class MouthInterior:
         w_up = np.clip(top_len[None, :] - d_up + 0.5, 0, 1)[..., None]
         w_lo = np.clip(bottom_len[None, :] - d_lo + 0.5, 0, 1)[..., None] * (1 - w_up)
         return self.cavity * (1 - w_up - w_lo) + upper * w_up + lower * w_lo
+
+
+def lip_colour(image: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+    """(3,) the lips' colour: the median of the points halfway between the inner and outer lip contours
+    (INNER_LIP and OUTER_LIP run in step; the corners are left out)."""
+    m = np.asarray(mesh, np.float64)
+    mid = 0.5 * (m[list(INNER_LIP), :2] + m[list(OUTER_LIP), :2])
+    mid = np.delete(mid, [0, len(INNER_LIP) // 2], axis=0).astype(np.float32)
+    px = cv2.remap(image, mid[:, :1], mid[:, 1:], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return np.median(px.reshape(-1, 3).astype(np.float32), axis=0)
 
 
 def _edges(lips: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
