@@ -12,7 +12,7 @@ pytest.importorskip("mediapipe", reason="the warp renderer measures faces with m
 from avatar_service.evaluation import metrics  # noqa: E402
 from avatar_service.face.mesh import (CHIN, INNER_LOWER, INNER_UPPER, NOSE_TIP, STABLE, Similarity, fit_similarity,  # noqa: E402
                                       mouth_opening)
-from avatar_service.face.motion import MotionBasis  # noqa: E402
+from avatar_service.face.motion import MotionBasis, ridge  # noqa: E402
 from avatar_service.face.warp import MeshWarp  # noqa: E402
 from avatar_service.runtime.warp_renderer import WarpFace, bundled_face, measure_mesh  # noqa: E402
 
@@ -88,6 +88,26 @@ def test_motion_basis_reads_jaw_motion_and_ignores_head_pose(mesh, tmp_path):
     again = MotionBasis.from_pretrained(tmp_path)
     assert np.array_equal(again.components, basis.components) and again.closed_opening == basis.closed_opening
     assert np.array_equal(again.closed_map, basis.closed_map)
+
+
+
+def test_closed_map_is_shrunk_and_bases_saved_with_the_linear_map_still_load(mesh, tmp_path):
+    rng = np.random.default_rng(2)
+    x = np.hstack([rng.normal(size=(200, 3)), np.ones((200, 1))])
+    y = x @ rng.normal(size=(4, 2))
+    assert np.allclose(ridge(x, y, 0.0), np.linalg.lstsq(x, y, rcond=None)[0], atol=1e-8)
+    flat = ridge(x, y, 1e6)  # all shrinkage: only the unshrunk constant column is left, at the mean
+    assert np.abs(flat[:3]).max() < 1e-4 and np.allclose(flat[3], y.mean(0), atol=1e-3)
+    clips = [np.stack([_pose(_jaw(mesh, a), rng) for a in rng.uniform(0, 0.3, 40)]) for _ in range(4)]
+    basis = MotionBasis.fit(clips, n_components=3)
+    assert basis.closed_map.shape == (2 * 3 + 3, 3)  # [c, opening, 1, opening^2, c * opening]
+    # a basis saved with the linear map ([c, opening, 1]) estimates with it, as it did
+    linear = rng.normal(size=(3 + 2, 3)).astype(np.float32)
+    old = MotionBasis(**{**vars(basis), "closed_map": linear})
+    old.save_pretrained(tmp_path)
+    face = _pose(_jaw(mesh, 0.2), rng)
+    row = np.concatenate([old.coefficients(face), [mouth_opening(face), 1.0]])
+    assert np.allclose(MotionBasis.from_pretrained(tmp_path).closed_coefficients(face), row @ linear, atol=1e-5)
 
 
 def test_mesh_warp_moves_the_mouth_and_nothing_outside_the_face(portrait, mesh):
