@@ -24,7 +24,7 @@ import numpy as np
 from avatar_service.data import motion_clips
 from avatar_service.data.av_sync import shift
 from avatar_service.face.mesh import mouth_opening
-from avatar_service.face.motion import MotionBasis, closed_features, ridge
+from avatar_service.face.motion import MotionBasis, fit_closed_map
 from avatar_service.training import motion as tm
 from avatar_service.training import motion_student as ms
 
@@ -105,12 +105,10 @@ def closed_maps(dataset: str, out: pathlib.Path, offsets: dict, blend: float) ->
         basis, clips = motion_clips.load_clips(dataset, basis=MotionBasis.from_pretrained(path.parent / "teacher"))
         held = {k.split("|")[0] for k in z.files}
         people = {c.identity for c in clips if c.id in held}
-        fit_on = [c for c in clips if c.split == "train" and c.identity not in people]
-        rows = {q: np.concatenate([closed_features(c.coeffs[ok], c.opening[ok], q)
-                                   for c in fit_on for ok in [np.isfinite(c.opening)]]) for q in (False, True)}
-        closed_of = np.concatenate([np.repeat(c.closed[None], np.isfinite(c.opening).sum(), 0) for c in fit_on])
-        bases = {(kind, k): dataclasses.replace(basis, closed_map=ridge(rows[kind == "quadratic"], closed_of, k))
-                 for kind, k in CLOSED_MAPS}
+        fit_on = [(c.coeffs[ok], c.opening[ok]) for c in clips if c.split == "train" and c.identity not in people
+                  for ok in [np.isfinite(c.opening)]]
+        bases = {(kind, k): dataclasses.replace(basis, closed_map=fit_closed_map(
+                     *zip(*fit_on), strength=k, quadratic=kind == "quadratic")) for kind, k in CLOSED_MAPS}
         for c in (c for c in clips if c.id in held):
             real = shift(c.mesh, offsets[c.id]["offset_frames"])
             ok = np.isfinite(real).all(axis=(1, 2))

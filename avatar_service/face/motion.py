@@ -124,10 +124,7 @@ class MotionBasis:
         # with the opening measured in the image as closed_coefficients measures it
         image_open = [np.linalg.norm(c[:, INNER_UPPER, :2] - c[:, INNER_LOWER, :2], axis=-1)
                       / np.linalg.norm(c[:, EYE_CORNERS[0], :2] - c[:, EYE_CORNERS[1], :2], axis=-1) for c in clips]
-        rows = np.concatenate([closed_features(c, o) for c, o in zip(coeffs, image_open)])
-        closed_of = np.concatenate([np.repeat(c[o <= np.quantile(o, closed_quantile)].mean(0)[None], len(c), 0)
-                                    for c, o in zip(coeffs, image_open)])
-        closed_map = ridge(rows, closed_of, closed_ridge)
+        closed_map = fit_closed_map(coeffs, image_open, closed_quantile, closed_ridge)
         return cls(vertices=vertices.astype(np.int64), template=template.astype(np.float32), mean=mean.astype(np.float32),
                    components=components, std=std.astype(np.float32), open_direction=open_direction.astype(np.float32),
                    closed_opening=float(np.median(closed_open)), closed_map=closed_map.astype(np.float32))
@@ -164,6 +161,17 @@ def closed_features(coeffs: np.ndarray, opening: np.ndarray, quadratic: bool = T
     if quadratic:
         cols += [o ** 2, coeffs * o]
     return np.hstack(cols)
+
+
+def fit_closed_map(coeffs: list[np.ndarray], openings: list[np.ndarray], closed_quantile: float = 0.2,
+                   strength: float = 0.3, quadratic: bool = True) -> np.ndarray:
+    """`closed_map` from per-clip (T, K) coefficients and (T,) inner-lip openings (finite frames only): every
+    frame's `closed_features` -> its clip's closed mouth (the mean of its least open `closed_quantile`),
+    by `ridge` of `strength`."""
+    rows = np.concatenate([closed_features(c, o, quadratic) for c, o in zip(coeffs, openings)])
+    closed_of = np.concatenate([np.repeat(c[o <= np.quantile(o, closed_quantile)].mean(0)[None], len(c), 0)
+                                for c, o in zip(coeffs, openings)])
+    return ridge(rows, closed_of, strength)
 
 
 def ridge(x: np.ndarray, y: np.ndarray, strength: float) -> np.ndarray:
