@@ -20,6 +20,9 @@ import sys
 
 import numpy as np
 
+from avatar_service.face.motion import ridge  # standardised, bias unshrunk
+
+
 def _windows(states: np.ndarray, n_frames: int, fps: float, rate: float, radius: int) -> np.ndarray:
     """(n_frames, (2 radius + 1) * D): the states around each video frame's centre, edge-padded."""
     centre = np.round((np.arange(n_frames) + 0.5) / fps * rate).astype(np.int64)
@@ -40,13 +43,8 @@ def clip_features(kind: str, clip, audio: np.ndarray, fps: float, whisper: dict)
     return _windows(whisper[window_s].all(audio), len(clip), fps, whisper[window_s].rate, 4)
 
 
-def ridge(x: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Standardised ridge regression: (mean, std, weights with bias last)."""
-    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-6
-    xs = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
-    reg = lam * len(x) * np.eye(xs.shape[1])
-    reg[-1, -1] = 0
-    return mu, sd, np.linalg.solve(xs.T @ xs + reg, xs.T @ y)
+def _with_bias(x: np.ndarray) -> np.ndarray:
+    return np.hstack([x, np.ones((len(x), 1))])
 
 
 def probe(dataset: str, kinds: list[str], lam: float = 1.0, log=print) -> dict:
@@ -69,13 +67,13 @@ def probe(dataset: str, kinds: list[str], lam: float = 1.0, log=print) -> dict:
         x = np.concatenate([feats[c.id][ok[c.id]] for c in tr])
         # per-clip centred target: the probe should read motion, not who is speaking
         y = np.concatenate([opening[c.id][ok[c.id]] - opening[c.id][ok[c.id]].mean() for c in tr])
-        mu, sd, w = ridge(x, y, lam)
+        w = ridge(_with_bias(x), y, lam)
         rs = {}
         for c in ds.split("val"):
             m = ok[c.id]
             if m.sum() < 10 or np.std(opening[c.id][m]) == 0:
                 continue
-            pred = np.hstack([(feats[c.id][m] - mu) / sd, np.ones((m.sum(), 1))]) @ w
+            pred = _with_bias(feats[c.id][m]) @ w
             rs[c.id] = float(np.corrcoef(pred, opening[c.id][m])[0, 1])
         result["features"][kind] = {"mean_r": float(np.mean(list(rs.values()))), "per_clip": rs, "dims": int(x.shape[1])}
         log(f"{kind:12s} r = {result['features'][kind]['mean_r']:.3f} over {len(rs)} val clips ({x.shape[1]} dims)")

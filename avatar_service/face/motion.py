@@ -175,11 +175,11 @@ def fit_closed_map(coeffs: list[np.ndarray], openings: list[np.ndarray], closed_
 
 
 def ridge(x: np.ndarray, y: np.ndarray, strength: float) -> np.ndarray:
-    """Least squares x @ w ~ y, shrunk by `strength` (per row of x) on standardised columns; constant
-    columns are not shrunk. Returns w for the unstandardised x."""
+    """Least squares x @ w ~ y ((N,) or (N, K)), shrunk by `strength` (per row of x) on standardised columns;
+    constant columns (a bias) are not shrunk. Returns w for the unstandardised x."""
     sd = x.std(0)
     varying = sd > 1e-9
     sd = np.where(varying, sd, 1.0)
     xs = x / sd
     w = np.linalg.solve(xs.T @ xs + strength * len(x) * np.diag(varying.astype(np.float64)), xs.T @ y)
-    return w / sd[:, None]
+    return (w.T / sd).T
